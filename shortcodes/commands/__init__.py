@@ -1,0 +1,1 @@
+"""Subcommands of the operator CLI, one module per feature area (see ``shortcodes.cli``)."""
