@@ -1,0 +1,240 @@
+"""Stage 4, rendering: compiled pages rendered against a context, with the error policy.
+
+A :class:`Template` is a tuple of parts: trusted page text (``str``) and compiled shortcodes.
+Rendering walks the parts once; a handler's result is escaped unless it is ``Markup``; a handler
+that raises renders an escaped inline notice (``ctx.show_errors``), nothing (visitors), or
+propagates (strict mode). Rendering reads the context and never writes anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup, escape
+
+from shortcodes.context import ANONYMOUS, Context
+from shortcodes.variables import resolve
+
+if TYPE_CHECKING:
+    from shortcodes.registry import ShortcodeSpec
+
+log = logging.getLogger("shortcodes")
+
+#: A dynamic attribute value: computed from the context when the handler reads it.
+ValueFn = Callable[[Context], Any]
+
+
+class AttributeValueError(ValueError):
+    """A declared attribute's value does not convert to its type, or a required one is missing."""
+
+
+class Var:
+    """A ``{{variable}}`` inside an attribute value that holds shortcodes: escaped on output."""
+
+    __slots__ = ("name", "root")
+
+    def __init__(self, root: str, name: str | None) -> None:
+        self.root = root
+        self.name = name
+
+    def render(self, ctx: Context) -> str:
+        return str(escape(resolve(ctx, self.root, self.name)))
+
+
+Part = "str | CompiledShortcode | Var"
+
+
+def render_parts(parts: tuple[Any, ...], ctx: Context) -> str:
+    """Render a sequence of parts to one string (trusted text is joined as is)."""
+    out: list[str] = []
+    append = out.append
+    for part in parts:
+        if part.__class__ is str:
+            append(part)
+        else:
+            append(part.render(ctx))
+    return "".join(out)
+
+
+class Attrs(Mapping[int | str, Any]):
+    """A shortcode's attributes: source order, positional under int keys, named lower-case.
+
+    Static values are shared by every render; dynamic ones (``{{variables}}``, nested shortcodes)
+    are computed on first read, so a nested shortcode in an attribute runs only when the handler
+    reads that attribute.
+    """
+
+    __slots__ = ("_ctx", "_done", "_dynamic", "_keys", "_static")
+
+    def __init__(
+        self,
+        keys: tuple[int | str, ...],
+        static: Mapping[int | str, Any],
+        dynamic: Mapping[int | str, ValueFn],
+        ctx: Context,
+    ) -> None:
+        self._keys = keys
+        self._static = static
+        self._dynamic = dynamic
+        self._ctx = ctx
+        self._done: dict[int | str, Any] = {}
+
+    def __getitem__(self, key: int | str) -> Any:
+        if key in self._static:
+            return self._static[key]
+        if key in self._done:
+            return self._done[key]
+        fn = self._dynamic[key]
+        value = self._done[key] = fn(self._ctx)
+        return value
+
+    def __iter__(self) -> Iterator[int | str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._static or key in self._dynamic
+
+    def __repr__(self) -> str:
+        return f"Attrs({dict(self)!r})"
+
+
+class Shortcode:
+    """One shortcode invocation, as its handler sees it.
+
+    ``name``; ``attrs`` (ordered mapping, positional under int keys 0, 1 ...); ``content`` (the
+    raw enclosed text, or None when self-closing or unclosed); ``line``/``column`` in the page.
+    """
+
+    __slots__ = ("_attrs", "_compiled", "ctx")
+
+    def __init__(self, compiled: CompiledShortcode, ctx: Context) -> None:
+        self._compiled = compiled
+        self.ctx = ctx
+        self._attrs: Mapping[int | str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The shortcode's registered name."""
+        return self._compiled.spec.name
+
+    @property
+    def attrs(self) -> Mapping[int | str, Any]:
+        """The attributes, with ``{{variables}}`` substituted and declared types converted."""
+        if self._attrs is None:
+            c = self._compiled
+            self._attrs = c.static_attrs if not c.dynamic else Attrs(c.keys, c.static, c.dynamic, self.ctx)
+        return self._attrs
+
+    @property
+    def content(self) -> str | None:
+        """The raw text between the tags, or None when there is no closer."""
+        return self._compiled.node_content
+
+    @property
+    def line(self) -> int:
+        """1-based line of the opening tag."""
+        return self._compiled.line
+
+    @property
+    def column(self) -> int:
+        """1-based column of the opening tag."""
+        return self._compiled.column
+
+    @property
+    def has_else(self) -> bool:
+        """True if the content holds an else marker at its own nesting level."""
+        return self._compiled.fail_parts is not None
+
+    def render_content(self) -> Markup:
+        """Render the content (nested shortcodes run now, with the same context)."""
+        parts = self._compiled.content_parts
+        return Markup(render_parts(parts, self.ctx)) if parts else Markup()
+
+    def render_branch(self, passed: bool) -> Markup:
+        """Render the part before the else marker (``passed``) or after it; only that part runs.
+
+        Without an else marker the pass branch is the whole content and the fail branch is empty.
+        """
+        c = self._compiled
+        if passed:
+            parts = c.pass_parts if c.fail_parts is not None else c.content_parts
+        else:
+            parts = c.fail_parts
+        return Markup(render_parts(parts, self.ctx)) if parts else Markup()
+
+    def get(self, key: int | str, default: Any = None) -> Any:
+        """``attrs.get`` shorthand."""
+        return self.attrs.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"<Shortcode [{self.name}] at {self.line}:{self.column}>"
+
+
+class CompiledShortcode:
+    """A shortcode node ready to render: handler bound, attributes and content compiled."""
+
+    __slots__ = (
+        "attr_error", "column", "content_parts", "dynamic", "fail_parts", "handler", "keys",
+        "line", "node_content", "pass_parts", "spec", "static", "static_attrs", "strict",
+    )
+
+    def __init__(self, spec: ShortcodeSpec, line: int, column: int, strict: bool) -> None:
+        self.spec = spec
+        self.handler = spec.handler
+        self.line = line
+        self.column = column
+        self.strict = strict
+        self.keys: tuple[int | str, ...] = ()
+        self.static: Mapping[int | str, Any] = {}
+        self.static_attrs: Mapping[int | str, Any] = {}
+        self.dynamic: dict[int | str, ValueFn] = {}
+        self.node_content: str | None = None
+        self.content_parts: tuple[Any, ...] = ()
+        self.pass_parts: tuple[Any, ...] = ()
+        self.fail_parts: tuple[Any, ...] | None = None
+        self.attr_error: str | None = None
+
+    def render(self, ctx: Context) -> str:
+        if self.attr_error is not None:
+            return self._fail(AttributeValueError(self.attr_error), ctx)
+        try:
+            result = self.handler(Shortcode(self, ctx), ctx)
+        except Exception as error:
+            return self._fail(error, ctx)
+        if result is None:
+            return ""
+        return str(escape(result))
+
+    def _fail(self, error: Exception, ctx: Context) -> str:
+        where = f"[{self.spec.name}] at line {self.line}, column {self.column}"
+        if self.strict:
+            error.add_note(f"while rendering {where}")
+            raise error
+        log.error("shortcode %s failed: %s", where, error, exc_info=error)
+        if not ctx.show_errors:
+            return ""
+        message = f"[{self.spec.name}] failed (line {self.line}, column {self.column}): {error}"
+        return str(Markup('<span class="shortcode-error">{}</span>').format(message))
+
+
+class Template:
+    """A page parsed once, ready to render against any visitor without parsing again."""
+
+    __slots__ = ("name", "parts", "source")
+
+    def __init__(self, parts: tuple[Any, ...], source: str, name: str = "<page>") -> None:
+        self.parts = parts
+        self.source = source
+        self.name = name
+
+    def render(self, ctx: Context | None = None) -> Markup:
+        """Render for ``ctx`` (None is an anonymous visitor)."""
+        return Markup(render_parts(self.parts, ctx or ANONYMOUS))
+
+    def __repr__(self) -> str:
+        return f"<Template {self.name} ({len(self.parts)} parts)>"
