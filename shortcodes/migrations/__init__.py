@@ -1,0 +1,1 @@
+"""Store migrations: the Alembic environment and versions (run by ``shortcodes.store.migrate``)."""

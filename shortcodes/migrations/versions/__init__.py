@@ -1,0 +1,1 @@
+"""Store migration versions, oldest first by their ``down_revision`` chain."""

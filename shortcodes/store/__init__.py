@@ -1,0 +1,52 @@
+"""The store stage: contacts, tags, the credit ledger and actionsets on SQLite or PostgreSQL.
+
+``Store`` is the interface; the modules behind it are ``schema`` (tables), ``engine`` (database
+setup), ``session`` (transactions and retries), ``contacts``, ``ledger``, ``runner`` (actionsets),
+``events`` (events and outbox), ``idempotency``, ``importer`` (CSV) and ``migrate`` (Alembic).
+"""
+
+from __future__ import annotations
+
+from shortcodes.store.errors import (
+    DuplicateContact,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidInput,
+    RefundError,
+    RetryExhausted,
+    StoreError,
+    UnknownAction,
+    UnknownContact,
+    UnknownField,
+    UnknownTag,
+)
+from shortcodes.store.events import Event
+from shortcodes.store.ledger import Discrepancy, Entry, HistoryPage, LedgerResult, VerifyReport
+from shortcodes.store.runner import RunResult
+from shortcodes.store.session import SYSTEM, Actor, Tx
+from shortcodes.store.store import Store
+
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "Discrepancy",
+    "DuplicateContact",
+    "Entry",
+    "Event",
+    "HistoryPage",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InvalidInput",
+    "LedgerResult",
+    "RefundError",
+    "RetryExhausted",
+    "RunResult",
+    "Store",
+    "StoreError",
+    "Tx",
+    "UnknownAction",
+    "UnknownContact",
+    "UnknownField",
+    "UnknownTag",
+    "VerifyReport",
+]

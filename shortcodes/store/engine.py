@@ -1,0 +1,93 @@
+"""Store engine setup: choose the database from a URL and make SQLite and PostgreSQL behave alike.
+
+SQLite (the embedded default, a file in the instance folder) runs in WAL mode with a busy timeout,
+foreign keys on, and every write transaction opened with ``BEGIN IMMEDIATE``: writers from any
+thread or process then queue for the write lock instead of failing half-way with "database is
+locked". PostgreSQL (psycopg 3) is chosen with ``DATABASE_URL``; its writers serialize per contact
+with ``SELECT ... FOR UPDATE`` and retry serialization failures (see ``session``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+#: How long a SQLite writer waits for the write lock before giving up (seconds).
+SQLITE_BUSY_TIMEOUT = 60.0
+
+#: Execution option read by the ``begin`` hook: "IMMEDIATE" for writes, "DEFERRED" for reads.
+SQLITE_BEGIN = "shortcodes_sqlite_begin"
+
+
+def default_url(instance_path: str | os.PathLike[str]) -> str:
+    """The database URL: ``DATABASE_URL`` if set, else ``shortcodes.db`` in the instance folder."""
+    env = os.environ.get("DATABASE_URL", "").strip()
+    if env:
+        return env
+    path = Path(instance_path) / "shortcodes.db"
+    return f"sqlite:///{path}"
+
+
+def normalize_url(url: str) -> str:
+    """Pick psycopg 3 for PostgreSQL URLs that name no driver (``postgres://`` included)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create the engine for ``url`` with the dialect-specific setup this module describes."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, pool_size)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=120)
+    raise ValueError(f"unsupported database URL {parsed!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: str, pool_size: int) -> Engine:
+    database = make_url(url).database or ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=120,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take transaction control away from the sqlite3 module so our BEGIN is the one that runs.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front, so two writers never both read and then deadlock
+    # upgrading; reads opt into DEFERRED and run beside a writer thanks to WAL.
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,93 @@
+"""Store events and outbox: what changed, and what must leave the system, in the same transaction.
+
+**Events** are the hook point for automations (issue 6): every tag and ledger operation appends a
+row to ``events`` inside the transaction that made the change, so an event exists if and only if
+its change committed. A consumer reads them in ``id`` order with a cursor (:func:`events_after`).
+Kinds and their ``data``:
+
+- ``tag_applied`` / ``tag_removed``: ``tag_id``, ``tag``, ``expires_at`` (ISO or null), ``source``
+- ``balance_changed``: ``field``, ``delta``, ``balance``, ``entry_id``, ``reason``
+- ``field_set``: ``field``, ``value``
+- ``contact_created``: ``email``
+- ``actionset_run``: ``action``, ``run_id``, ``outcome``
+
+The **outbox** holds emails and webhooks produced by actionset steps. A row is written in the
+run's transaction and delivered afterwards by the worker; its ``dedupe_key`` is unique, so one
+step of one run can never queue its message twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from shortcodes.store import schema
+from shortcodes.store.session import Tx, from_db_time
+
+OutboxKind = Literal["email", "webhook"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded change, as automations see it."""
+
+    id: int
+    kind: str
+    contact_id: int | None
+    run_id: int | None
+    data: Mapping[str, Any]
+    created_at: datetime
+
+
+def record_event(
+    tx: Tx,
+    kind: str,
+    contact_id: int | None,
+    data: Mapping[str, Any],
+    run_id: int | None = None,
+) -> None:
+    """Append an event to the current transaction (it commits or vanishes with the change)."""
+    tx.conn.execute(
+        insert(schema.events).values(
+            kind=kind, contact_id=contact_id, run_id=run_id, data=dict(data), created_at=tx.now
+        )
+    )
+
+
+def enqueue(
+    tx: Tx,
+    kind: OutboxKind,
+    dedupe_key: str,
+    payload: Mapping[str, Any],
+    contact_id: int | None = None,
+    run_id: int | None = None,
+) -> None:
+    """Queue an outgoing email or webhook in the current transaction, due now."""
+    tx.conn.execute(
+        insert(schema.outbox).values(
+            kind=kind,
+            dedupe_key=dedupe_key,
+            payload=dict(payload),
+            contact_id=contact_id,
+            run_id=run_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=tx.now,
+            created_at=tx.now,
+        )
+    )
+
+
+def events_after(conn: Connection, after_id: int = 0, limit: int = 100) -> list[Event]:
+    """Events with ``id > after_id``, oldest first: the cursor-driven feed automations consume."""
+    t = schema.events
+    rows = conn.execute(select(t).where(t.c.id > after_id).order_by(t.c.id).limit(limit))
+    return [
+        Event(r.id, r.kind, r.contact_id, r.run_id, r.data, from_db_time(r.created_at))
+        for r in rows
+    ]

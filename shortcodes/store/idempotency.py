@@ -1,0 +1,81 @@
+"""Store idempotency: the same key with the same parameters answers with the first result.
+
+Keys are claimed inside the operation's own transaction, after the contact's row lock is held,
+so two submissions of one key run one after the other and the second finds the first's record.
+The same key with other parameters is refused: a key names one operation, never two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from shortcodes.store import schema
+from shortcodes.store.errors import IdempotencyConflict, InvalidInput
+from shortcodes.store.session import Actor, Tx
+
+MAX_KEY_LENGTH = 200
+
+
+def check_key(key: str) -> str:
+    """Validate an idempotency key: non-empty, printable, at most 200 characters."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput("an idempotency key must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            f"an idempotency key must be printable and at most {MAX_KEY_LENGTH} long"
+        )
+    return key
+
+
+def fingerprint(kind: str, params: Mapping[str, Any]) -> str:
+    """A stable hash of what an operation was asked to do (kind plus canonical JSON parameters)."""
+    blob = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def find_operation(tx: Tx, key: str, fp: str) -> dict[str, Any] | None:
+    """The stored result for ``key``, None if unused; refuses a key used with other parameters."""
+    t = schema.operations
+    row = tx.conn.execute(select(t.c.fingerprint, t.c.result).where(t.c.key == key)).first()
+    if row is None:
+        return None
+    if row.fingerprint != fp:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used for a different operation"
+        )
+    result: dict[str, Any] = row.result
+    return result
+
+
+def claim_operation(
+    tx: Tx, key: str, kind: str, contact_id: int | None, fp: str, actor: Actor
+) -> int:
+    """Record ``key`` as used by this operation (result filled in by :func:`finish_operation`)."""
+    t = schema.operations
+    return int(
+        tx.conn.execute(
+            insert(t)
+            .values(
+                key=key,
+                kind=kind,
+                contact_id=contact_id,
+                fingerprint=fp,
+                result={},
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                created_at=tx.now,
+            )
+            .returning(t.c.id)
+        ).scalar_one()
+    )
+
+
+def finish_operation(tx: Tx, op_id: int, result: Mapping[str, Any]) -> None:
+    """Store the result that replays of this operation's key will answer with."""
+    t = schema.operations
+    tx.conn.execute(update(t).where(t.c.id == op_id).values(result=dict(result)))

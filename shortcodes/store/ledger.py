@@ -1,0 +1,480 @@
+"""Store ledger: credit, debit, transfer and refund as append-only entries plus a cached balance.
+
+Every balance change appends a ledger entry *and* updates ``credit_accounts.balance`` in the same
+transaction. A debit is one guarded statement (``... SET balance = balance - :n WHERE ... AND
+balance >= :n``) backed by the table's ``CHECK (balance >= 0)``: two parallel purchases can never
+overdraw, whatever the interleaving. ``verify`` replays the entries and reports every disagreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from shortcodes.store import schema
+from shortcodes.store.contacts import lock_contact
+from shortcodes.store.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
+from shortcodes.store.events import record_event
+from shortcodes.store.idempotency import (
+    check_key,
+    claim_operation,
+    find_operation,
+    fingerprint,
+    finish_operation,
+)
+from shortcodes.store.session import Actor, Tx, from_db_time
+
+#: No single change may move more than this; it keeps sums far from 64-bit overflow.
+MAX_AMOUNT = 10**12
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerResult:
+    """What a ledger operation did: its entries, the balances after it, and whether it replayed."""
+
+    entry_ids: tuple[int, ...]
+    balances: Mapping[str, int]
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The form stored with the idempotency key."""
+        return {"entry_ids": list(self.entry_ids), "balances": dict(self.balances)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], replayed: bool) -> LedgerResult:
+        """Rebuild a stored result (replays answer with the first run's figures)."""
+        return cls(tuple(data["entry_ids"]), dict(data["balances"]), replayed)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger entry as history shows it."""
+
+    id: int
+    contact_id: int
+    field: str
+    delta: int
+    balance_after: int
+    reason: str
+    actor_kind: str
+    actor_id: str
+    created_at: datetime
+    reverses_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of entries, newest first; pass ``next_cursor`` as ``after`` for the next page."""
+
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """One thing ``verify`` found wrong, with a sentence that says what."""
+
+    contact_id: int
+    field: str
+    message: str
+    entry_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of replaying the ledger: what was checked and every disagreement."""
+
+    accounts: int
+    entries: int
+    problems: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every balance and every entry agrees with the replay."""
+        return not self.problems
+
+
+def check_amount(amount: Any, *, allow_zero: bool = False) -> int:
+    """A credit amount: a whole number, positive (or zero when allowed), at most 10**12."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidInput(f"an amount must be a whole number of credits, got {amount!r}")
+    low = 0 if allow_zero else 1
+    if not low <= amount <= MAX_AMOUNT:
+        word = "zero or more" if allow_zero else "positive"
+        raise InvalidInput(f"an amount must be {word} and at most {MAX_AMOUNT}, got {amount}")
+    return amount
+
+
+def check_credit_field(credit_fields: Iterable[str], name: Any) -> str:
+    """The declared spelling of a credit field named case-insensitively; else UnknownField."""
+    if isinstance(name, str):
+        for declared in credit_fields:
+            if declared.casefold() == name.strip().casefold():
+                return declared
+    known = ", ".join(sorted(credit_fields)) or "none"
+    raise UnknownField(f"unknown credit field {name!r} (the site declares: {known})")
+
+
+def apply_delta(
+    tx: Tx,
+    contact_id: int,
+    field: str,
+    delta: int,
+    entry_key: str,
+    *,
+    reason: str,
+    actor: Actor,
+    operation_id: int | None = None,
+    run_id: int | None = None,
+    reverses_id: int | None = None,
+) -> tuple[int, int]:
+    """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
+
+    The caller holds the contact's lock and has validated ``field`` and the amount.
+    """
+    balance = (
+        _raise(tx, contact_id, field, delta) if delta > 0 else _lower(tx, contact_id, field, -delta)
+    )
+    entry_id = tx.conn.execute(
+        insert(schema.ledger_entries)
+        .values(
+            contact_id=contact_id,
+            field=field,
+            delta=delta,
+            balance_after=balance,
+            reason=reason[:500],
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            idempotency_key=entry_key,
+            operation_id=operation_id,
+            run_id=run_id,
+            reverses_id=reverses_id,
+            created_at=tx.now,
+        )
+        .returning(schema.ledger_entries.c.id)
+    ).scalar_one()
+    data = {
+        "field": field,
+        "delta": delta,
+        "balance": balance,
+        "entry_id": entry_id,
+        "reason": reason,
+    }
+    record_event(tx, "balance_changed", contact_id, data, run_id=run_id)
+    return int(entry_id), balance
+
+
+def _raise(tx: Tx, contact_id: int, field: str, amount: int) -> int:
+    t = schema.credit_accounts
+    dialect_insert = postgresql.insert if tx.is_postgres else sqlite.insert
+    stmt = dialect_insert(t).values(
+        contact_id=contact_id, field=field, balance=amount, updated_at=tx.now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.contact_id, t.c.field],
+        set_={
+            "balance": t.c.balance + stmt.excluded.balance,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    return int(tx.conn.execute(stmt.returning(t.c.balance)).scalar_one())
+
+
+def _lower(tx: Tx, contact_id: int, field: str, amount: int) -> int:
+    t = schema.credit_accounts
+    where = (t.c.contact_id == contact_id) & (t.c.field == field)
+    # The guard is in the statement itself: no read-then-write window for a parallel purchase.
+    stmt = (
+        update(t)
+        .where(where & (t.c.balance >= amount))
+        .values(balance=t.c.balance - amount, updated_at=tx.now)
+        .returning(t.c.balance)
+    )
+    balance = tx.conn.execute(stmt).scalar()
+    if balance is None:
+        have = tx.conn.execute(select(t.c.balance).where(where)).scalar() or 0
+        raise InsufficientCredits(field, amount, int(have))
+    return int(balance)
+
+
+def keyed(
+    tx: Tx,
+    key: str,
+    kind: str,
+    contact_id: int | None,
+    params: Mapping[str, Any],
+    actor: Actor,
+    perform: Callable[[int], LedgerResult],
+) -> LedgerResult:
+    """Run ``perform(operation_id)`` once per key; replays answer with the stored result."""
+    fp = fingerprint(kind, params)
+    found = find_operation(tx, check_key(key), fp)
+    if found is not None:
+        return LedgerResult.from_json(found, replayed=True)
+    op_id = claim_operation(tx, key, kind, contact_id, fp, actor)
+    result = perform(op_id)
+    finish_operation(tx, op_id, result.to_json())
+    return result
+
+
+def credit(
+    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+) -> LedgerResult:
+    """Add ``amount`` credits to ``field`` (once per ``key``)."""
+    return _one_sided(tx, "credit", contact, field, check_amount(amount), key, reason, actor)
+
+
+def debit(
+    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+) -> LedgerResult:
+    """Take ``amount`` credits from ``field`` (once per ``key``); refuses to go below zero."""
+    return _one_sided(tx, "debit", contact, field, -check_amount(amount), key, reason, actor)
+
+
+def _one_sided(
+    tx: Tx,
+    kind: str,
+    contact: int | str,
+    field: str,
+    delta: int,
+    key: str,
+    reason: str,
+    actor: Actor,
+) -> LedgerResult:
+    field = check_credit_field(tx.credit_fields, field)
+    contact_id = lock_contact(tx, contact)
+    params = {"contact": contact_id, "field": field, "delta": delta, "reason": reason}
+
+    def perform(op_id: int) -> LedgerResult:
+        entry_id, balance = apply_delta(
+            tx,
+            contact_id,
+            field,
+            delta,
+            f"op:{key}#1",
+            reason=reason,
+            actor=actor,
+            operation_id=op_id,
+        )
+        return LedgerResult((entry_id,), {field: balance})
+
+    return keyed(tx, key, kind, contact_id, params, actor, perform)
+
+
+def transfer(
+    tx: Tx,
+    contact: int | str,
+    from_field: str,
+    to_field: str,
+    amount: int,
+    key: str,
+    reason: str,
+    actor: Actor,
+) -> LedgerResult:
+    """Move ``amount`` from one credit field of a contact to another, as two entries."""
+    amount = check_amount(amount)
+    source = check_credit_field(tx.credit_fields, from_field)
+    target = check_credit_field(tx.credit_fields, to_field)
+    if source == target:
+        raise InvalidInput(f"a transfer needs two different fields, got {source!r} twice")
+    contact_id = lock_contact(tx, contact)
+    params = {
+        "contact": contact_id,
+        "from": source,
+        "to": target,
+        "amount": amount,
+        "reason": reason,
+    }
+
+    def perform(op_id: int) -> LedgerResult:
+        kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
+        out_id, out_balance = apply_delta(tx, contact_id, source, -amount, f"op:{key}#1", **kw)
+        in_id, in_balance = apply_delta(tx, contact_id, target, amount, f"op:{key}#2", **kw)
+        return LedgerResult((out_id, in_id), {source: out_balance, target: in_balance})
+
+    return keyed(tx, key, "transfer", contact_id, params, actor, perform)
+
+
+def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor) -> LedgerResult:
+    """Reverse exactly the named entries (each at most once), as new entries that point at them."""
+    ids = _check_entry_ids(entry_ids)
+    originals = _load_entries(tx.conn, ids)
+    for contact_id in sorted({e.contact_id for e in originals}):
+        lock_contact(
+            tx, contact_id
+        )  # sorted order: two refunds never wait on each other in a cycle
+    params = {"entries": ids, "reason": reason}
+
+    def perform(op_id: int) -> LedgerResult:
+        _check_reversible(tx.conn, originals)
+        new_ids, balances = [], {}
+        for n, orig in enumerate(originals, start=1):
+            kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
+            entry_id, balance = apply_delta(
+                tx,
+                orig.contact_id,
+                orig.field,
+                -orig.delta,
+                f"op:{key}#{n}",
+                reverses_id=orig.id,
+                **kw,
+            )
+            new_ids.append(entry_id)
+            balances[f"{orig.contact_id}:{orig.field}"] = balance
+        return LedgerResult(tuple(new_ids), balances)
+
+    contact = originals[0].contact_id if len({e.contact_id for e in originals}) == 1 else None
+    return keyed(tx, key, "refund", contact, params, actor, perform)
+
+
+def _check_entry_ids(entry_ids: Sequence[int]) -> list[int]:
+    if not entry_ids:
+        raise InvalidInput("a refund must name at least one entry")
+    if any(isinstance(i, bool) or not isinstance(i, int) or i <= 0 for i in entry_ids):
+        raise InvalidInput(f"entry ids must be positive whole numbers, got {list(entry_ids)!r}")
+    if len(set(entry_ids)) != len(entry_ids):
+        raise InvalidInput(f"a refund names each entry once, got {list(entry_ids)!r}")
+    return sorted(entry_ids)
+
+
+def _load_entries(conn: Connection, ids: list[int]) -> list[Entry]:
+    t = schema.ledger_entries
+    rows = conn.execute(select(t).where(t.c.id.in_(ids)).order_by(t.c.id)).all()
+    missing = sorted(set(ids) - {r.id for r in rows})
+    if missing:
+        raise RefundError(f"no ledger entries {missing}")
+    return [_entry(r) for r in rows]
+
+
+def _check_reversible(conn: Connection, originals: list[Entry]) -> None:
+    t = schema.ledger_entries
+    reversals = [e.id for e in originals if e.reverses_id is not None]
+    if reversals:
+        raise RefundError(f"entries {reversals} are themselves refunds and cannot be reversed")
+    ids = [e.id for e in originals]
+    done = conn.execute(select(t.c.reverses_id).where(t.c.reverses_id.in_(ids))).scalars().all()
+    if done:
+        raise RefundError(f"entries {sorted(done)} were already refunded")
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        id=row.id,
+        contact_id=row.contact_id,
+        field=row.field,
+        delta=int(row.delta),
+        balance_after=int(row.balance_after),
+        reason=row.reason,
+        actor_kind=row.actor_kind,
+        actor_id=row.actor_id,
+        created_at=from_db_time(row.created_at),
+        reverses_id=row.reverses_id,
+    )
+
+
+def balance(conn: Connection, contact_id: int, field: str) -> int:
+    """The cached balance (0 when the contact never had an entry in ``field``)."""
+    t = schema.credit_accounts
+    where = (t.c.contact_id == contact_id) & (t.c.field == field)
+    return int(conn.execute(select(t.c.balance).where(where)).scalar() or 0)
+
+
+def history(
+    conn: Connection, contact_id: int, field: str | None, limit: int, after: str | None
+) -> HistoryPage:
+    """Entries newest first, ``limit`` at a time, continuing below the ``after`` cursor.
+
+    Keyset pagination on the entry id: a page costs the same whatever the ledger's size.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}, got {limit!r}")
+    t = schema.ledger_entries
+    query = select(t).where(t.c.contact_id == contact_id)
+    if field is not None:
+        query = query.where(t.c.field == field)
+    if after is not None:
+        query = query.where(t.c.id < _cursor(after))
+    rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit + 1)).all()
+    entries = [_entry(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return HistoryPage(entries, str(entries[-1].id) if more else None)
+
+
+def _cursor(after: str) -> int:
+    if not (isinstance(after, str) and after.isdigit() and after.isascii()):
+        raise InvalidInput(f"not a history cursor: {after!r}")
+    return int(after)
+
+
+def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
+    """Replay the ledger: every cached balance, every entry's balance_after, every reversal."""
+    problems = _check_balances(conn) + _check_chains(conn) + _check_reversals(conn)
+    accounts = conn.execute(select(func.count()).select_from(schema.credit_accounts)).scalar_one()
+    entries = conn.execute(select(func.count()).select_from(schema.ledger_entries)).scalar_one()
+    return VerifyReport(int(accounts), int(entries), problems[:max_problems])
+
+
+def _check_balances(conn: Connection) -> list[Discrepancy]:
+    e, a = schema.ledger_entries, schema.credit_accounts
+    sums = {
+        (r.contact_id, r.field): int(r.total)
+        for r in conn.execute(
+            select(e.c.contact_id, e.c.field, func.sum(e.c.delta).label("total")).group_by(
+                e.c.contact_id, e.c.field
+            )
+        )
+    }
+    problems = []
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+        replayed = sums.pop((row.contact_id, row.field), 0)
+        if replayed != row.balance:
+            msg = f"balance is {row.balance} but its entries add up to {replayed}"
+            problems.append(Discrepancy(row.contact_id, row.field, msg))
+    for (contact_id, fld), total in sorted(sums.items()):
+        msg = f"entries add up to {total} but there is no balance row"
+        problems.append(Discrepancy(contact_id, fld, msg))
+    return problems
+
+
+def _check_chains(conn: Connection) -> list[Discrepancy]:
+    e = schema.ledger_entries
+    running = func.sum(e.c.delta).over(partition_by=(e.c.contact_id, e.c.field), order_by=e.c.id)
+    inner = select(
+        e.c.id, e.c.contact_id, e.c.field, e.c.balance_after, running.label("run")
+    ).subquery()
+    query = select(inner).where(inner.c.run != inner.c.balance_after).order_by(inner.c.id)
+    return [
+        Discrepancy(
+            r.contact_id,
+            r.field,
+            f"entry {r.id} says the balance became {r.balance_after}; replay gives {r.run}",
+            r.id,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def _check_reversals(conn: Connection) -> list[Discrepancy]:
+    rev, orig = schema.ledger_entries.alias("rev"), schema.ledger_entries.alias("orig")
+    query = (
+        select(rev.c.id, rev.c.contact_id, rev.c.field, orig.c.id.label("orig_id"))
+        .join(orig, rev.c.reverses_id == orig.c.id)
+        .where(
+            (rev.c.delta != -orig.c.delta)
+            | (rev.c.field != orig.c.field)
+            | (rev.c.contact_id != orig.c.contact_id)
+        )
+    )
+    return [
+        Discrepancy(
+            r.contact_id, r.field, f"entry {r.id} does not exactly reverse entry {r.orig_id}", r.id
+        )
+        for r in conn.execute(query)
+    ]
