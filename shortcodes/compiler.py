@@ -59,16 +59,20 @@ class Compiler:
     def parts(self, nodes: tuple[Node, ...], in_attribute: bool = False) -> tuple[Any, ...]:
         """Compile nodes to render parts; adjacent text merges into one string."""
         out: list[Any] = []
+        run: list[str] = []  # text waiting to be merged (joined once: += would be quadratic)
         for node in nodes:
+            if isinstance(node, Text) and not (in_attribute and "{{" in node.text):
+                run.append(node.text)
+                continue
+            if run:
+                out.append("".join(run))
+                run.clear()
             if isinstance(node, Text):
-                if in_attribute and "{{" in node.text:
-                    out.extend(self._var_parts(node.text))
-                elif out and out[-1].__class__ is str:
-                    out[-1] += node.text
-                else:
-                    out.append(node.text)
+                out.extend(self._var_parts(node.text))
             else:
                 out.append(self.shortcode(node, in_attribute))
+        if run:
+            out.append("".join(run))
         return tuple(out)
 
     def _var_parts(self, text: str) -> list[Any]:

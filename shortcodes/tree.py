@@ -78,6 +78,7 @@ class _Builder:
         self.root: list[Node] = []
         self.stack: list[_Frame] = []
         self.pos = 0  # page text before this offset is already in the tree
+        self.last_close: dict[str, int] = {}
         self._line = 1
         self._line_at = 0
         self._line_start = 0
@@ -110,7 +111,11 @@ class _Builder:
     def build(self) -> list[Node]:
         text = self.text
         registry = self.registry
-        for start, end, name, closing, body, slash in scan_tuples(text):
+        tokens = list(scan_tuples(text))
+        # An opener can only enclose if a closer of its name comes later; knowing where each
+        # name's last closer is lets the common self-closing tag skip the stack entirely.
+        self.last_close = {tok[2]: tok[0] for tok in tokens if tok[3]}
+        for start, end, name, closing, body, slash in tokens:
             if closing:
                 if name in registry:
                     self._close(name, start, end)
@@ -140,7 +145,9 @@ class _Builder:
             self._children().append(Text(text[start:end], start))
             self.pos = end + 1
             return
-        if len(self.stack) >= self.max_depth:
+        if not slash and not spec.enclosing and self.last_close.get(spec.name, -1) < start:
+            slash = True  # no closer follows: self-closing, as WordPress reads it
+        if not slash and len(self.stack) >= self.max_depth:
             self._problem(
                 start, end - start,
                 f"[{spec.name}] is nested deeper than {self.max_depth} levels; it is shown as text",
