@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: The modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("shortcodes.commands.engine",)
+COMMAND_MODULES: tuple[str, ...] = ("shortcodes.commands.engine", "shortcodes.commands.store")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,10 +23,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from shortcodes.actionsets import Actionset, SiteActions, parse_duration
 from shortcodes.context import Contact, Tag
-from shortcodes.store import contacts, ledger, runner, schema
+from shortcodes.store import contacts, importer, ledger, runner, schema
 from shortcodes.store.engine import default_url, make_engine
 from shortcodes.store.errors import InsufficientCredits, InvalidInput, UnknownAction
 from shortcodes.store.events import Event, events_after
+from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
 from shortcodes.store.migrate import upgrade
 from shortcodes.store.runner import RunResult, StepHook
@@ -331,6 +332,32 @@ class Store:
             return self.run_in_transaction(work)
         except InsufficientCredits as exc:
             return RunResult(action, "insufficient", str(exc), balances={exc.field: exc.balance})
+
+    # -- bulk ----------------------------------------------------------------------------------
+
+    def import_contacts(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        skip_bad: bool = False,
+        progress: Progress[Any] | None = None,
+    ) -> ImportReport:
+        """Import contacts from a CSV file (see ``importer``); all or nothing unless ``skip_bad``.
+
+        ``progress`` wraps each pass's iterable (the CLI passes a tqdm bar).
+        """
+        file = Path(path)
+        wrap: Progress[Any] = progress or (lambda items: items)
+        rows, report = self._read(
+            lambda conn: importer.check_file(conn, file, self.site.credit_fields, wrap)
+        )
+        if report.rejected and not skip_bad:
+            return report
+        digest = importer.file_digest(file)
+        report.imported = self.run_in_transaction(
+            lambda tx: importer.write_rows(tx, rows, digest, wrap)
+        )
+        return report
 
     def events_after(self, after_id: int = 0, limit: int = 100) -> list[Event]:
         """Recorded events with ids above ``after_id``, oldest first (the automations feed)."""

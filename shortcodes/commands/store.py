@@ -1,0 +1,346 @@
+"""Operator CLI for the store: database, contacts, tags, credits, the ledger and actionsets.
+
+``shortcodes db upgrade``, ``contacts add/show/import``, ``tags create/apply/remove``,
+``credits add/debit``, ``ledger history/verify`` and ``actions run``. Every command takes
+``--instance`` (the folder holding ``shortcodes.db``), ``--database-url`` (else ``DATABASE_URL``)
+and ``--site`` (the ``site.toml`` declaring credit fields, tags and actionsets). Refusals print
+``error: ...`` and exit 1; bad usage exits 2; ``ledger verify`` exits 1 when a balance disagrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from shortcodes.actionsets import ActionsetConfigError, SiteActions, load_site_actions
+from shortcodes.store import Actor, Store, StoreError
+from shortcodes.store.engine import default_url
+from shortcodes.store.migrate import current_revision, head_revision
+
+Handler = Callable[[argparse.Namespace], int]
+DEFAULT_SITE = Path("site/site.toml")
+ADMIN = Actor("admin", "cli")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``db``, ``contacts``, ``tags``, ``credits``, ``ledger`` and ``actions``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--instance", default="instance", help="instance folder (default: instance)"
+    )
+    common.add_argument("--database-url", help="database URL (default: DATABASE_URL, else SQLite)")
+    common.add_argument("--site", type=Path, help=f"site configuration (default: {DEFAULT_SITE})")
+    _db(subparsers, common)
+    _contacts(subparsers, common)
+    _tags(subparsers, common)
+    _credits(subparsers, common)
+    _ledger(subparsers, common)
+    _actions(subparsers, common)
+
+
+# -- argument types -------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number greater than zero."""
+    if not (text.isdigit() and text.isascii()) or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number greater than 0, got {text!r}")
+    return int(text)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """An argparse type: ``NAME=VALUE``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _group(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def _cmd(
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    common: argparse.ArgumentParser,
+    handler: Handler,
+) -> argparse.ArgumentParser:
+    parser = group.add_parser(name, help=help_text, description=help_text, parents=[common])
+    parser.set_defaults(handler=_guarded(handler))
+    return parser
+
+
+# -- the commands ----------------------------------------------------------------------------------
+
+
+def _db(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "db", "create or upgrade the database")
+    _cmd(
+        group,
+        "upgrade",
+        "apply every pending migration, then create the site's tags",
+        common,
+        cmd_db_upgrade,
+    )
+
+
+def _contacts(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "contacts", "add, show and import contacts")
+    add = _cmd(group, "add", "add a contact", common, cmd_contacts_add)
+    add.add_argument("email")
+    add.add_argument("--name", default="")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--field", action="append", type=key_value, default=[], metavar="NAME=VALUE")
+    add.add_argument("--tag", action="append", default=[], help="a tag to apply (repeatable)")
+    show = _cmd(group, "show", "show a contact: tags, fields, balances", common, cmd_contacts_show)
+    show.add_argument("contact", help="email or id")
+    imp = _cmd(group, "import", "import contacts from a CSV file", common, cmd_contacts_import)
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows even if some are rejected"
+    )
+
+
+def _tags(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "tags", "create, apply and remove tags")
+    create = _cmd(group, "create", "create a tag", common, cmd_tags_create)
+    create.add_argument("name")
+    create.add_argument("--category", default="")
+    apply = _cmd(group, "apply", "apply a tag to a contact", common, cmd_tags_apply)
+    apply.add_argument("contact")
+    apply.add_argument("tag")
+    apply.add_argument("--for", dest="duration", help="grant for a time, e.g. 14d or 24h")
+    remove = _cmd(group, "remove", "remove a tag from a contact", common, cmd_tags_remove)
+    remove.add_argument("contact")
+    remove.add_argument("tag")
+
+
+def _credits(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "credits", "add or debit credits (each change is a ledger entry)")
+    for name, handler in (("add", cmd_credits_add), ("debit", cmd_credits_debit)):
+        cmd = _cmd(group, name, f"{name} credits", common, handler)
+        cmd.add_argument("contact")
+        cmd.add_argument("amount", type=positive_int)
+        cmd.add_argument("--field", default="_Credits")
+        cmd.add_argument("--reason", default="")
+        cmd.add_argument("--key", help="idempotency key: the same key never applies twice")
+
+
+def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "ledger", "read and verify the credit ledger")
+    hist = _cmd(
+        group, "history", "a contact's ledger entries, newest first", common, cmd_ledger_history
+    )
+    hist.add_argument("contact")
+    hist.add_argument("--field")
+    hist.add_argument("--limit", type=positive_int, default=20)
+    hist.add_argument("--after", help="the cursor printed under the previous page")
+    _cmd(
+        group,
+        "verify",
+        "replay the ledger; exit 1 if any balance disagrees",
+        common,
+        cmd_ledger_verify,
+    )
+
+
+def _actions(sub: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(sub, "actions", "run the site's actionsets")
+    run = _cmd(group, "run", "run an actionset for a contact", common, cmd_actions_run)
+    run.add_argument("action")
+    run.add_argument("--contact", required=True, help="email or id")
+    run.add_argument("--param", action="append", type=key_value, default=[], metavar="NAME=VALUE")
+    run.add_argument("--key", help="idempotency key (default: a fresh one)")
+
+
+# -- handlers --------------------------------------------------------------------------------------
+
+
+def _guarded(handler: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (StoreError, ActionsetConfigError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _site(args: argparse.Namespace) -> SiteActions:
+    if args.site is not None:
+        return load_site_actions(args.site)
+    return load_site_actions(DEFAULT_SITE) if DEFAULT_SITE.is_file() else SiteActions()
+
+
+def open_store(args: argparse.Namespace, *, migrated: bool = True) -> Store:
+    """The store the arguments name; refuses a database that ``db upgrade`` has not prepared."""
+    url = args.database_url or default_url(args.instance)
+    if url.startswith("sqlite:///") and not args.database_url:
+        Path(args.instance).mkdir(parents=True, exist_ok=True)
+    store = Store.from_url(url, site=_site(args), pool_size=2)
+    if migrated and current_revision(store.engine) != head_revision():
+        store.close()
+        raise StoreError("the database is not up to date: run `shortcodes db upgrade` first")
+    return store
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """``db upgrade``: migrate, then create the tags the site declares."""
+    with open_store(args, migrated=False) as store:
+        store.upgrade()
+        tags = store.sync_tags()
+        print(
+            f"database at revision {current_revision(store.engine)}; {len(tags)} site tags present"
+        )
+    return 0
+
+
+def cmd_contacts_add(args: argparse.Namespace) -> int:
+    """``contacts add EMAIL``."""
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    with open_store(args) as store:
+        tags = [store.get_tag(t) for t in args.tag]  # check every tag before writing anything
+        contact_id = store.add_contact(args.email, args.name, password, dict(args.field))
+        for tag in tags:
+            store.apply_tag(contact_id, tag, source="cli")
+        print(f"contact {contact_id} {args.email.strip().lower()}")
+    return 0
+
+
+def cmd_contacts_show(args: argparse.Namespace) -> int:
+    """``contacts show EMAIL``."""
+    with open_store(args) as store:
+        contact = store.get_contact(args.contact)
+    print(f"id: {contact.id}\nemail: {contact.email}")
+    print("tags: " + (", ".join(f"{t.name} ({t.id})" for t in contact.tags) or "-"))
+    for name, value in contact.fields.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    """``contacts import FILE.csv``: exit 1 when any row was rejected."""
+    with open_store(args) as store:
+        report = store.import_contacts(args.file, skip_bad=args.skip_bad, progress=_bar(args.file))
+    for rejected in report.rejected:
+        who = f" ({rejected.email})" if rejected.email else ""
+        print(f"{args.file}:{rejected.line}: rejected{who}: {rejected.reason}", file=sys.stderr)
+    if report.rejected and not args.skip_bad:
+        print(
+            f"{len(report.rejected)} of {report.rows} rows rejected; nothing imported "
+            "(fix them, or pass --skip-bad to import the rest)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"imported {report.imported} of {report.rows} rows; rejected {len(report.rejected)}")
+    return 1 if report.rejected else 0
+
+
+def _bar(path: Path) -> Callable[[Iterable[Any]], Iterable[Any]]:
+    passes = iter(("checking", "writing"))
+
+    def wrap(items: Iterable[Any]) -> Iterable[Any]:
+        # tqdm draws on a terminal only; piped output (tests, cron) stays clean.
+        bar: Iterable[Any] = tqdm(
+            items, desc=f"{path.name}: {next(passes, 'rows')}", unit=" rows", disable=None
+        )
+        return bar
+
+    return wrap
+
+
+def cmd_tags_create(args: argparse.Namespace) -> int:
+    """``tags create NAME``."""
+    with open_store(args) as store:
+        tag = store.create_tag(args.name, args.category)
+    print(f"tag {tag.id} {tag.name}")
+    return 0
+
+
+def cmd_tags_apply(args: argparse.Namespace) -> int:
+    """``tags apply CONTACT TAG [--for 14d]``."""
+    with open_store(args) as store:
+        if args.duration:
+            changed = store.grant(args.contact, args.tag, args.duration, source="cli")
+        else:
+            changed = store.apply_tag(args.contact, args.tag, source="cli")
+    print("applied" if changed else "already held")
+    return 0
+
+
+def cmd_tags_remove(args: argparse.Namespace) -> int:
+    """``tags remove CONTACT TAG``."""
+    with open_store(args) as store:
+        changed = store.remove_tag(args.contact, args.tag, source="cli")
+    print("removed" if changed else "not held")
+    return 0
+
+
+def cmd_credits_add(args: argparse.Namespace) -> int:
+    """``credits add CONTACT AMOUNT``."""
+    return _money(args, "credit")
+
+
+def cmd_credits_debit(args: argparse.Namespace) -> int:
+    """``credits debit CONTACT AMOUNT``."""
+    return _money(args, "debit")
+
+
+def _money(args: argparse.Namespace, kind: str) -> int:
+    with open_store(args) as store:
+        operation = store.credit if kind == "credit" else store.debit
+        result = operation(
+            args.contact,
+            args.amount,
+            args.field,
+            key=args.key,
+            reason=args.reason or f"{kind} (cli)",
+            actor=ADMIN,
+        )
+    balance = next(iter(result.balances.values()))
+    note = " (already applied earlier with this key)" if result.replayed else ""
+    print(f"{args.field}: {balance}{note}")
+    return 0
+
+
+def cmd_ledger_history(args: argparse.Namespace) -> int:
+    """``ledger history CONTACT``."""
+    with open_store(args) as store:
+        page = store.history(args.contact, args.field, args.limit, args.after)
+    for e in page.entries:
+        stamp = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        change = f"{e.field:<12} {e.delta:>+8} = {e.balance_after:<8}"
+        print(f"{e.id:>8}  {stamp}  {change} {e.actor_kind}:{e.actor_id}  {e.reason}")
+    if page.next_cursor:
+        print(f"more: --after {page.next_cursor}")
+    return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """``ledger verify``: exit 1 and list every disagreement."""
+    with open_store(args) as store:
+        report = store.verify()
+    for problem in report.problems:
+        print(f"contact {problem.contact_id} {problem.field}: {problem.message}")
+    status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    print(f"checked {report.accounts} balances and {report.entries} entries: {status}")
+    return 0 if report.ok else 1
+
+
+def cmd_actions_run(args: argparse.Namespace) -> int:
+    """``actions run ACTION --contact EMAIL``: exit 1 when the run was refused."""
+    with open_store(args) as store:
+        result = store.run_actionset(args.action, args.contact, dict(args.param), args.key, ADMIN)
+    print(result.message + (" (replayed: it already ran with this key)" if result.replayed else ""))
+    return 0 if result.ok else 1
