@@ -49,7 +49,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from shortcodes.context import Contact, Context
-from shortcodes.errors import ShortcodeError
+from shortcodes.errors import Problem, ShortcodeError, make_problem
 
 __all__ = [
     "COMPARISON_OPERATORS",
@@ -66,7 +66,8 @@ MAX_CONDITION_LENGTH = 2000
 """Longest condition text accepted; an attribute longer than this is a mistake, not a test."""
 
 MAX_NESTING = 32
-"""Deepest nesting of parentheses and ``not`` accepted (keeps evaluation shallow)."""
+"""Deepest nesting of and/or/not/comparison nodes accepted (parentheses alone do not count);
+keeps compilation and evaluation far from Python's recursion limit."""
 
 Value: TypeAlias = str | bool
 """What an expression evaluates to: text (numbers are numeric text) or a truth value."""
@@ -90,6 +91,12 @@ class ConditionSyntaxError(ShortcodeError):
     def offset(self) -> int:
         """The 0-based character offset of the problem inside the condition text."""
         return self.column - 1
+
+    def to_problem(self, page: str, value_offset: int, source_name: str = "<page>") -> Problem:
+        """This error as a lint :class:`Problem` on ``page``, whose condition value starts at
+        ``value_offset``. Exact when the value is written literally (no entities or escapes).
+        """
+        return make_problem(page, value_offset + self.offset, self.message, source_name=source_name)
 
 
 # --- value semantics shared with memb_if ------------------------------------------------------

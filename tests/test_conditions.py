@@ -127,6 +127,20 @@ def test_syntax_error_is_a_shortcode_error_with_offset_and_source() -> None:
     assert str(error) == "column 13: expected a value after '>='"
 
 
+def test_syntax_error_maps_onto_the_page_as_a_lint_problem() -> None:
+    page = 'Intro\n[memb_if condition="logged_in() and has_tga(1)"]Hi[/memb_if]'
+    value_offset = page.index("logged_in")
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition(page[value_offset : page.index('"]')])
+    problem = info.value.to_problem(page, value_offset, source_name="catalog.md")
+    assert (problem.line, problem.column) == (2, 37)
+    assert problem.format() == (
+        "catalog.md:2:37: error: unknown function 'has_tga' (did you mean has_tag?)\n"
+        '[memb_if condition="logged_in() and has_tga(1)"]Hi[/memb_if]\n'
+        "                                    ^"
+    )
+
+
 def test_blank_condition_is_the_empty_condition_error() -> None:
     with pytest.raises(ConditionSyntaxError, match=r"^column 1: empty condition"):
         compile_condition(" \t\n ")
