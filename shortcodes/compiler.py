@@ -18,9 +18,9 @@ from markupsafe import Markup
 
 from shortcodes.attrs import attr_pairs
 from shortcodes.context import Context
-from shortcodes.nodes import Node, ShortcodeNode, Text
 from shortcodes.registry import ShortcodeSpec, convert
 from shortcodes.runtime import CompiledShortcode, Var, render_parts
+from shortcodes.tree import Opening, PairingWalk
 from shortcodes.variables import resolve, split_vars
 
 if TYPE_CHECKING:
@@ -49,92 +49,122 @@ class CompiledAttrs:
         self.error: str | None = None
 
 
+class _PartsWalk(PairingWalk):
+    """The pairing walk, building render parts instead of frozen nodes."""
+
+    def __init__(self, compiler: Compiler, text: str, in_attribute: bool) -> None:
+        env = compiler.env
+        super().__init__(text, env.shortcodes, env.max_depth)
+        self.compiler = compiler
+        self.in_attribute = in_attribute
+
+    def text_item(self, text: str, offset: int) -> str:
+        return text
+
+    def trim_text(self, item: str) -> str | None:
+        return item[:-1] or None
+
+    def leaf(self, tag: Opening) -> CompiledShortcode:
+        return self.compiler.shortcode(tag, None, None, self.in_attribute)
+
+    def pair(self, tag: Opening, content: str, closed: bool) -> CompiledShortcode:
+        return self.compiler.shortcode(tag, tag.children, content, self.in_attribute)
+
+
 class Compiler:
-    """Compiles trees for one environment (its registry, strictness and caches)."""
+    """Compiles page text for one environment (its registry, strictness and caches)."""
 
     def __init__(self, env: Environment) -> None:
         self.env = env
 
     # -- content ------------------------------------------------------------------------------------
-    def parts(self, nodes: tuple[Node, ...], in_attribute: bool = False) -> tuple[Any, ...]:
-        """Compile nodes to render parts; adjacent text merges into one string."""
+    def compile_text(self, text: str, in_attribute: bool = False) -> tuple[Any, ...]:
+        """Parse and compile ``text`` into render parts."""
+        if "[" not in text:
+            return self.finish([text] if text else [], in_attribute)
+        return self.finish(_PartsWalk(self, text, in_attribute).walk(), in_attribute)
+
+    def finish(self, items: list[Any], in_attribute: bool) -> tuple[Any, ...]:
+        """Merge adjacent text (joined once: += would be quadratic); split attribute variables."""
         out: list[Any] = []
-        run: list[str] = []  # text waiting to be merged (joined once: += would be quadratic)
-        for node in nodes:
-            if isinstance(node, Text) and not (in_attribute and "{{" in node.text):
-                run.append(node.text)
+        run: list[str] = []
+        for item in items:
+            if item.__class__ is str:
+                run.append(item)
                 continue
             if run:
-                out.append("".join(run))
+                out.extend(self._text_parts("".join(run), in_attribute))
                 run.clear()
-            if isinstance(node, Text):
-                out.extend(self._var_parts(node.text))
-            else:
-                out.append(self.shortcode(node, in_attribute))
+            out.append(item)
         if run:
-            out.append("".join(run))
+            out.extend(self._text_parts("".join(run), in_attribute))
         return tuple(out)
 
-    def _var_parts(self, text: str) -> list[Any]:
-        return [p if isinstance(p, str) else Var(*p) for p in split_vars(text)]
+    @staticmethod
+    def _text_parts(text: str, in_attribute: bool) -> list[Any]:
+        if in_attribute and "{{" in text:
+            return [p if isinstance(p, str) else Var(*p) for p in split_vars(text)]
+        return [text]
 
-    def shortcode(self, node: ShortcodeNode, in_attribute: bool = False) -> CompiledShortcode:
-        """Compile one shortcode node."""
-        spec = self.env.shortcodes[node.name]
-        compiled = CompiledShortcode(spec, node.line, node.column, self.env.strict)
-        attrs = self.attrs(spec, node)
+    def shortcode(
+        self, tag: Opening, children: list[Any] | None, content: str | None, in_attribute: bool
+    ) -> CompiledShortcode:
+        """Compile one shortcode: bind its handler, attributes, content and branches."""
+        spec = tag.spec
+        compiled = CompiledShortcode(spec, tag.line, tag.column, self.env.strict)
+        attrs = self.attrs(spec, tag.body)
         compiled.keys = attrs.keys
         compiled.static = attrs.static
         compiled.static_attrs = attrs.static_attrs
         compiled.dynamic = attrs.dynamic
         compiled.attr_error = attrs.error
-        if node.children is not None:
-            compiled.node_content = node.content
-            compiled.content_parts = self.parts(node.children, in_attribute)
+        if children is not None:
+            compiled.node_content = content
+            compiled.content_parts = self.finish(children, in_attribute)
             if spec.else_markers:
-                self._split_else(compiled, spec, node.children, in_attribute)
+                self._split_else(compiled, spec, children, in_attribute)
         return compiled
 
     def _split_else(
         self,
         compiled: CompiledShortcode,
         spec: ShortcodeSpec,
-        children: tuple[Node, ...],
+        children: list[Any],
         in_attribute: bool,
     ) -> None:
         # Only markers among this shortcode's own children count: one inside a nested
         # shortcode belongs to that shortcode.
         pattern = else_pattern(spec.else_markers)
         for index, child in enumerate(children):
-            if not isinstance(child, Text):
+            if child.__class__ is not str:
                 continue
-            m = pattern.search(child.text)
+            m = pattern.search(child)
             if m is None:
                 continue
-            before = Text(child.text[: m.start()], child.offset)
-            after = Text(child.text[m.end() :], child.offset + m.end())
-            compiled.pass_parts = self.parts((*children[:index], before), in_attribute)
-            compiled.fail_parts = self.parts((after, *children[index + 1 :]), in_attribute)
+            before = [*children[:index], child[: m.start()]]
+            after = [child[m.end() :], *children[index + 1 :]]
+            compiled.pass_parts = self.finish(before, in_attribute)
+            compiled.fail_parts = self.finish(after, in_attribute)
             return
 
     # -- attributes ---------------------------------------------------------------------------------
-    def attrs(self, spec: ShortcodeSpec, node: ShortcodeNode) -> CompiledAttrs:
-        """Compile a node's attributes (cached per shortcode and attribute text)."""
+    def attrs(self, spec: ShortcodeSpec, body: str) -> CompiledAttrs:
+        """Compile a tag's attribute text (cached per shortcode and attribute text)."""
         cache_ = self.env._attrs_cache
-        key = (spec.name, node.body)
+        key = (spec.name, body)
         found = cache_.get(key)
         if found is None:
-            found = self._compile_attrs(spec, node)
+            found = self._compile_attrs(spec, body)
             if len(cache_) > 20_000:
                 cache_.clear()
             cache_[key] = found
         return found
 
-    def _compile_attrs(self, spec: ShortcodeSpec, node: ShortcodeNode) -> CompiledAttrs:
+    def _compile_attrs(self, spec: ShortcodeSpec, body: str) -> CompiledAttrs:
         result = CompiledAttrs()
         static: dict[int | str, Any] = {}
         keys: list[int | str] = []
-        for key, value, _item in attr_pairs(list(node.attrs)):
+        for key, value, _item in attr_pairs(list(self.env._lex(body))):
             keys.append(key)
             dynamic = self._dynamic_value(value)
             if dynamic is None:
@@ -178,9 +208,8 @@ class Compiler:
             for old, new in _STAND_INS:
                 value = value.replace(old, new)
         if "[" in value:
-            nodes = self.env._parse(value)
-            if any(isinstance(n, ShortcodeNode) for n in nodes):
-                parts = self.parts(nodes, in_attribute=True)
+            parts = self.compile_text(value, in_attribute=True)
+            if any(p.__class__ is CompiledShortcode for p in parts):
                 return lambda ctx: Markup(render_parts(parts, ctx))
         if "{{" in value:
             pieces = split_vars(value)

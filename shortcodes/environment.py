@@ -121,7 +121,7 @@ class Environment:
             errors = [p for p in self.lint(text, name) if p.severity == "error"]
             if errors:
                 raise ShortcodeSyntaxError(errors[0])
-        return Template(Compiler(self).parts(self._parse(text)), text, name)
+        return Template(Compiler(self).compile_text(text), text, name)
 
     def render(self, text: str, ctx: Context | None = None) -> Markup:
         """Parse and render ``text`` for ``ctx`` (None is an anonymous visitor)."""

@@ -41,6 +41,7 @@ _NAME = _terminal("tag", "TAG_NAME")
 _BODY = _terminal("tag", "TAG_BODY")
 
 #: One search finds the next opening or closing tag; the text between matches is page text.
+#: Groups: 1 closer's name, 2 opener's name, 3 opener's attribute text, 4 self-closing slash.
 TAG_RE: Final = re.compile(rf"\[(?:/(?P<close>{_NAME})\]|(?P<open>{_NAME})(?P<body>{_BODY})?(?P<slash>/)?\])")
 
 _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", "POS_BARE")
@@ -49,6 +50,9 @@ _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", 
 ATTR_RE: Final = re.compile(
     "|".join(f"(?P<{kind}>{_terminal('attrs', kind)})" for kind in _ATTR_KINDS)
 )
+
+#: Closing tags alone (see :func:`last_closers`).
+CLOSE_RE: Final = re.compile(rf"\[/({_NAME})\]")
 
 #: A valid shortcode name, whole.
 NAME_RE: Final = re.compile(_NAME)
@@ -95,6 +99,16 @@ def scan_tuples(text: str) -> Iterator[tuple[int, int, str, bool, str, bool]]:
             yield m.start(), m.end(), close, True, "", False
         else:
             yield m.start(), m.end(), name, False, body or "", slash is not None
+
+
+def last_closers(text: str) -> dict[str, int]:
+    """Where the last ``[/name]`` of each name starts.
+
+    A hint for the tree builder: an opener with no closer after it is self-closing. (A closer
+    spelled inside a quoted attribute value is counted too; that only costs the builder a
+    stack frame, never a different tree.)
+    """
+    return {m.group(1): m.start() for m in CLOSE_RE.finditer(text)}
 
 
 @dataclass(frozen=True, slots=True)

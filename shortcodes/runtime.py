@@ -206,9 +206,11 @@ class CompiledShortcode:
             result = self.handler(Shortcode(self, ctx), ctx)
         except Exception as error:
             return self._fail(error, ctx)
+        if result.__class__ is Markup:
+            return result  # already safe; join takes it as it is
         if result is None:
             return ""
-        return str(escape(result))
+        return escape(result)
 
     def _fail(self, error: Exception, ctx: Context) -> str:
         where = f"[{self.spec.name}] at line {self.line}, column {self.column}"
