@@ -217,7 +217,7 @@ class Store:
         actor: Actor = SYSTEM,
     ) -> LedgerResult:
         """Add credits, once per ``key`` (a fresh key when None)."""
-        key = key or _fresh_key()
+        key = _fresh_key() if key is None else key
         return self.run_in_transaction(
             lambda tx: ledger.credit(tx, contact, field, amount, key, reason, actor)
         )
@@ -233,7 +233,7 @@ class Store:
         actor: Actor = SYSTEM,
     ) -> LedgerResult:
         """Take credits, once per ``key``; InsufficientCredits (nothing written) below zero."""
-        key = key or _fresh_key()
+        key = _fresh_key() if key is None else key
         return self.run_in_transaction(
             lambda tx: ledger.debit(tx, contact, field, amount, key, reason, actor)
         )
@@ -250,7 +250,7 @@ class Store:
         actor: Actor = SYSTEM,
     ) -> LedgerResult:
         """Move credits between two fields of one contact, as two entries in one transaction."""
-        key = key or _fresh_key()
+        key = _fresh_key() if key is None else key
         return self.run_in_transaction(
             lambda tx: ledger.transfer(
                 tx, contact, from_field, to_field, amount, key, reason, actor
@@ -266,7 +266,7 @@ class Store:
         actor: Actor = SYSTEM,
     ) -> LedgerResult:
         """Reverse exactly the named entries, each at most once."""
-        key = key or _fresh_key()
+        key = _fresh_key() if key is None else key
         ids = list(entry_ids)
         return self.run_in_transaction(lambda tx: ledger.refund(tx, ids, key, reason, actor))
 
@@ -321,7 +321,7 @@ class Store:
         with the message "You need 50 credits; you have 30". Other problems raise StoreError.
         """
         definition = self.actionset(action)
-        key = idempotency_key or _fresh_key()
+        key = _fresh_key() if idempotency_key is None else idempotency_key
 
         def work(tx: Tx) -> RunResult:
             return runner.run_actionset(

@@ -1,0 +1,174 @@
+"""Store test fixtures: every store test runs on SQLite and on PostgreSQL, like MarkupSafe's two
+implementations.
+
+The ``backend`` fixture is parametrized ``["sqlite", "postgresql"]``. SQLite tests get a copy of
+a migrated template file; PostgreSQL tests get this xdist worker's own schema (created and
+migrated once per session, emptied before each test). PostgreSQL is found through
+``SHORTCODES_TEST_PG_URL``; without it those cases skip, unless ``SHORTCODES_REQUIRE_PG=1``
+(CI), where they fail. Every test's store must still verify when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from store_helpers import MovableClock
+
+from shortcodes.actionsets import SiteActions, parse_site_actions
+from shortcodes.store import Store
+from shortcodes.store import schema as db
+from shortcodes.store.engine import make_engine, normalize_url
+from shortcodes.store.migrate import upgrade
+
+SITE_TOML = """\
+[site]
+name = "Test site"          # other parts of the product own other sections
+
+[credits]
+fields = ["_Credits", "_Points"]
+
+[tags]
+"Owns Course B" = "product"
+"Owns Course C" = "product"
+"Lock Course B" = "lock"
+"Gold" = "membership"
+"Trial" = "access"
+
+[actionsets.buy-course-b]
+title = "Course B"
+params.cost = { type = "int", default = 50 }
+params.tag = { type = "tag", default = "Owns Course B" }
+owns = "$tag"
+steps = [
+  { do = "debit", field = "_Credits", amount = "$cost" },
+  { do = "apply_tag", tag = "$tag" },
+  { do = "send_email", template = "purchase" },
+]
+
+[actionsets.buy-item]
+title = "Snack"
+params.cost = { type = "int", default = 50 }
+steps = [
+  { do = "debit", amount = "$cost" },
+  { do = "send_email", template = "receipt" },
+]
+
+[actionsets.everything]
+title = "Everything"
+params.cost = 30
+message = "Done {title}: {balance} left after paying {cost}"
+steps = [
+  { do = "debit", field = "_Credits", amount = "$cost" },
+  { do = "credit", field = "_Points", amount = 5 },
+  { do = "apply_tag", tag = "Gold" },
+  { do = "grant", tag = "Trial", for = "14d" },
+  { do = "set_field", field = "LastPurchase", value = "everything" },
+  { do = "remove_tag", tag = "Lock Course B" },
+  { do = "send_email", template = "welcome", subject = "Welcome" },
+  { do = "webhook", url = "https://crm.example.com/hook", event = "purchase" },
+  { do = "redirect", url = "/thanks" },
+]
+"""
+
+PG_URL = os.environ.get("SHORTCODES_TEST_PG_URL", "").strip()
+REQUIRE_PG = os.environ.get("SHORTCODES_REQUIRE_PG", "") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def site() -> SiteActions:
+    """The test site's credit fields, tags and actionsets."""
+    return parse_site_actions(SITE_TOML, "site.toml")
+
+
+@pytest.fixture(scope="session")
+def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test site's configuration as a file, for the CLI and child processes."""
+    path = tmp_path_factory.mktemp("site") / "site.toml"
+    path.write_text(SITE_TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+def _pg_unavailable(reason: str) -> None:
+    if REQUIRE_PG:
+        pytest.fail(f"SHORTCODES_REQUIRE_PG=1 but PostgreSQL is unusable: {reason}")
+    pytest.skip(f"PostgreSQL case skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[tuple[Engine, str]]:
+    """An engine on this worker's own schema and the URL selecting it; dropped at the end."""
+    if not PG_URL:
+        _pg_unavailable("set SHORTCODES_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
+    schema_name = f"store_{WORKER}_{os.getpid()}".lower()
+    base = make_url(normalize_url(PG_URL))
+    url = base.update_query_dict({"options": f"-csearch_path={schema_name}"})
+    url_text = url.render_as_string(hide_password=False)
+    root = create_engine(base)
+    try:
+        with root.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
+    except Exception as exc:  # any connection failure means "no usable PostgreSQL"
+        root.dispose()
+        _pg_unavailable(f"cannot connect to {base.render_as_string()}: {exc}")
+    engine = make_engine(url_text, pool_size=2)
+    upgrade(engine)
+    yield engine, url_text
+    engine.dispose()
+    with root.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
+    root.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database every store test runs on, once each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty, migrated database of the backend under test."""
+    if backend == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    engine, url = request.getfixturevalue("pg_admin")
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return str(url)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """The store's clock in tests: fixed until a test moves it."""
+    return MovableClock()
+
+
+@pytest.fixture
+def store(db_url: str, site: SiteActions, clock: MovableClock) -> Iterator[Store]:
+    """A store with the test site's tags created; its ledger must verify when the test ends."""
+    with Store.from_url(db_url, site=site, clock=clock, pool_size=8) as st:
+        st.sync_tags()
+        yield st
+        report = st.verify()
+        assert report.ok, f"ledger does not verify after the test: {report.problems}"
