@@ -27,7 +27,8 @@ BLOCK_NAMES = ("memb_has_any_tag", "memb_has_all_tags", "memb_if")
 def _echo(name: str) -> Callable[..., str]:
     def handler(pargs: list[str], kwargs: dict[str, str], context: Any) -> str:
         values = [*pargs, *kwargs.values()]
-        return f'<span class="{name}">{html.escape(" ".join(values), quote=False)}</span>'
+        # The same body as corpus.echo_leaf, which ours and Jinja2's echo handlers use.
+        return f'<span class="{html.escape(name)}">{html.escape(" ".join(values))}</span>'
 
     return handler
 
