@@ -1,0 +1,156 @@
+"""Builtins, shared helpers: inline notices, attribute text, safe URLs and lint positions.
+
+Every builtin family uses these so that notices look the same everywhere, contact data that
+reaches HTML is escaped in one way, and lint reports point at the attribute value itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from markupsafe import Markup
+
+from shortcodes.attrs import attr_pairs
+from shortcodes.context import Context
+from shortcodes.nodes import ShortcodeNode
+from shortcodes.parser import AttrItem
+from shortcodes.runtime import Shortcode
+
+log = logging.getLogger("shortcodes")
+
+#: ``report(offset, width, message, severity)`` as ``ShortcodeSpec.check`` receives it.
+Report = Callable[[int, int, str, str], None]
+
+
+def notice(sc: Shortcode, ctx: Context, message: str) -> Markup:
+    """An escaped inline notice for authors (``ctx.show_errors``); nothing for visitors.
+
+    Same markup as the engine's notice for a failing handler, so a page shows one style.
+    """
+    log.info("[%s] at line %s, column %s: %s", sc.name, sc.line, sc.column, message)
+    if not ctx.show_errors:
+        return Markup()
+    text = f"[{sc.name}] (line {sc.line}, column {sc.column}): {message}"
+    return Markup('<span class="shortcode-error">{}</span>').format(text)
+
+
+def text_of(value: Any) -> str:
+    """An attribute value as plain text.
+
+    A nested shortcode in an attribute renders to Markup (escaped HTML); comparing or signing it
+    must use the text it shows, so ``A &amp; B`` becomes ``A & B`` again.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return value.unescape()
+    return str(value)
+
+
+def is_dynamic(sc: Shortcode, key: str) -> bool:
+    """True if attribute ``key`` holds ``{{variables}}`` or nested shortcodes.
+
+    The engine has no public way to ask this yet (requested in /tmp/engine-requests.md:
+    ``Shortcode.is_dynamic(key)``); until then it reads the compiled shortcode.
+    """
+    compiled = getattr(sc, "_compiled", None)
+    dynamic = getattr(compiled, "dynamic", None) or {}
+    return key in dynamic
+
+
+# -- URLs ------------------------------------------------------------------------------------------
+
+_SAFE_SCHEMES: Final = frozenset({"http", "https", "mailto", "tel"})
+# Browsers drop ASCII whitespace and control characters inside a scheme ("java\tscript:"), so
+# the check looks at the URL with them removed.
+_INVISIBLE: Final = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME: Final = re.compile(r"([a-z][a-z0-9+.\-]*):")
+
+
+def safe_url(value: Any) -> str:
+    """``value`` if it is safe as a link target, else ValueError.
+
+    Allowed: paths and relative URLs, and ``http``, ``https``, ``mailto`` and ``tel`` links.
+    Refused: every other scheme (``javascript:``, ``data:``, ``vbscript:`` ...), however spelled.
+    """
+    text = text_of(value).strip()
+    probe = _INVISIBLE.sub("", text).lower()
+    m = _SCHEME.match(probe)
+    if m and m.group(1) not in _SAFE_SCHEMES:
+        raise ValueError(
+            f"{text[:60]!r} is not a safe link (use a path on this site or an http(s), "
+            "mailto or tel URL)"
+        )
+    return text
+
+
+safe_url.__name__ = "url"
+
+
+def local_url(value: Any, site_url: str = "") -> str:
+    """``value`` if it points into this site (a path, or under ``site_url``), else ValueError.
+
+    Used for redirects after an action, so a button can never send a visitor elsewhere.
+    """
+    text = safe_url(value)
+    if site_url and text.startswith(site_url.rstrip("/") + "/"):
+        return text
+    if text.startswith("/") and not text.startswith(("//", "/\\")):
+        return text
+    raise ValueError(f"{text[:60]!r} is not a path on this site (it must start with '/')")
+
+
+# -- lint positions -------------------------------------------------------------------------------
+
+def given_attrs(node: ShortcodeNode) -> dict[int | str, tuple[str, AttrItem]]:
+    """A node's attributes as lint sees them: decoded value and the item it came from."""
+    return {key: (value, item) for key, value, item in attr_pairs(list(node.attrs))}
+
+
+def value_offset(node: ShortcodeNode, item: AttrItem) -> int:
+    """The page offset of the first character of ``item``'s value (after ``=`` and a quote)."""
+    source = item.source
+    start = 0
+    if item.key is not None:
+        start = source.index("=") + 1
+        while start < len(source) and source[start] in " \t\r\n":
+            start += 1
+    if item.quoted:
+        start += 1
+    return node.body_offset + item.offset + start
+
+
+_ESCAPE: Final = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)", re.DOTALL)
+
+
+def raw_index(raw: str, decoded_index: int) -> int:
+    """Map an index in a backslash-decoded value back to the raw (page) text.
+
+    Each escape sequence decodes to one character (see ``shortcodes.attrs``).
+    """
+    raw_pos = decoded = 0
+    for m in _ESCAPE.finditer(raw):
+        plain = m.start() - raw_pos
+        if decoded_index < decoded + plain:
+            break
+        if decoded_index == decoded + plain:
+            return m.start()
+        decoded += plain + 1
+        raw_pos = m.end()
+    return raw_pos + (decoded_index - decoded)
+
+
+def static_value(value: str) -> bool:
+    """True if lint can judge the value now (no ``{{variables}}`` and no nested shortcodes)."""
+    return "{{" not in value and "[" not in value and "<:" not in value
+
+
+def split_list(text: str) -> Iterator[str]:
+    """The non-empty, stripped items of a comma list."""
+    for item in text.split(","):
+        item = item.strip()
+        if item:
+            yield item
