@@ -46,6 +46,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# A line that starts a step: an inline table in the steps array, a [[...steps]] table, a "do =".
+_STEP_START = re.compile(r"^\s*(\{|\[\[)|\bdo\s*=")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -349,7 +351,7 @@ class _Loader:
         step_lines = [
             n
             for n in range(start, len(self.lines) + 1)
-            if re.search(r"\bdo\s*=", self.lines[n - 1] if n else "")
+            if n and _STEP_START.search(self.lines[n - 1])
         ]
         steps = []
         for index, spec in enumerate(raw):
