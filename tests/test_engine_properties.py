@@ -116,3 +116,40 @@ def test_parse_attrs_never_raises_and_numbers_positional_items_in_order(text: st
 def test_parse_attrs_never_raises_on_shortcode_like_text(text: str) -> None:
     """The same holds for text full of quotes, brackets and backslashes."""
     assert isinstance(parse_attrs(text), dict)
+
+
+@PROPERTY
+@given(PAGES)
+def test_an_unclosed_gate_never_shows_what_follows_it_to_an_anonymous_visitor(rest: str) -> None:
+    """Fail closed: whatever follows an unclosed [gate], an anonymous visitor sees none of it."""
+    assume("[/gate]" not in rest)
+    assert ENV.render("before [gate]" + rest) == "before "
+    assert ENV.strip("before [gate]" + rest) == "before "
+
+
+ATTR_TEXT = st.text(alphabet=st.characters(blacklist_characters="[]"), max_size=30)
+
+
+@PROPERTY
+@given(st.sampled_from(NAMES), ATTR_TEXT)
+def test_a_doubled_tag_prints_the_inner_tag_literally(name: str, attrs: str) -> None:
+    """[[name attrs]] renders as [name attrs] and runs nothing, whatever the attribute text."""
+    assume(not attrs.endswith("/"))
+    inner = f"[{name} {attrs}]" if attrs else f"[{name}]"
+    before = len(_RECORDER.calls)
+    assert ENV.render(f"[{inner}]") == inner
+    assert len(_RECORDER.calls) == before
+
+
+DEPTH = 10_000
+
+
+def test_ten_thousand_deep_nesting_renders_without_recursion_error() -> None:
+    """Deep same-name nesting (closed, unclosed, gated) renders; lint reports the depth cap."""
+    for name in ("wrap", "gate"):
+        page = f"[{name}]" * DEPTH + "x" + f"[/{name}]" * DEPTH
+        out = str(ENV.render(page, VISITORS["ann"]))
+        assert "x" in out
+        assert any(p.severity == "error" for p in ENV.lint(page))
+    assert str(ENV.render("[wrap]" * DEPTH + "x")).endswith("x")
+    assert ENV.strip("[gate]" * DEPTH + "x") == ""
