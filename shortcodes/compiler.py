@@ -166,11 +166,11 @@ class Compiler:
         keys: list[int | str] = []
         for key, value, _item in attr_pairs(list(self.env._lex(body))):
             keys.append(key)
-            dynamic = self._dynamic_value(value)
-            if dynamic is None:
-                static[key] = value
+            compiled = self._value(value)
+            if isinstance(compiled, str):
+                static[key] = compiled
             else:
-                result.dynamic[key] = dynamic
+                result.dynamic[key] = compiled
         for attr in spec.attributes or ():
             result.error = result.error or self._declare(attr, static, result.dynamic, keys)
         result.keys = tuple(keys)
@@ -202,19 +202,20 @@ class Compiler:
             keys.append(name)
         return None
 
-    def _dynamic_value(self, value: str) -> Callable[[Context], Any] | None:
-        """A function computing the value per context, or None when the value is static."""
+    def _value(self, value: str) -> str | Callable[[Context], Any]:
+        """The value itself when it is static, else a function computing it per context."""
         if "<:" in value or "{{::" in value:
             for old, new in _STAND_INS:
                 value = value.replace(old, new)
         if "[" in value:
             parts = self.compile_text(value, in_attribute=True)
-            if any(p.__class__ is CompiledShortcode for p in parts):
+            if any(p.__class__ is not str for p in parts):
                 return lambda ctx: Markup(render_parts(parts, ctx))
+            value = "".join(parts)  # escapes like [[tag]] are resolved even with no shortcode
         if "{{" in value:
             pieces = split_vars(value)
             if any(not isinstance(p, str) for p in pieces):
                 return lambda ctx: "".join(
                     p if isinstance(p, str) else resolve(ctx, *p) for p in pieces
                 )
-        return None
+        return value

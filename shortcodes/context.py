@@ -6,6 +6,7 @@ builds a fresh one for each request from the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,10 @@ class Tag:
 
 def _is_int_ref(ref: str) -> bool:
     return ref.isdigit() and ref.isascii()
+
+
+# A balance is plain ASCII digits (str.isdigit would also accept "²" or Arabic-Indic digits).
+_INT_TEXT = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -82,7 +87,7 @@ class Contact:
             return None
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
             return int(value)
         return None
 

@@ -146,7 +146,14 @@ class Environment:
                 n: self.shortcodes.get(n) or ShortcodeSpec(validate_name(n), _no_output)
                 for n in names
             }
-        return "".join(n.text for n in self._parse(text, registry) if isinstance(n, Text))
+        # Removing a tag can join the text around it into a new one ("[foot[footag]ag]"), so
+        # strip until nothing changes (every pass removes at least one tag). A page with escapes
+        # gets one pass, as in WordPress: a second would strip the [tag] an escape printed.
+        while True:
+            stripped = "".join(n.text for n in self._parse(text, registry) if isinstance(n, Text))
+            if stripped == text or "[[" in text:
+                return stripped
+            text = stripped
 
     def has_shortcode(self, text: str, name: str) -> bool:
         """True if the registered shortcode ``name`` is used anywhere in ``text``."""

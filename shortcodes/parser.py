@@ -40,9 +40,13 @@ def _terminal(start: str, name: str) -> str:
 _NAME = _terminal("tag", "TAG_NAME")
 _BODY = _terminal("tag", "TAG_BODY")
 
-#: One search finds the next opening or closing tag; the text between matches is page text.
-#: Groups: 1 closer's name, 2 opener's name, 3 opener's attribute text, 4 self-closing slash.
-TAG_RE: Final = re.compile(rf"\[(?:/(?P<close>{_NAME})\]|(?P<open>{_NAME})(?P<body>{_BODY})?(?P<slash>/)?\])")
+#: Where a tag may start: ``[`` or ``[/`` and a name. Group 1 is the slash, group 2 the name.
+#: Only candidates whose name is registered are read further, so an unknown ``[word ...`` never
+#: hides the shortcodes written inside it (WordPress looks for registered names only, too).
+CANDIDATE_RE: Final = re.compile(rf"\[(/?)({_NAME})")
+
+#: The rest of an opening tag after its name: group 1 the attribute text, group 2 the slash.
+OPEN_REST_RE: Final = re.compile(rf"({_BODY})?(/)?\]")
 
 _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", "POS_BARE")
 
@@ -57,48 +61,8 @@ CLOSE_RE: Final = re.compile(rf"\[/({_NAME})\]")
 #: A valid shortcode name, whole.
 NAME_RE: Final = re.compile(_NAME)
 
-# U+00A0 and U+200B count as spaces in attribute text, as in WordPress.
-_ODD_SPACES: Final = str.maketrans({"\u00a0": " ", "\u200b": " "})
-
-
-@dataclass(frozen=True, slots=True)
-class RawTag:
-    """One opening or closing tag as spelled in the page, before names are resolved.
-
-    ``start``/``end`` are offsets of the brackets; ``body`` is the attribute text of an opener.
-    """
-
-    start: int
-    end: int
-    name: str
-    closing: bool
-    body: str
-    self_closing: bool
-
-
-def scan(text: str) -> Iterator[RawTag]:
-    """Yield every opening and closing tag of ``text`` in order, whatever its name."""
-    for m in TAG_RE.finditer(text):
-        close = m.group("close")
-        if close is not None:
-            yield RawTag(m.start(), m.end(), close, True, "", False)
-        else:
-            yield RawTag(
-                m.start(), m.end(), m.group("open"), False, m.group("body") or "", bool(m.group("slash"))
-            )
-
-
-def scan_tuples(text: str) -> Iterator[tuple[int, int, str, bool, str, bool]]:
-    """Like :func:`scan`, as plain tuples (start, end, name, closing, body, self_closing).
-
-    The tree builder's hot loop uses this form: a tuple costs a fraction of a dataclass.
-    """
-    for m in TAG_RE.finditer(text):
-        close, name, body, slash = m.group("close", "open", "body", "slash")
-        if close is not None:
-            yield m.start(), m.end(), close, True, "", False
-        else:
-            yield m.start(), m.end(), name, False, body or "", slash is not None
+# A run of U+00A0 / U+200B is one space in attribute text, as in WordPress.
+_ODD_SPACES: Final = re.compile("[\u00a0\u200b]+")
 
 
 def last_closers(text: str) -> dict[str, int]:
@@ -128,7 +92,8 @@ class AttrItem:
 
 def lex_attrs(text: str) -> list[AttrItem]:
     """Split attribute text into items, WordPress ``shortcode_parse_atts`` style (no decoding)."""
-    text = text.translate(_ODD_SPACES)
+    if "\u00a0" in text or "\u200b" in text:
+        text = _ODD_SPACES.sub(" ", text)
     items: list[AttrItem] = []
     for m in ATTR_RE.finditer(text):
         kind = m.lastgroup
@@ -161,4 +126,4 @@ def reference_tokens(text: str) -> list[tuple[str, int, int]]:
 
 def reference_attr_tokens(text: str) -> list[tuple[str, str]]:
     """Lark's own lexer over the ``attrs`` rule: (type, text) for each item, for the tests."""
-    return [(tok.type, str(tok)) for tok in _lark("attrs").lex(text.translate(_ODD_SPACES))]
+    return [(tok.type, str(tok)) for tok in _lark("attrs").lex(_ODD_SPACES.sub(" ", text))]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shortcodes.nodes import Node, ShortcodeNode, Text
-from shortcodes.parser import TAG_RE, AttrItem, last_closers
+from shortcodes.parser import CANDIDATE_RE, OPEN_REST_RE, AttrItem, last_closers
 from shortcodes.registry import ShortcodeSpec
 
 MAX_DEPTH: Final = 100
@@ -134,12 +134,19 @@ class PairingWalk:
         # An opener can only enclose if a closer of its name comes later; knowing where each
         # name's last closer is lets the common self-closing tag skip the stack entirely.
         self.last_close = last_closers(text)
-        for m in TAG_RE.finditer(text):
-            closer, name, body, slash = m.group(1, 2, 3, 4)
-            start, end = m.span()
-            if closer is not None:
-                if closer in registry:
-                    self._close(closer, start, end)
+        # No tag can end after the last "]": bounding every search there keeps a page full of
+        # unfinished tags linear (each failed attempt would otherwise read to the end).
+        endpos = text.rfind("]") + 1
+        consumed = 0
+        for m in CANDIDATE_RE.finditer(text, 0, endpos):
+            start = m.start()
+            if start < consumed:
+                continue  # inside the tag just read
+            slash, name = m.group(1, 2)
+            if slash:
+                if name in registry and text.startswith("]", m.end()):
+                    consumed = m.end() + 1
+                    self._close(name, start, consumed)
                 continue
             found = resolve_name(name, registry)
             if found is None:
@@ -147,9 +154,15 @@ class PairingWalk:
                     self._unknown(name, start)
                 continue
             resolved, length = found
-            if length < len(name):
-                body = name[length:] + (body or "")
-            self._open(registry[resolved], start, end, body or "", start + 1 + length, bool(slash))
+            rest = OPEN_REST_RE.match(text, start + 1 + length, endpos)
+            if rest is None:
+                continue
+            body, self_closing = rest.group(1, 2)
+            consumed = rest.end()
+            self._open(
+                registry[resolved], start, consumed, body or "", start + 1 + length,
+                self_closing is not None,
+            )  # fmt: skip
         self._flush(len(self.text))
         while self.stack:
             self._close_unclosed(self.stack.pop(), len(self.text))
