@@ -1,0 +1,40 @@
+"""The host entry point: ``create_app()`` for WSGI servers, ``python server.py`` for a laptop.
+
+``python server.py`` and ``flask --app server run`` serve the demo site in ``site/`` on embedded
+SQLite (``instance/shortcodes.db``, created, migrated and seeded on first run). Set
+``DATABASE_URL`` for PostgreSQL and run ``gunicorn 'server:create_app()'`` in production; see
+``docs/deployment.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from shortcodes.host.app import create_app as _create_app
+
+__all__ = ["create_app", "main"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The Flask app for the demo site, or for the site and database ``config`` names."""
+    return _create_app(config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the site with Flask's development server."""
+    parser = argparse.ArgumentParser(description="Serve the shortcodes demo site.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on")
+    parser.add_argument("--debug", action="store_true", help="reload on code changes")
+    args = parser.parse_args(argv)
+    app = create_app()
+    print(f" * Demo site: http://{args.host}:{args.port}/  (logins are listed in README.md)")
+    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

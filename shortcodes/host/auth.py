@@ -1,0 +1,97 @@
+"""Host authentication: login with hashed passwords, logout, and the session cookie's settings.
+
+The session (a signed cookie holding only the contact id) is cleared and re-issued at login so a
+session id planted before login is worth nothing. Cookies are HttpOnly and SameSite=Lax; Secure is
+on when ``SESSION_COOKIE_SECURE`` (or ``SHORTCODES_SECURE_COOKIES=1``) says the site runs on HTTPS.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from shortcodes.host.render import simple_page
+from shortcodes.host.state import current_contact, host
+
+bp = Blueprint("auth", __name__)
+
+#: Longest email and password the form accepts (werkzeug hashes whatever it is given).
+MAX_FIELD = 320
+
+
+def configure_session(app: Flask) -> None:
+    """Cookie settings that do not depend on the deployment."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_NAME", "shortcodes_session")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 14 * 24 * 3600)
+
+
+def safe_target(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default`` (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def login_form(next_url: str, email: str = "") -> Markup:
+    """The login form (escaped values, CSRF token included)."""
+    from flask_wtf.csrf import generate_csrf
+
+    return Markup(
+        '<form method="post" action="{action}" class="login">'
+        '<input type="hidden" name="csrf_token" value="{csrf}">'
+        '<input type="hidden" name="next" value="{next}">'
+        '<label>Email <input type="email" name="email" value="{email}" required autofocus '
+        'autocomplete="username"></label>'
+        '<label>Password <input type="password" name="password" required '
+        'autocomplete="current-password"></label>'
+        '<button type="submit">Log in</button></form>'
+    ).format(action=url_for("auth.login"), csrf=generate_csrf(), next=next_url, email=email)
+
+
+@bp.get("/login")
+def login_page() -> ResponseReturnValue:
+    """Show the login form (or go on if already logged in)."""
+    next_url = safe_target(request.args.get("next"))
+    contact = current_contact()
+    if contact is not None:
+        return redirect(next_url)
+    return simple_page("Log in", login_form(next_url), None)
+
+
+@bp.post("/login")
+def login() -> ResponseReturnValue:
+    """Check the password; on success start a fresh session and go to ``next``."""
+    email = request.form.get("email", "")[:MAX_FIELD]
+    password = request.form.get("password", "")[:MAX_FIELD]
+    next_url = safe_target(request.form.get("next"))
+    contact = host().store.check_password(email, password) if email and password else None
+    if contact is None:
+        flash("That email and password do not match an account.", "error")
+        return simple_page("Log in", login_form(next_url, email), None), 401
+    session.clear()
+    session.permanent = True
+    session["contact_id"] = contact.id
+    flash(f"Welcome, {contact.field('Name') or contact.email}.", "success")
+    return redirect(next_url, 303)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End the session."""
+    session.clear()
+    flash("You are logged out.", "success")
+    return redirect("/", 303)
+
+
+def login_redirect() -> ResponseReturnValue:
+    """Send an anonymous visitor to the login page, coming back here afterwards."""
+    target = request.full_path.rstrip("?") if request.query_string else request.path
+    return redirect(url_for("auth.login_page", next=target))

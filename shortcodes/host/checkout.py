@@ -1,0 +1,89 @@
+"""Host demo checkout: buy a credit bundle; the payment is simulated by the signed payment webhook.
+
+A real site sends visitors to its payment provider, which later calls ``/hooks/payments/succeeded``.
+The demo has no provider, so ``POST /checkout/<product>`` (CSRF-protected, for the logged-in
+contact only) builds the webhook the provider would send, signs it with the site's secret and
+delivers it through the same verification and dedupe path as an HTTP webhook. The host registers
+``[checkout_button product="credits-50"]`` on the engine, like any theme shortcode.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from flask import Blueprint, flash, redirect
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from shortcodes.context import Context
+from shortcodes.environment import Environment
+from shortcodes.host.auth import login_redirect
+from shortcodes.host.state import current_contact, host
+from shortcodes.host.views import error_page
+from shortcodes.host.webhooks import process, signed_headers
+from shortcodes.registry import Attribute
+from shortcodes.runtime import Shortcode
+
+bp = Blueprint("checkout", __name__)
+
+_FORM = Markup(
+    '<form class="checkout" method="post" action="/checkout/{product}">'
+    '<input type="hidden" name="csrf_token" value="{csrf}">'
+    '<button type="submit" class="button">{label}</button></form>'
+)
+
+
+def checkout_button(sc: Shortcode, ctx: Context) -> Markup:
+    """A button that buys a product of site.toml [products] (demo payment); nothing for visitors."""
+    if ctx.contact is None:
+        return Markup("")
+    product = host().site.products.get(str(sc.attrs.get("product", "")))
+    if product is None:
+        raise ValueError(f"no product {sc.attrs.get('product')!r} in site.toml [products]")
+    label = sc.attrs.get("button_text") or f"Buy {product.title} for {product.price}"
+    return _FORM.format(product=product.id, csrf=ctx.csrf_token, label=label)
+
+
+def register_host_shortcodes(env: Environment) -> None:
+    """Register the host's own shortcodes through the public API."""
+    env.add_shortcode(
+        "checkout_button",
+        checkout_button,
+        attributes=[
+            Attribute("product", str, required=True, doc="a product id from site.toml"),
+            Attribute("button_text", str, default="", doc="the button label"),
+        ],
+        example='[checkout_button product="credits-50"]',
+    )
+
+
+@bp.post("/checkout/<product_id>")
+def checkout(product_id: str) -> ResponseReturnValue:
+    """Simulate a successful payment for the logged-in contact through the payment webhook."""
+    contact = current_contact()
+    if contact is None:
+        return login_redirect()
+    state = host()
+    product = state.site.products.get(product_id)
+    if product is None:
+        return error_page(404, "No such product", "This site sells no such product.")
+    payment_id = f"demo-{secrets.token_hex(8)}"
+    body = json.dumps(
+        {
+            "event_id": f"evt-{payment_id}",
+            "contact": contact.id,
+            "product": product.id,
+            "payment_id": payment_id,
+        }
+    ).encode()
+    answer, status = process(
+        "payments/succeeded", signed_headers(state.site.webhook_secret, body), body
+    )
+    if status != 200:
+        flash(f"The payment could not be recorded: {answer.get('message')}", "error")
+        return redirect("/credits", 303)
+    balance = answer["result"].get("balance")
+    tail = f" — you now have {balance} credits" if balance is not None else ""
+    flash(f"Payment received for {product.title}{tail}.", "success")
+    return redirect("/credits", 303)

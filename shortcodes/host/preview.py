@@ -1,0 +1,113 @@
+"""Host author preview: admins view any page as any contact or anonymous, lint problems above.
+
+``GET /_preview/<page path>?as=<contact id or email, or "anonymous">`` renders the page exactly as
+that visitor would see it, but with inline error notices on, and with inert action buttons (their
+tokens never verify, so an admin cannot act for someone else). ``GET /_preview`` lists the pages
+and contacts; ``GET /_shortcodes`` shows the generated shortcode reference when it is available.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from flask import Blueprint, abort, request
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from shortcodes.context import Contact
+from shortcodes.host.auth import login_redirect
+from shortcodes.host.pages import split_front_matter
+from shortcodes.host.render import (
+    InertSigner,
+    in_layout,
+    make_context,
+    page_extra,
+    problems_html,
+    render_body,
+    simple_page,
+)
+from shortcodes.host.state import current_contact, host, is_admin
+from shortcodes.host.views import load_page, may_view
+from shortcodes.store.errors import InvalidInput, UnknownContact
+
+bp = Blueprint("preview", __name__)
+
+
+def require_admin() -> Contact | ResponseReturnValue:
+    """The logged-in admin, or the response that refuses everyone else."""
+    contact = current_contact()
+    if contact is None:
+        return login_redirect()
+    if not is_admin(contact):
+        abort(403)
+    return contact
+
+
+def viewer(ref: str) -> Contact | None:
+    """The contact to preview as (None for anonymous); 404 for an unknown one."""
+    if not ref or ref == "anonymous":
+        return None
+    try:
+        return host().store.get_contact(ref)
+    except (UnknownContact, InvalidInput):
+        abort(404)
+
+
+@bp.get("/_preview", defaults={"url": ""}, strict_slashes=False)
+@bp.get("/_preview/<path:url>")
+def preview(url: str) -> ResponseReturnValue:
+    """Render ``/<url>`` as the contact named by ``?as=`` with the page's lint problems on top."""
+    admin = require_admin()
+    if not isinstance(admin, Contact):
+        return admin
+    if not url and "as" not in request.args:
+        return index(admin)
+    page = load_page("/" + url)
+    who = viewer(request.args.get("as", "anonymous"))
+    text = page.path.read_text(encoding="utf-8")
+    _, body, offset = split_front_matter(text, page.path.name)
+    problems = host().env.lint(body, str(page.path.name))
+    label = who.email if who is not None else "an anonymous visitor"
+    banner = Markup('<div class="preview-banner"><p>Preview of {} as {}{}</p>{}</div>').format(
+        "/" + url,
+        label,
+        "" if may_view(page.meta, who) else " (who would NOT be allowed to open it)",
+        problems_html(problems, offset),
+    )
+    ctx = make_context(who, show_errors=True, signer=InertSigner(), extra=page_extra(page, who))
+    html = in_layout(
+        page.meta.layout, page.meta.title, render_body(page, ctx), admin, page=page, banner=banner
+    )
+    return html, 200, {"Cache-Control": "private, no-store"}
+
+
+def index(admin: Contact) -> ResponseReturnValue:
+    """Links to preview every page as anonymous or as a contact id."""
+    urls = host().pages.all_urls()
+    items = Markup("").join(
+        Markup('<li><a href="{}">{}</a></li>').format(
+            "/_preview/" + u.lstrip("/") + "?as=anonymous", u
+        )
+        for u in urls
+    )
+    body = Markup(
+        "<p>Open a page below, then change <code>?as=</code> to a contact id or email.</p>"
+        "<ul>{}</ul>"
+    ).format(items)
+    return simple_page("Preview", body, admin)
+
+
+@bp.get("/_shortcodes")
+def reference() -> ResponseReturnValue:
+    """The shortcode reference generated from the registry (admins only)."""
+    admin = require_admin()
+    if not isinstance(admin, Contact):
+        return admin
+    if importlib.util.find_spec("shortcodes.docs") is None:
+        return simple_page(
+            "Shortcodes", Markup("<p>The reference is not available.</p>"), admin
+        ), 404
+    from shortcodes import docs  # type: ignore[attr-defined]
+
+    html = docs.reference_html(host().env)
+    return simple_page("Shortcode reference", Markup(html), admin)

@@ -1,0 +1,114 @@
+"""Host rendering: build the Context for a request, render a page's shortcodes, then its layout.
+
+The order is fixed: shortcodes render first against a read-only snapshot of the contact, then the
+theme layout wraps the result. Flashed messages and the preview's lint problems are rendered by
+the host above the body, escaped, so every theme shows them without having to know about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from flask import get_flashed_messages, request
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from shortcodes.context import Contact, Context, RequestInfo, Signer, SiteInfo
+from shortcodes.errors import Problem
+from shortcodes.host.account import account_data
+from shortcodes.host.pages import Page
+from shortcodes.host.state import host, is_admin
+
+
+class InertSigner:
+    """A signer for author previews: buttons render, but their tokens never verify."""
+
+    def sign_action(self, contact_id: int, action_id: str, params: Mapping[str, str]) -> str:
+        """A placeholder token that the action endpoint refuses as invalid."""
+        return "preview-only"
+
+
+def make_context(
+    contact: Contact | None,
+    *,
+    show_errors: bool = False,
+    signer: Signer | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Context:
+    """The render context for the current request and ``contact``."""
+    state = host()
+    return Context(
+        contact=contact,
+        request=RequestInfo(path=request.path),
+        site=SiteInfo(url=state.site.url or request.host_url.rstrip("/"), name=state.site.name),
+        signer=signer or state.signer,
+        csrf_token=generate_csrf(),
+        show_errors=show_errors,
+        extra=extra or {},
+    )
+
+
+def page_extra(page: Page, contact: Contact | None) -> dict[str, Any]:
+    """The extra data a page asked for in its front matter (``data: account``)."""
+    if contact is not None and "account" in page.meta.data:
+        return account_data(host().store, contact)
+    return {}
+
+
+def render_body(page: Page, ctx: Context) -> Markup:
+    """Render the page's shortcodes for ``ctx``."""
+    return page.template.render(ctx)
+
+
+def flashes_html() -> Markup:
+    """The flashed messages of this request as escaped HTML (empty when there are none)."""
+    messages: Sequence[Any] = get_flashed_messages(with_categories=True)
+    items = Markup("").join(
+        Markup('<p class="flash flash-{}" role="status">{}</p>').format(category, text)
+        for category, text in messages
+    )
+    return Markup('<div class="flashes">{}</div>').format(items) if messages else Markup("")
+
+
+def problems_html(problems: Iterable[Problem], line_offset: int = 0) -> Markup:
+    """The lint problems of a previewed page, as an escaped list (or a note that there are none)."""
+    rows = [
+        Markup(
+            '<li class="lint-{}"><strong>{}</strong> line {}, column {}: {}<pre>{}</pre></li>'
+        ).format(p.severity, p.severity, p.line + line_offset, p.column, p.message, p.snippet)
+        for p in problems
+    ]
+    if not rows:
+        return Markup('<section class="lint lint-clean"><p>Lint: no problems.</p></section>')
+    return Markup('<section class="lint"><h2>Lint: {} problem(s)</h2><ul>{}</ul></section>').format(
+        len(rows), Markup("").join(rows)
+    )
+
+
+def in_layout(layout: str, title: str, body: Markup, contact: Contact | None, **values: Any) -> str:
+    """Wrap ``body`` (with flashed messages above it) in the theme's layout."""
+    state = host()
+    content = Markup("{}{}{}").format(values.pop("banner", Markup("")), flashes_html(), body)
+    return state.theme.render(
+        f"{layout}.html",
+        content=content,
+        title=title,
+        contact=contact,
+        site=state.site,
+        csrf_token=generate_csrf(),
+        is_admin=is_admin(contact),
+        messages=(),
+        **values,
+    )
+
+
+def simple_page(title: str, body: Markup, contact: Contact | None) -> str:
+    """A host-made page (login form, error) in the theme's default layout."""
+    heading = Markup("<h1>{}</h1>").format(title)
+    return in_layout("page", title, heading + body, contact, page=None)
+
+
+def escape_text(value: object) -> Markup:
+    """Escape any value for HTML (re-exported so views need one import)."""
+    return escape(value)

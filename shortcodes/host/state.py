@@ -1,0 +1,64 @@
+"""Host state: the per-app objects every view needs (store, site, engine, pages, signer, theme).
+
+One :class:`HostState` lives in ``app.extensions["shortcodes"]``; views reach it with
+:func:`host`. Nothing here is per-request; per-request values (the contact) live on ``flask.g``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app, g, session
+
+from shortcodes.context import Contact
+from shortcodes.environment import Environment
+from shortcodes.signing import ActionSigner
+from shortcodes.store.errors import UnknownContact
+from shortcodes.store.store import Store
+from shortcodes.themes import Theme
+
+if TYPE_CHECKING:
+    from shortcodes.host.pages import PageStore
+    from shortcodes.host.site import SiteSettings
+
+EXTENSION = "shortcodes"
+
+
+@dataclass(slots=True)
+class HostState:
+    """Everything the host's views share for the life of the app."""
+
+    site: SiteSettings
+    store: Store
+    env: Environment
+    pages: PageStore
+    signer: ActionSigner
+    theme: Theme
+
+
+def host() -> HostState:
+    """The state of the current app."""
+    state: HostState = current_app.extensions[EXTENSION]
+    return state
+
+
+def current_contact() -> Contact | None:
+    """The logged-in contact (a fresh snapshot, read once per request), or None."""
+    if "contact" in g:
+        found: Contact | None = g.contact
+        return found
+    contact = None
+    contact_id = session.get("contact_id")
+    if isinstance(contact_id, int):
+        try:
+            contact = host().store.get_contact(contact_id)
+        except UnknownContact:
+            session.clear()  # the contact was deleted: the session means nothing any more
+    g.contact = contact
+    return contact
+
+
+def is_admin(contact: Contact | None) -> bool:
+    """True when the contact holds the site's admin tag."""
+    return contact is not None and contact.has_tag(host().site.admin_tag)

@@ -1,0 +1,177 @@
+"""Host inbound webhooks: ``POST /hooks/<name>``, authenticated by signature, applied at most once.
+
+A sender signs ``"<timestamp>.<raw body>"`` with HMAC-SHA256 and the site's webhook secret and sends
+``X-Shortcodes-Timestamp: <unix seconds>`` and ``X-Shortcodes-Signature: sha256=<hex>``. Requests
+older (or newer) than five minutes are refused, so a captured request cannot be replayed later;
+within the window, the body's ``event_id`` is claimed in the store's idempotency table inside the
+same transaction as the change, so a retried webhook answers ``duplicate: true`` and changes
+nothing. These endpoints are exempt from CSRF (no browser session is involved) and answer JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from shortcodes.host.hookops import OPERATIONS, HookOp
+from shortcodes.host.state import host
+from shortcodes.store.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidInput,
+    RefundError,
+    RetryExhausted,
+    StoreError,
+    UnknownContact,
+    UnknownField,
+    UnknownTag,
+)
+from shortcodes.store.events import record_event
+from shortcodes.store.idempotency import (
+    claim_operation,
+    find_operation,
+    fingerprint,
+    finish_operation,
+)
+from shortcodes.store.session import Actor, Tx
+
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+
+MAX_AGE = 300
+MAX_BODY = 64 * 1024
+TIMESTAMP_HEADER = "X-Shortcodes-Timestamp"
+SIGNATURE_HEADER = "X-Shortcodes-Signature"
+
+#: Store refusals and the HTTP status that says what was wrong.
+_STATUS: tuple[tuple[type[StoreError], int, str], ...] = (
+    (UnknownContact, 404, "unknown_contact"),
+    (UnknownTag, 404, "unknown_tag"),
+    (UnknownField, 422, "unknown_field"),
+    (InsufficientCredits, 409, "insufficient_credits"),
+    (IdempotencyConflict, 409, "event_id_reused"),
+    (RefundError, 409, "refund_refused"),
+    (InvalidInput, 422, "invalid"),
+    (RetryExhausted, 503, "busy"),
+)
+
+
+class HookError(Exception):
+    """A refused webhook: HTTP status, a machine code and a sentence."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The signature header value a sender computes: ``sha256=<hex>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def check_signature(secret: str, headers: Any, body: bytes, now: float) -> None:
+    """Refuse a missing, malformed, stale or wrong signature (401 each, with the reason)."""
+    if not secret:
+        raise HookError(503, "not_configured", "this site has no webhook secret configured")
+    stamp = headers.get(TIMESTAMP_HEADER, "")
+    given = headers.get(SIGNATURE_HEADER, "")
+    if not stamp or not given:
+        raise HookError(401, "unsigned", f"send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise HookError(401, "bad_timestamp", "the timestamp must be whole Unix seconds")
+    if abs(now - int(stamp)) > MAX_AGE:
+        raise HookError(401, "stale", f"the timestamp is more than {MAX_AGE} seconds from now")
+    if not hmac.compare_digest(sign(secret, stamp, body), given.strip()):
+        raise HookError(401, "bad_signature", "the signature does not match the body")
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The JSON object of the request, with a usable ``event_id``."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HookError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HookError(400, "bad_json", "the body must be a JSON object")
+    event_id = data.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 150:
+        raise HookError(400, "no_event_id", "'event_id' must be a string of 1 to 150 characters")
+    return data
+
+
+def apply_once(name: str, op: HookOp, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Run ``op`` and claim the event id in one transaction; (result, was it a duplicate)."""
+    state = host()
+    event_id = data["event_id"]
+    key = f"hook:{event_id}"
+    fp = fingerprint(f"webhook:{name}", data)
+    actor = Actor("webhook", f"{name}:{event_id}"[:200])
+
+    def work(tx: Tx) -> tuple[dict[str, Any], bool]:
+        found = find_operation(tx, key, fp)
+        if found is not None:
+            return dict(found), True
+        op_id = claim_operation(tx, key, "webhook", None, fp, actor)
+        result = op(tx, state.site, data, event_id, actor)
+        finish_operation(tx, op_id, result)
+        record_event(tx, "webhook", result.get("contact"), {"name": name, "event_id": event_id})
+        return result, False
+
+    return state.store.run_in_transaction(work)
+
+
+def error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
+    """A JSON error answer."""
+    return {"ok": False, "error": code, "message": message}, status
+
+
+def _store_error(exc: StoreError) -> tuple[dict[str, Any], int]:
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            return error(status, code, str(exc))
+    return error(422, "refused", str(exc))
+
+
+def process(
+    name: str, headers: Any, body: bytes, now: float | None = None
+) -> tuple[dict[str, Any], int]:
+    """Authenticate, parse and apply one webhook; the JSON answer and its status."""
+    op = OPERATIONS.get(name)
+    if op is None:
+        return error(404, "unknown_hook", f"no webhook {name!r}")
+    if len(body) > MAX_BODY:
+        return error(413, "too_large", f"bodies are limited to {MAX_BODY} bytes")
+    try:
+        check_signature(
+            host().site.webhook_secret, headers, body, time.time() if now is None else now
+        )
+        data = parse_body(body)
+        result, duplicate = apply_once(name, op, data)
+    except HookError as exc:
+        return error(exc.status, exc.code, exc.message)
+    except StoreError as exc:
+        return _store_error(exc)
+    return {"ok": True, "event_id": data["event_id"], "duplicate": duplicate, "result": result}, 200
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The headers a sender adds to ``body`` (used by the demo checkout and by tests)."""
+    stamp = str(int(time.time() if now is None else now))
+    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(secret, stamp, body)}
+
+
+@bp.post("/<path:name>")
+def receive(name: str) -> tuple[Response, int]:
+    """Receive the webhook ``name`` (see :data:`shortcodes.host.hookops.OPERATIONS`)."""
+    if (request.content_length or 0) > MAX_BODY:
+        answer, status = error(413, "too_large", f"bodies are limited to {MAX_BODY} bytes")
+    else:
+        answer, status = process(name, request.headers, request.get_data(cache=False))
+    return jsonify(answer), status
