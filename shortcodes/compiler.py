@@ -210,7 +210,9 @@ class Compiler:
         if "[" in value:
             parts = self.compile_text(value, in_attribute=True)
             if any(p.__class__ is not str for p in parts):
-                return lambda ctx: Markup(render_parts(parts, ctx))
+                # Attribute values are data: the nested output is unescaped back to text here,
+                # and escaped once when the handler puts it into HTML.
+                return lambda ctx: Markup(render_parts(parts, ctx)).unescape()
             value = "".join(parts)  # escapes like [[tag]] are resolved even with no shortcode
         if "{{" in value:
             pieces = split_vars(value)

@@ -12,7 +12,7 @@ same grammar; the test suite checks that both tokenize every input identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -65,6 +65,63 @@ NAME_RE: Final = re.compile(_NAME)
 _ODD_SPACES: Final = re.compile("[\u00a0\u200b]+")
 
 
+_NOT_NAME_CHAR: Final = re.compile(r"[^\w-]")
+
+
+def resolve_name(name: str, names: Container[str]) -> tuple[str, int] | None:
+    """Find the registered shortcode an opener's spelled name stands for.
+
+    WordPress requires a name to be followed by something other than a letter, digit, ``_`` or
+    ``-``: ``[foo.bar]`` is ``foo`` with attribute text ``.bar``, but ``[foo-bar]`` is not ``foo``.
+    Returns (name, length of the name in the spelling) or None.
+    """
+    if name in names:
+        return name, len(name)
+    for m in reversed(list(_NOT_NAME_CHAR.finditer(name))):
+        if name[: m.start()] in names:
+            return name[: m.start()], m.start()
+    return None
+
+
+#: One scanned tag: (start, end, name, closing, attribute text, where it starts, self-closing).
+ScannedTag = tuple[int, int, str, bool, str, int, bool]
+
+
+def scan(
+    text: str, names: Container[str], unknown: Callable[[int, str], None] | None = None
+) -> Iterator[ScannedTag]:
+    """Yield every opening and closing tag of a registered shortcode in ``text``, in order.
+
+    ``unknown(offset, name)`` hears of every ``[name`` that is not registered (lint uses it).
+    """
+    # No tag can end after the last "]": bounding every search there keeps a page full of
+    # unfinished tags linear (each failed attempt would otherwise read to the end).
+    endpos = text.rfind("]") + 1
+    consumed = 0
+    for m in CANDIDATE_RE.finditer(text, 0, endpos):
+        start = m.start()
+        if start < consumed:
+            continue  # inside the tag just read
+        slash, name = m.group(1, 2)
+        if slash:
+            if name in names and text.startswith("]", m.end()):
+                consumed = m.end() + 1
+                yield start, consumed, name, True, "", consumed, False
+            continue
+        found = resolve_name(name, names)
+        if found is None:
+            if unknown is not None:
+                unknown(start, name)
+            continue
+        resolved, length = found
+        body_at = start + 1 + length
+        rest = OPEN_REST_RE.match(text, body_at, endpos)
+        if rest is not None:
+            consumed = rest.end()
+            body, self_closing = rest.group(1, 2)
+            yield start, consumed, resolved, False, body or "", body_at, self_closing is not None
+
+
 def last_closers(text: str) -> dict[str, int]:
     """Where the last ``[/name]`` of each name starts.
 
@@ -115,7 +172,7 @@ def lex_attrs(text: str) -> list[AttrItem]:
 def reference_tokens(text: str) -> list[tuple[str, int, int]]:
     """Lark's own lexer over the ``page`` rule: (type, start, end) for each OPEN and CLOSE token.
 
-    Slow and exact; the tests compare :func:`scan` against it.
+    Slow and exact; the tests compare :func:`scan` against it (with every name registered).
     """
     return [
         (tok.type, tok.start_pos, tok.end_pos)

@@ -14,18 +14,15 @@ subclasses the walk to build render parts directly, skipping the intermediate tr
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shortcodes.nodes import Node, ShortcodeNode, Text
-from shortcodes.parser import CANDIDATE_RE, OPEN_REST_RE, AttrItem, last_closers
+from shortcodes.parser import AttrItem, last_closers, scan
 from shortcodes.registry import ShortcodeSpec
 
 MAX_DEPTH: Final = 100
-
-_NOT_NAME_CHAR: Final = re.compile(r"[^\w-]")
 
 #: Called with (offset, width, message, severity) for each structural problem found.
 Report = Callable[[int, int, str, str], None]
@@ -46,22 +43,6 @@ class Opening:
     column: int
     escape_open: bool = False
     children: list[Any] = field(default_factory=list)
-
-
-def resolve_name(name: str, registry: Mapping[str, ShortcodeSpec]) -> tuple[str, int] | None:
-    """Find the registered shortcode an opener's spelled name stands for.
-
-    WordPress requires a name to be followed by something other than a letter, digit, ``_`` or
-    ``-``: ``[foo.bar]`` is ``foo`` with attribute text ``.bar``, but ``[foo-bar]`` is not ``foo``.
-    Returns (name, length of the name in the spelling) or None.
-    """
-    if name in registry:
-        return name, len(name)
-    cuts = [m.start() for m in _NOT_NAME_CHAR.finditer(name)]
-    for cut in reversed(cuts):
-        if name[:cut] in registry:
-            return name[:cut], cut
-    return None
 
 
 class PairingWalk:
@@ -134,35 +115,12 @@ class PairingWalk:
         # An opener can only enclose if a closer of its name comes later; knowing where each
         # name's last closer is lets the common self-closing tag skip the stack entirely.
         self.last_close = last_closers(text)
-        # No tag can end after the last "]": bounding every search there keeps a page full of
-        # unfinished tags linear (each failed attempt would otherwise read to the end).
-        endpos = text.rfind("]") + 1
-        consumed = 0
-        for m in CANDIDATE_RE.finditer(text, 0, endpos):
-            start = m.start()
-            if start < consumed:
-                continue  # inside the tag just read
-            slash, name = m.group(1, 2)
-            if slash:
-                if name in registry and text.startswith("]", m.end()):
-                    consumed = m.end() + 1
-                    self._close(name, start, consumed)
-                continue
-            found = resolve_name(name, registry)
-            if found is None:
-                if self.report is not None:
-                    self._unknown(name, start)
-                continue
-            resolved, length = found
-            rest = OPEN_REST_RE.match(text, start + 1 + length, endpos)
-            if rest is None:
-                continue
-            body, self_closing = rest.group(1, 2)
-            consumed = rest.end()
-            self._open(
-                registry[resolved], start, consumed, body or "", start + 1 + length,
-                self_closing is not None,
-            )  # fmt: skip
+        unknown = self._unknown if self.report is not None else None
+        for start, end, name, closing, body, body_at, self_closing in scan(text, registry, unknown):
+            if closing:
+                self._close(name, start, end)
+            else:
+                self._open(registry[name], start, end, body, body_at, self_closing)
         self._flush(len(self.text))
         while self.stack:
             self._close_unclosed(self.stack.pop(), len(self.text))
@@ -247,7 +205,7 @@ class PairingWalk:
         siblings.append(self.leaf(tag))
         siblings.extend(tag.children)
 
-    def _unknown(self, name: str, start: int) -> None:
+    def _unknown(self, start: int, name: str) -> None:
         """Lint only: an unregistered name close to a registered one is probably a typo."""
         close = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
         if close:

@@ -1,0 +1,48 @@
+"""The fast scanner reads tags exactly as Lark's own lexer reads grammar.lark."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shortcodes.parser import CANDIDATE_RE, lex_attrs, reference_attr_tokens, reference_tokens, scan
+
+# Pieces that make tags, near-tags and broken tags likely.
+PIECES = st.sampled_from(
+    ["[", "]", "/", "[/", "a", "bb", "c-d", "e.f", " ", "\n", '"', "'", "=", "x=1", 'y="v"',
+     "[[", "]]", "<:", ":>", "{{contact.id}}", "\\", "é", "\u00a0"]
+)
+PAGES = st.lists(PIECES, max_size=30).map("".join)
+
+
+def _all_names(text: str) -> set[str]:
+    return {m.group(2) for m in CANDIDATE_RE.finditer(text)}
+
+
+@settings(max_examples=500, deadline=None)
+@given(PAGES)
+def test_scanner_finds_the_same_tags_as_larks_lexer(page: str) -> None:
+    """With every spelled name registered, scan() and Lark's lexer yield the same tags."""
+    ours = [
+        ("CLOSE" if closing else "OPEN", start, end)
+        for start, end, _n, closing, _b, _at, _s in scan(page, _all_names(page))
+    ]
+    assert ours == reference_tokens(page)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(['a="1"', "b='2'", "c=3", '"p"', "'q'", "r", "s=", '"t"u', " ", "  ", "D = \"x\""]), max_size=12).map(" ".join))
+def test_attribute_lexer_matches_larks_attrs_rule(text: str) -> None:
+    """lex_attrs splits attribute text into the same items as Lark's lexer on the attrs rule."""
+    assert [item.source for item in lex_attrs(text)] == [tok for _type, tok in reference_attr_tokens(text)]
+
+
+def test_unregistered_names_do_not_hide_registered_tags_inside_them() -> None:
+    """An unknown [word ...] is text, so a registered tag written inside it is still found."""
+    tags = list(scan("[note see [b x=1] here]", {"b"}))
+    assert [(t[2], t[4]) for t in tags] == [("b", " x=1")]
+
+
+def test_scanning_unfinished_tags_stays_linear_in_work() -> None:
+    """20,000 unfinished openers with no ']' anywhere: the search is bounded, nothing is found."""
+    assert list(scan("[b " * 20_000, {"b"})) == []
