@@ -45,7 +45,7 @@ class Contact:
 
     def __init__(
         self,
-        id: int,  # noqa: A002 - the public API names it id
+        id: int,
         email: str = "",
         tags: Iterable[Tag] = (),
         fields: Mapping[str, Any] | None = None,

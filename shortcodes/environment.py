@@ -32,7 +32,9 @@ class Environment:
     escaped notice (or nothing, for contexts with ``show_errors=False``).
     """
 
-    def __init__(self, builtins: bool = True, strict: bool = False, max_depth: int = MAX_DEPTH) -> None:
+    def __init__(
+        self, builtins: bool = True, strict: bool = False, max_depth: int = MAX_DEPTH
+    ) -> None:
         self.shortcodes: dict[str, ShortcodeSpec] = {}
         self.strict = strict
         self.max_depth = max_depth
@@ -66,7 +68,9 @@ class Environment:
         """
         validate_name(name)
         if not callable(handler):
-            raise TypeError(f"the handler for [{name}] must be callable, not {type(handler).__name__}")
+            raise TypeError(
+                f"the handler for [{name}] must be callable, not {type(handler).__name__}"
+            )
         spec = ShortcodeSpec(
             name=name,
             handler=handler,
@@ -104,10 +108,14 @@ class Environment:
             found = self._lex_cache[body] = tuple(lex_attrs(body))
         return found
 
-    def _parse(self, text: str, registry: dict[str, ShortcodeSpec] | None = None) -> tuple[Node, ...]:
+    def _parse(
+        self, text: str, registry: dict[str, ShortcodeSpec] | None = None
+    ) -> tuple[Node, ...]:
         if "[" not in text:
             return (Text(text, 0),) if text else ()
-        return build_tree(text, self.shortcodes if registry is None else registry, self._lex, self.max_depth)
+        return build_tree(
+            text, self.shortcodes if registry is None else registry, self._lex, self.max_depth
+        )
 
     def parse(self, text: str) -> tuple[Node, ...]:
         """Parse ``text`` into a node tree (registered names only; everything else is Text)."""

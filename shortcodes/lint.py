@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from shortcodes.errors import Problem, make_problem
+from shortcodes.errors import Problem, Severity, make_problem
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import convert
 from shortcodes.tree import build_tree
@@ -34,7 +34,7 @@ class _Collector:
         if (offset, message) in self._seen:
             return
         self._seen.add((offset, message))
-        sev = "warning" if severity == "warning" else "error"
+        sev: Severity = "warning" if severity == "warning" else "error"
         self.problems.append(make_problem(self.text, offset, message, sev, width, self.name))
 
 
@@ -61,7 +61,8 @@ def _check_node(env: Environment, node: ShortcodeNode, report: _Collector) -> No
         for m in VAR_RE.finditer(item.raw):
             if not is_known(m.group(1), m.group(2)):
                 report(
-                    at, len(item.source),
+                    at,
+                    len(item.source),
                     f"[{node.name}]: unknown variable {m.group()}; it renders as an empty string",
                     "warning",
                 )
@@ -83,13 +84,17 @@ def _check_declared(spec: object, node: ShortcodeNode, report: _Collector) -> No
         if isinstance(key, str) and key not in declared:
             known = ", ".join(sorted(declared)) or "none"
             report(
-                node.body_offset + item.offset, len(item.source),
-                f"[{node.name}] has no attribute {key!r} (it takes: {known})", "warning",
+                node.body_offset + item.offset,
+                len(item.source),
+                f"[{node.name}] has no attribute {key!r} (it takes: {known})",
+                "warning",
             )
     for attr in spec.attributes or ():
         if attr.name not in given:
             if attr.required:
-                report(node.offset, len(node.name) + 1, f"[{node.name}] needs attribute {attr.name}")
+                report(
+                    node.offset, len(node.name) + 1, f"[{node.name}] needs attribute {attr.name}"
+                )
             continue
         value, item = given[attr.name]
         if "{{" in value or "[" in value:
@@ -105,7 +110,12 @@ def _check_inner(env: Environment, node: ShortcodeNode, report: _Collector) -> N
     for item in node.attrs:
         if "[" in item.raw and item.quoted:
             for problem in lint(env, item.raw):
-                report(node.body_offset + item.offset, len(item.source), problem.message, problem.severity)
+                report(
+                    node.body_offset + item.offset,
+                    len(item.source),
+                    problem.message,
+                    problem.severity,
+                )
 
 
 _TAG_START = re.compile(r"\[/?([^<>&/\[\]=\s\x00-\x1f\x7f]+)")
@@ -122,7 +132,8 @@ def _unfinished_tags(env: Environment, text: str, starts: set[int], report: _Col
         if text.startswith("]", m.end()) or re.match(r"[^\[\]]*\]", rest):
             continue  # a complete tag (escaped, or a closer of a tag shown as text)
         report(
-            m.start(), len(m.group()),
+            m.start(),
+            len(m.group()),
             f"[{m.group(1)} is not a complete tag (no ']' before the next '[' or the end); "
             "it is shown as text",
         )

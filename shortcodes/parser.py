@@ -164,7 +164,9 @@ def lex_attrs(text: str) -> list[AttrItem]:
             value = value.strip()
             quoted = kind != "NAMED_BARE"
             items.append(
-                AttrItem(key.rstrip().lower(), value[1:-1] if quoted else value, m.start(), quoted, src)
+                AttrItem(
+                    key.rstrip().lower(), value[1:-1] if quoted else value, m.start(), quoted, src
+                )
             )
     return items
 

@@ -127,7 +127,9 @@ class Shortcode:
         """The attributes, with ``{{variables}}`` substituted and declared types converted."""
         if self._attrs is None:
             c = self._compiled
-            self._attrs = c.static_attrs if not c.dynamic else Attrs(c.keys, c.static, c.dynamic, self.ctx)
+            self._attrs = (
+                c.static_attrs if not c.dynamic else Attrs(c.keys, c.static, c.dynamic, self.ctx)
+            )
         return self._attrs
 
     @property
@@ -161,6 +163,7 @@ class Shortcode:
         Without an else marker the pass branch is the whole content and the fail branch is empty.
         """
         c = self._compiled
+        parts: tuple[Any, ...] | None
         if passed:
             parts = c.pass_parts if c.fail_parts is not None else c.content_parts
         else:
@@ -179,8 +182,20 @@ class CompiledShortcode:
     """A shortcode node ready to render: handler bound, attributes and content compiled."""
 
     __slots__ = (
-        "attr_error", "column", "content_parts", "dynamic", "fail_parts", "handler", "keys",
-        "line", "node_content", "pass_parts", "spec", "static", "static_attrs", "strict",
+        "attr_error",
+        "column",
+        "content_parts",
+        "dynamic",
+        "fail_parts",
+        "handler",
+        "keys",
+        "line",
+        "node_content",
+        "pass_parts",
+        "spec",
+        "static",
+        "static_attrs",
+        "strict",
     )
 
     def __init__(self, spec: ShortcodeSpec, line: int, column: int, strict: bool) -> None:
@@ -208,9 +223,8 @@ class CompiledShortcode:
             return self._fail(error, ctx)
         if result.__class__ is Markup:
             return result  # already safe; join takes it as it is
-        if result is None:
-            return ""
-        return escape(result)
+        # Handlers are typed to return str | Markup; a None from a careless one renders nothing.
+        return escape(result) if result is not None else ""  # type: ignore[redundant-expr,unused-ignore]
 
     def _fail(self, error: Exception, ctx: Context) -> str:
         where = f"[{self.spec.name}] at line {self.line}, column {self.column}"

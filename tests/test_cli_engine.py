@@ -38,7 +38,8 @@ def test_lint_of_a_missing_file_says_which_and_fails(tmp_path: Path) -> None:
     """A path that does not exist is a clear error, not a traceback."""
     result = run("lint", str(tmp_path / "nope.html"), cwd=tmp_path)
     assert result.returncode != 0
-    assert "cannot read" in result.stderr and "nope.html" in result.stderr
+    assert "cannot read" in result.stderr
+    assert "nope.html" in result.stderr
     assert "Traceback" not in result.stderr
 
 

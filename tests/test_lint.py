@@ -19,7 +19,9 @@ def make_env(strict: bool = False) -> Environment:
     )  # fmt: skip
     env.add_shortcode("memb_contact", lambda sc, ctx: "x")
     env.add_shortcode(
-        "cb", lambda sc, ctx: "cb", attributes=[Attribute("cost", int, required=True), Attribute("name")]
+        "cb",
+        lambda sc, ctx: "cb",
+        attributes=[Attribute("cost", int, required=True), Attribute("name")],
     )
     return env
 
@@ -31,9 +33,7 @@ def test_lint_case(case: Case) -> None:
     assert "\n".join(p.format() for p in problems) == case.expected
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if "error:" in c.expected], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("case", [c for c in CASES if "error:" in c.expected], ids=lambda c: c.id)
 def test_strict_mode_raises_the_first_error_with_its_position(case: Case) -> None:
     """In strict mode the first error-severity problem is raised with the same line and column."""
     first = next(p for p in make_env().lint(case.input) if p.severity == "error")

@@ -9,8 +9,31 @@ from shortcodes.parser import CANDIDATE_RE, lex_attrs, reference_attr_tokens, re
 
 # Pieces that make tags, near-tags and broken tags likely.
 PIECES = st.sampled_from(
-    ["[", "]", "/", "[/", "a", "bb", "c-d", "e.f", " ", "\n", '"', "'", "=", "x=1", 'y="v"',
-     "[[", "]]", "<:", ":>", "{{contact.id}}", "\\", "é", "\u00a0"]
+    [
+        "[",
+        "]",
+        "/",
+        "[/",
+        "a",
+        "bb",
+        "c-d",
+        "e.f",
+        " ",
+        "\n",
+        '"',
+        "'",
+        "=",
+        "x=1",
+        'y="v"',
+        "[[",
+        "]]",
+        "<:",
+        ":>",
+        "{{contact.id}}",
+        "\\",
+        "é",
+        "\u00a0",
+    ]
 )
 PAGES = st.lists(PIECES, max_size=30).map("".join)
 
@@ -31,10 +54,19 @@ def test_scanner_finds_the_same_tags_as_larks_lexer(page: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(['a="1"', "b='2'", "c=3", '"p"', "'q'", "r", "s=", '"t"u', " ", "  ", "D = \"x\""]), max_size=12).map(" ".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            ['a="1"', "b='2'", "c=3", '"p"', "'q'", "r", "s=", '"t"u', " ", "  ", 'D = "x"']
+        ),
+        max_size=12,
+    ).map(" ".join)
+)
 def test_attribute_lexer_matches_larks_attrs_rule(text: str) -> None:
     """lex_attrs splits attribute text into the same items as Lark's lexer on the attrs rule."""
-    assert [item.source for item in lex_attrs(text)] == [tok for _type, tok in reference_attr_tokens(text)]
+    assert [item.source for item in lex_attrs(text)] == [
+        tok for _type, tok in reference_attr_tokens(text)
+    ]
 
 
 def test_unregistered_names_do_not_hide_registered_tags_inside_them() -> None:

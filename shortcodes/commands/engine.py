@@ -18,7 +18,9 @@ def add_commands(sub: Any) -> None:
     lint.set_defaults(handler=run_lint)
     render = sub.add_parser("render", help="render a page to standard output")
     render.add_argument("file", type=Path, metavar="FILE")
-    render.add_argument("--contact", type=Path, metavar="CONTACT.json", help="render as this contact")
+    render.add_argument(
+        "--contact", type=Path, metavar="CONTACT.json", help="render as this contact"
+    )
     render.add_argument("--strict", action="store_true", help="fail on page errors")
     render.set_defaults(handler=run_render)
 
@@ -51,9 +53,13 @@ def contact_from_json(path: Path) -> Contact:
     """Read a contact file: {"id": 7, "email": ..., "tags": [[123, "Name"], ...], "fields": {...}}."""
     try:
         data = json.loads(_read(path))
-        tags = [Tag(int(t[0]), str(t[1])) if isinstance(t, list) else Tag(int(t["id"]), str(t["name"]))
-                for t in data.get("tags", [])]
-        return Contact(int(data["id"]), str(data.get("email", "")), tags, dict(data.get("fields", {})))
+        tags = [
+            Tag(int(t[0]), str(t[1])) if isinstance(t, list) else Tag(int(t["id"]), str(t["name"]))
+            for t in data.get("tags", [])
+        ]
+        return Contact(
+            int(data["id"]), str(data.get("email", "")), tags, dict(data.get("fields", {}))
+        )
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
         raise SystemExit(
             f"shortcodes: {path} is not a contact file ({type(error).__name__}: {error}); expected "
