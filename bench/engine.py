@@ -2,7 +2,7 @@
 
 Run from the repository root (or `./dev bench engine`):
 
-    .venv/bin/python bench/engine.py                 # full run, about 5 minutes
+    .venv/bin/python bench/engine.py                 # full run, about a minute
     .venv/bin/python bench/engine.py --quick --no-peer   # smoke run, a few seconds
     .venv/bin/python bench/engine.py --json bench/results/engine.json
 
@@ -27,17 +27,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import corpus  # bench/corpus.py: this script's own folder is first on sys.path
+import corpus  # bench/*.py: this script's own folder is first on sys.path
+from peer import PeerTimer, PeerWorker, peer_python
+from timing import LocalTimer, Timer, race
 
-BENCH = Path(__file__).resolve().parent
-PEER_VENV = BENCH / ".peer-venv"
-PEER_VERSION = "5.4.0"
+PEER_ROW = "shortcodes 5.4.0: parser.parse"
 SIZES = {"10KB": 10 * 1024, "100KB": 100 * 1024, "1MB": 1024 * 1024}
 QUICK_SIZES = {"10KB": 10 * 1024, "100KB": 100 * 1024}
 HEADER = (
@@ -47,36 +46,6 @@ HEADER = (
 PATHO_HEADER = (
     "pathological input (our cold render)       n         t(n) ms    t(4n) ms  growth  status"
 )
-
-
-# --- timing ---------------------------------------------------------------------------------------
-
-
-def best_of(
-    fn: Callable[[], object], repeat: int, min_batch: float, budget: float
-) -> dict[str, Any]:
-    """timeit-style: warm up once, size a batch to last ``min_batch`` s, keep the best call time.
-
-    GC is off inside a timed batch (as timeit does) and collected between batches; the same rule is
-    used in the peer process. Slow calls get fewer repeats so one measurement stays near ``budget``.
-    """
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    number = 1 if first >= min_batch else max(1, int(min_batch / max(first, 1e-9)))
-    repeat = max(1, min(repeat, int(budget / max(first * number, 1e-9))))
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best = min(best, (time.perf_counter() - start) / number)
-        finally:
-            gc.enable()
-    return {"best": best, "number": number, "repeat": repeat}
 
 
 # --- the implementations --------------------------------------------------------------------------
@@ -134,54 +103,6 @@ def make_jinja() -> Any:
     return env
 
 
-# --- the peer package in its own venv -------------------------------------------------------------
-
-
-def peer_python(args: argparse.Namespace) -> tuple[Path | None, str]:
-    """The interpreter that has `shortcodes` 5.4.0, creating bench/.peer-venv if allowed."""
-    if args.no_peer:
-        return None, "skipped (--no-peer)"
-    if args.peer_python:
-        return Path(args.peer_python), ""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        if args.quick:
-            return None, "skipped (--quick never creates the peer venv)"
-        print(f"creating {PEER_VENV} with shortcodes=={PEER_VERSION} ...", file=sys.stderr)
-        made = subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=False)
-        if made.returncode != 0:
-            return None, f"skipped (python -m venv failed: {made.returncode})"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           f"shortcodes=={PEER_VERSION}"]
-    check = [str(python), "-I", "-c", "import shortcodes; print(shortcodes.__version__)"]
-    found = subprocess.run(check, capture_output=True, text=True, check=False)
-    if found.stdout.strip() != PEER_VERSION:
-        installed = subprocess.run(pip, capture_output=True, text=True, check=False)
-        if installed.returncode != 0:
-            return None, "skipped (pip install failed: " + installed.stderr.strip()[-200:] + ")"
-    return python, ""
-
-
-def run_peer(python: Path, texts: dict[str, tuple[str, str]], args: argparse.Namespace,
-             tmp: Path) -> dict[str, dict[str, Any]]:
-    """Time the peer in its own process; ``texts`` maps label to (peer text, expected output)."""
-    job: dict[str, Any] = {"corpora": [], **timing_params(args)}
-    for label, (text, expected) in texts.items():
-        path, expected_path = tmp / f"peer-{label}.txt", tmp / f"expected-{label}.txt"
-        path.write_text(text, encoding="utf-8")
-        expected_path.write_text(expected, encoding="utf-8")
-        job["corpora"].append({"label": label, "path": str(path),
-                               "expected_path": str(expected_path)})
-    proc = subprocess.run([str(python), "-I", str(BENCH / "peer_shortcodes.py")],
-                          input=json.dumps(job), capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError("peer runner failed: " + proc.stderr.strip()[-500:])
-    out = json.loads(proc.stdout)
-    if out["version"] != PEER_VERSION:
-        raise RuntimeError(f"peer is shortcodes {out['version']}, wanted {PEER_VERSION}")
-    return {r["label"]: r for r in out["results"]}
-
-
 def timing_params(args: argparse.Namespace) -> dict[str, Any]:
     """Repetition settings shared by every measurement (and the peer process)."""
     if args.quick:
@@ -204,31 +125,40 @@ def row(label: str, text: str, impl: str, timing: dict[str, Any] | None, ok: boo
 
 
 def measure_corpus(label: str, nodes: list[corpus.Node], env: Any, jinja: Any,
-                   params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Time our cold render, compile, Template.render and both Jinja2 forms on one corpus."""
+                   peer: PeerWorker | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Race our cold render, compile, Template.render, both Jinja2 forms and the peer on a page."""
     ours, expected = corpus.to_ours(nodes), corpus.expected_output(nodes)
     ctx = anonymous_context()
-    rows = []
-    cold_ok = str(env.render(ours)) == expected
-    rows.append(row(label, ours, "ours: env.render (cold)",
-                    best_of(lambda: env.render(ours), **params), cold_ok))
-    # The Environment memoizes attribute parsing across pages; a new one per call shows what a
-    # page costs when none of its attribute texts has been seen before (for information).
-    rows.append(row(label, ours, "ours: new Environment + render",
-                    best_of(lambda: make_env(corpus.ENCLOSING, corpus.SELF_CLOSING).render(ours),
-                            **params), None))
     compiled = env.compile(ours)
-    rows.append(row(label, ours, "ours: env.compile (once)",
-                    best_of(lambda: env.compile(ours), **params), None))
-    rows.append(row(label, ours, "ours: Template.render(ctx)",
-                    best_of(lambda: compiled.render(ctx), **params),
-                    str(compiled.render(ctx)) == expected))
-    for impl, source in (("jinja2: call blocks (reference)", corpus.to_jinja_call(nodes)),
-                         ("jinja2: if blocks (info)", corpus.to_jinja_if(nodes))):
-        template = jinja.from_string(source)
-        rows.append(row(label, ours, impl, best_of(template.render, **params),
-                        template.render() == expected))
-    return rows
+    call = jinja.from_string(corpus.to_jinja_call(nodes))
+    gate = jinja.from_string(corpus.to_jinja_if(nodes))
+    timers: dict[str, Timer] = {
+        "ours: env.render (cold)": LocalTimer(lambda: env.render(ours)),
+        # The Environment memoizes attribute parsing across pages; a new one per call shows what
+        # a page costs when none of its attribute texts has been seen before (information).
+        "ours: new Environment + render": LocalTimer(
+            lambda: make_env(corpus.ENCLOSING, corpus.SELF_CLOSING).render(ours)),
+        "ours: env.compile (once)": LocalTimer(lambda: env.compile(ours)),
+        "ours: Template.render(ctx)": LocalTimer(lambda: compiled.render(ctx)),
+        "jinja2: call blocks (reference)": LocalTimer(call.render),
+        "jinja2: if blocks (info)": LocalTimer(gate.render),
+    }
+    ok: dict[str, bool | None] = {
+        "ours: env.render (cold)": str(env.render(ours)) == expected,
+        "ours: Template.render(ctx)": str(compiled.render(ctx)) == expected,
+        "jinja2: call blocks (reference)": call.render() == expected,
+        "jinja2: if blocks (info)": gate.render() == expected,
+    }
+    if peer is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path, expected_path = Path(tmp) / "peer.txt", Path(tmp) / "expected.txt"
+            path.write_text(corpus.to_peer(nodes), encoding="utf-8")
+            expected_path.write_text(expected, encoding="utf-8")
+            ok[PEER_ROW] = peer.load(label, path, expected_path)
+        timers[PEER_ROW] = PeerTimer(peer, label)
+    timings = race(timers, **params)
+    return [row(label, ours, impl, timings[impl], ok.get(impl),
+                "(subprocess)" if impl == PEER_ROW else "") for impl in timers]
 
 
 def first_difference(got: str, want: str) -> str:
@@ -258,19 +188,22 @@ def peak_memory(env: Any, text: str) -> dict[str, Any]:
 def patho_child(indices: list[int], quick: bool) -> int:
     """Child mode: time each pathological case at n and 4n, one JSON line per event on stdout."""
     env = make_env(("a",), ("b", "c"))
-    params = {"repeat": 1 if quick else 3, "min_batch": 0.01 if quick else 0.05, "budget": 6.0}
+    params = {"repeat": 1 if quick else 5, "min_batch": 0.01 if quick else 0.1, "budget": 6.0}
     for index in indices:
         case = corpus.PATHOLOGICAL[index]
         print(json.dumps({"event": "start", "index": index}), flush=True)
         n = case.n // 10 if quick else case.n
         result: dict[str, Any] = {"event": "result", "index": index, "n": n}
         try:
+            timers: dict[str, Timer] = {}
             for key, size in (("t_n", n), ("t_4n", 4 * n)):
                 text = case.build(size)
                 out = str(env.render(text))
                 if case.identity and out != text:
                     result["changed"] = first_difference(out, text)
-                result[key] = best_of(lambda t=text: env.render(t), **params)["best"]
+                timers[key] = LocalTimer(lambda t=text: env.render(t))
+            # Raced, so that a busy moment on the shared machine does not fall on one size only.
+            result.update({k: v["best"] for k, v in race(timers, **params).items()})
         except Exception as exc:  # a crash is the finding: report it as a row
             result["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
         print(json.dumps(result), flush=True)
@@ -370,7 +303,7 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             by.setdefault(r["corpus"], {})[r["impl"].split(" (")[0]] = r["best"]
     out = []
     for label, t in by.items():
-        peer = t.get("shortcodes 5.4.0: parser.parse")
+        peer = t.get(PEER_ROW)
         cold, template = t["ours: env.render"], t["ours: Template.render(ctx)"]
         out.append({"corpus": label,
                     "cold_vs_peer": peer / cold if peer else None,
@@ -456,7 +389,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write every figure to this JSON file")
     p.add_argument("--no-peer", action="store_true", help="do not run shortcodes 5.4.0")
     p.add_argument("--peer-python", metavar="PY", help="interpreter that has shortcodes 5.4.0")
-    p.add_argument("--repeat", type=int, default=5, help="best of this many batches (default 5)")
+    p.add_argument("--repeat", type=int, default=7, help="best of this many batches (default 7)")
     p.add_argument("--seed", type=int, default=20261122, help="corpus seed")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds one pathological case may take (default 120, quick 30)")
@@ -466,27 +399,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure_all(args: argparse.Namespace) -> dict[str, Any]:
-    """Every corpus measurement, the peer, memory and the pathological table."""
+    """Every corpus measurement (peer included), memory and the pathological table."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     sizes = QUICK_SIZES if args.quick else SIZES
     env = make_env(corpus.ENCLOSING, corpus.SELF_CLOSING)
     jinja, params = make_jinja(), timing_params(args)
     pages = {label: corpus.generate(size, args.seed) for label, size in sizes.items()}
     stats = {label: corpus.stats(nodes) for label, nodes in pages.items()}
+    python, why = peer_python(args.no_peer, args.peer_python, may_create=not args.quick)
+    peer = PeerWorker(python) if python is not None else None
     rows: list[dict[str, Any]] = []
-    for label, nodes in pages.items():
-        print(f"timing ours and jinja2 on {label} ...", file=sys.stderr)
-        rows.extend(measure_corpus(label, nodes, env, jinja, params))
-    python, why = peer_python(args)
-    peer_rows = []
-    if python is not None:
-        print("timing shortcodes 5.4.0 in its venv ...", file=sys.stderr)
-        with tempfile.TemporaryDirectory() as tmp:
-            texts = {k: (corpus.to_peer(v), corpus.expected_output(v)) for k, v in pages.items()}
-            peer = run_peer(python, texts, args, Path(tmp))
+    try:
         for label, nodes in pages.items():
-            peer_rows.append(row(label, corpus.to_ours(nodes), "shortcodes 5.4.0: parser.parse",
-                                 peer[label], peer[label]["ok"], "  (subprocess)"))
-    rows = _merge(rows, peer_rows, why, pages)
+            print(f"racing ours, jinja2 and the peer on {label} ...", file=sys.stderr)
+            rows.extend(measure_corpus(label, nodes, env, jinja, peer, params))
+    finally:
+        if peer is not None:
+            peer.close()
+    rows = _merge(rows, why, pages)
     largest = list(pages)[-1]
     print(f"measuring peak memory on {largest} ...", file=sys.stderr)
     mem = peak_memory(env, corpus.to_ours(pages[largest]))
@@ -494,20 +424,21 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     timeout = args.timeout or (30.0 if args.quick else 120.0)
     patho = run_pathological(args.quick, timeout)
     notes = [f"{r['corpus']} {r['impl']}: " + first_difference(*_outputs(r, pages, env, jinja))
-             for r in rows if r["ok"] is False and not r["impl"].startswith("shortcodes")]
+             for r in rows if r["ok"] is False and r["impl"] != PEER_ROW]
     return {"rows": rows, "stats": stats, "mem": mem, "patho": patho, "largest": largest,
-            "peer": why or str(python), "notes": notes}
+            "peer": why or f"{python} ({peer.file if peer else ''})", "notes": notes,
+            "load": load}
 
 
-def _merge(rows: list[dict[str, Any]], peer_rows: list[dict[str, Any]], why: str,
+def _merge(rows: list[dict[str, Any]], why: str,
            pages: dict[str, list[corpus.Node]]) -> list[dict[str, Any]]:
-    """Put each corpus's peer row after our rows (or a 'skipped' row when there is no peer)."""
+    """Add a 'skipped' peer row for each corpus when the peer did not run."""
+    if not why:
+        return rows
     merged = []
     for label, nodes in pages.items():
         merged.extend(r for r in rows if r["corpus"] == label)
-        peer = [r for r in peer_rows if r["corpus"] == label]
-        merged.extend(peer or [row(label, corpus.to_ours(nodes), "shortcodes 5.4.0: parser.parse",
-                                   None, None, why)])
+        merged.append(row(label, corpus.to_ours(nodes), PEER_ROW, None, None, why))
     return merged
 
 
@@ -526,8 +457,9 @@ def report(m: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Print everything; return the target verdicts."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nshortcodes engine benchmark - Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, load {load:.2f}, seed {args.seed}, "
-          f"{'quick' if args.quick else 'full'} run; best per-call time, GC off while timing")
+          f"{os.cpu_count()} CPUs, load {m['load']:.2f} at start / {load:.2f} at end, "
+          f"seed {args.seed}, {'quick' if args.quick else 'full'} run; "
+          "best per-call time, GC off while timing")
     print(f"peer: {m['peer']}\n")
     print_corpus_table(m["rows"], m["stats"])
     for note in m["notes"]:

@@ -1,11 +1,14 @@
-"""Benchmark peer runner: times the PyPI package `shortcodes` 5.4.0 inside its own venv.
+"""Benchmark peer worker: times the PyPI package `shortcodes` 5.4.0 inside its own venv.
 
-Its import name clashes with ours, so bench/engine.py runs this file with the peer venv's
-interpreter in isolated mode (`python -I`, so neither this folder nor the repo is on sys.path) and
-reads one JSON object from stdout. Standard library plus the peer package only.
+Its import name clashes with ours, so bench/peer.py starts this file with the peer venv's
+interpreter in isolated mode (`python -I`: neither this folder nor the repo is on sys.path) and
+talks to it in JSON lines, so the peer's batches can be interleaved with ours (see timing.py).
+Standard library plus the peer package only. Requests and replies, one JSON object per line:
 
-Input (JSON on stdin): {"corpora": [{"label", "path", "expected_path"}], "repeat", "min_batch",
-"budget"}. Output: {"version", "file", "results": [{"label", "best", "number", "repeat", "ok"}]}.
+    (on start)                                     -> {"version", "file"}
+    {"cmd": "load", "label", "path", "expected_path"} -> {"ok": output equals the expected page}
+    {"cmd": "calibrate", "label", "min_batch"}     -> {"first": seconds, "number": calls per batch}
+    {"cmd": "batch", "label"}                      -> {"time": seconds per call}
 """
 
 from __future__ import annotations
@@ -48,45 +51,52 @@ def make_parser() -> Any:
     return parser
 
 
-def best_of(
-    fn: Callable[[], object], repeat: int, min_batch: float, budget: float
-) -> dict[str, Any]:
-    """timeit-style: warm up, size a batch to last ``min_batch`` s, keep the best per-call time."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    number = 1 if first >= min_batch else max(1, int(min_batch / max(first, 1e-9)))
-    repeat = max(1, min(repeat, int(budget / max(first * number, 1e-9))))
-    best = float("inf")
-    for _ in range(repeat):
+class Worker:
+    """The loaded pages and their batch sizes."""
+
+    def __init__(self) -> None:
+        self.parser = make_parser()
+        self.texts: dict[str, str] = {}
+        self.numbers: dict[str, int] = {}
+
+    def load(self, req: dict[str, Any]) -> dict[str, Any]:
+        with open(req["path"], encoding="utf-8") as f:
+            text = self.texts[req["label"]] = f.read()
+        with open(req["expected_path"], encoding="utf-8") as f:
+            return {"ok": self.parser.parse(text, None) == f.read()}
+
+    def calibrate(self, req: dict[str, Any]) -> dict[str, Any]:
+        text = self.texts[req["label"]]
+        start = time.perf_counter()
+        self.parser.parse(text, None)
+        first = time.perf_counter() - start
+        min_batch = req["min_batch"]
+        number = 1 if first >= min_batch else max(1, int(min_batch / max(first, 1e-9)))
+        self.numbers[req["label"]] = number
+        return {"first": first, "number": number}
+
+    def batch(self, req: dict[str, Any]) -> dict[str, Any]:
+        label, parse = req["label"], self.parser.parse
+        text, number = self.texts[label], self.numbers[label]
         gc.collect()
-        gc.disable()
+        gc.disable()  # as timeit does, and as bench/timing.py does for ours
         try:
             start = time.perf_counter()
             for _ in range(number):
-                fn()
-            best = min(best, (time.perf_counter() - start) / number)
+                parse(text, None)
+            return {"time": (time.perf_counter() - start) / number}
         finally:
             gc.enable()
-    return {"best": best, "number": number, "repeat": repeat}
 
 
 def main() -> int:
-    """Read the job from stdin, time each corpus, print the results as JSON."""
-    job = json.load(sys.stdin)
-    parser = make_parser()
-    results = []
-    for corpus in job["corpora"]:
-        with open(corpus["path"], encoding="utf-8") as f:
-            text = f.read()
-        with open(corpus["expected_path"], encoding="utf-8") as f:
-            expected = f.read()
-        ok = parser.parse(text, None) == expected
-        timing = best_of(lambda t=text: parser.parse(t, None), job["repeat"], job["min_batch"],
-                         job["budget"])
-        results.append({"label": corpus["label"], "ok": ok, **timing})
-    json.dump({"version": shortcodes.__version__, "file": shortcodes.__file__, "results": results},
-              sys.stdout)
+    """Answer requests from stdin until it closes."""
+    worker = Worker()
+    print(json.dumps({"version": shortcodes.__version__, "file": shortcodes.__file__}), flush=True)
+    handlers = {"load": worker.load, "calibrate": worker.calibrate, "batch": worker.batch}
+    for line in sys.stdin:
+        req = json.loads(line)
+        print(json.dumps(handlers[req["cmd"]](req)), flush=True)
     return 0
 
 
