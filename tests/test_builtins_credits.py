@@ -1,0 +1,92 @@
+"""[credit_history]: the contact's ledger entries from the context, newest first.
+
+The host puts the entries in ``ctx.extra["credit_history"]`` (here, real ``Entry`` objects of
+the store and plain mappings); rendering never queries anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from bs4 import BeautifulSoup
+
+from shortcodes import Contact, Context, Environment
+from shortcodes.store.ledger import Entry
+
+ANN = Contact(7, "ann@example.com", fields={"_Credits": 60, "Points": 5})
+T0 = datetime(2026, 1, 1, 12, 0)
+
+
+def entry(n: int, delta: int, after: int, reason: str, field: str = "_Credits",
+          contact_id: int = 7) -> Entry:
+    """A ledger entry ``n`` hours after T0."""
+    return Entry(n, contact_id, field, delta, after, reason, "visitor", "7",
+                 T0 + timedelta(hours=n))
+
+
+HISTORY = [
+    entry(1, 100, 100, "Welcome credits"),
+    entry(2, -50, 50, "Course B"),
+    entry(3, 10, 60, "Monthly <bonus>"),
+    entry(4, 5, 5, "Referral", field="Points"),
+    entry(5, 999, 999, "Someone else's", contact_id=8),
+]
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    """An environment with the builtins."""
+    return Environment()
+
+
+def rows(html: str) -> list[list[str]]:
+    """The table body as text cells."""
+    soup = BeautifulSoup(html, "html.parser")
+    return [[td.get_text() for td in tr.find_all("td")] for tr in soup.select("tbody tr")]
+
+
+def test_history_is_newest_first_for_the_credit_field(env: Environment) -> None:
+    html = env.render("[credit_history]", Context(contact=ANN, extra={"credit_history": HISTORY}))
+    assert rows(html) == [
+        ["2026-01-01", "+10", "60", "Monthly <bonus>"],
+        ["2026-01-01", "-50", "50", "Course B"],
+        ["2026-01-01", "+100", "100", "Welcome credits"],
+    ]
+
+
+def test_history_never_shows_another_contacts_entries(env: Environment) -> None:
+    html = env.render("[credit_history limit=0]",
+                      Context(contact=ANN, extra={"credit_history": HISTORY}))
+    assert "Someone else" not in str(html)
+
+
+def test_limit_and_field(env: Environment) -> None:
+    ctx = Context(contact=ANN, extra={"credit_history": HISTORY})
+    assert len(rows(env.render('[credit_history limit="1"]', ctx))) == 1
+    assert rows(env.render('[credit_history field="points"]', ctx)) == [
+        ["2026-01-01", "+5", "5", "Referral"]
+    ]
+
+
+def test_reasons_are_escaped(env: Environment) -> None:
+    html = env.render("[credit_history]", Context(contact=ANN, extra={"credit_history": HISTORY}))
+    assert "<bonus>" not in str(html) and "&lt;bonus&gt;" in str(html)
+
+
+def test_mapping_entries_are_accepted(env: Environment) -> None:
+    history = [{"field": "_Credits", "delta": 3, "balance_after": 63, "reason": "Gift",
+                "created_at": "2026-02-01"}]
+    html = env.render("[credit_history]", Context(contact=ANN, extra={"credit_history": history}))
+    assert rows(html) == [["2026-02-01", "+3", "63", "Gift"]]
+    assert BeautifulSoup(html, "html.parser").select_one("td.credit") is not None
+
+
+def test_no_entries_says_so(env: Environment) -> None:
+    html = env.render("[credit_history]", Context(contact=ANN))
+    assert "No credit history yet." in str(html)
+
+
+def test_visitors_see_nothing(env: Environment) -> None:
+    assert str(env.render("[credit_history][credit_balance]",
+                          Context(extra={"credit_history": HISTORY}))) == ""
