@@ -7,7 +7,8 @@ host uses (shortcodes.signing), so these tests prove the button binds what the s
 from __future__ import annotations
 
 import pytest
-from bs4 import BeautifulSoup, Tag as HtmlTag
+from bs4 import BeautifulSoup
+from bs4 import Tag as HtmlTag
 
 from shortcodes import Contact, Context, Environment, Tag
 from shortcodes.context import RequestInfo, SiteInfo
@@ -62,7 +63,8 @@ def test_button_is_a_post_form_to_the_action_route(env: Environment, signer: Act
     assert fields(form)["csrf_token"] == "csrf-123"
     assert fields(form)["redirect_url"] == "/courses/b"
     button = form.find("button")
-    assert button is not None and button["type"] == "submit"
+    assert button is not None
+    assert button["type"] == "submit"
     assert button.get_text() == "Unlock for 50 credits"
     assert "big" in button["class"]
 
@@ -72,7 +74,8 @@ def test_token_binds_contact_action_and_declared_params(
 ) -> None:
     token = fields(the_form(env.render(BUY, ctx_for(ANN, signer))))["token"]
     claim = signer.verify_action(token, 7, "buy-course-b")
-    assert claim.contact_id == 7 and claim.action_id == "buy-course-b"
+    assert claim.contact_id == 7
+    assert claim.action_id == "buy-course-b"
     assert dict(claim.params) == {"cost": "50", "tag": "Owns Course B"}
 
 
@@ -132,7 +135,8 @@ def test_missing_action_id_is_a_notice_in_preview_and_empty_for_visitors(
     preview = BeautifulSoup(env.render(page, ctx_for(ANN, signer)), "html.parser")
     assert preview.find("form") is None
     notice = preview.find(class_="shortcode-error")
-    assert notice is not None and "needs action_id" in notice.get_text()
+    assert notice is not None
+    assert "needs action_id" in notice.get_text()
     assert str(env.render(page, ctx_for(ANN, signer, show_errors=False))) == ""
     assert str(env.render(page, ctx_for(None, signer))) == ""
 
@@ -156,5 +160,6 @@ def test_button_text_and_class_are_escaped(env: Environment, signer: ActionSigne
     form = the_form(env.render(page, ctx_for(ANN, signer)))
     assert form.find("img") is None
     button = form.find("button")
-    assert button is not None and button.get_text() == "<img src=x onerror=alert(1)>"
+    assert button is not None
+    assert button.get_text() == "<img src=x onerror=alert(1)>"
     assert not any(name.startswith("on") for name in button.attrs)

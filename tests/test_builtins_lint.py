@@ -49,7 +49,8 @@ def test_every_documented_operator_lints_clean(env: Environment) -> None:
 def test_condition_syntax_error_points_at_the_column_inside_the_attribute(env: Environment) -> None:
     page = "line one\nline two\n[memb_if condition=\"credits() >= and has_tag('Gold')\"]x[/memb_if]"
     [problem] = errors(env, page)
-    assert "column 14" in problem.message and "expected a value after '>='" in problem.message
+    assert "column 14" in problem.message
+    assert "expected a value after '>='" in problem.message
     assert (problem.line, problem.column) == position(page, "and has_tag")
     assert problem.snippet.endswith("^")
 
@@ -89,7 +90,8 @@ def test_malformed_range_is_an_error(env: Environment) -> None:
 def test_unknown_variable_is_reported(env: Environment) -> None:
     page = '\n[memb_if value1="{{contact._Credits}}" value2="{{visitor.name}}"]x[/memb_if]'
     [problem] = [p for p in env.lint(page) if "unknown variable" in p.message]
-    assert problem.line == 2 and "{{visitor.name}}" in problem.message
+    assert problem.line == 2
+    assert "{{visitor.name}}" in problem.message
 
 
 def test_not_that_is_not_yes_or_no_is_an_error(env: Environment) -> None:

@@ -55,10 +55,11 @@ def test_aliases_name_their_base_for_the_reference(env: Environment) -> None:
     assert "alias_of" not in env.shortcodes["memb_if"].extra
 
 
-@pytest.mark.parametrize("name", (*GATES[:4], *OTHERS))
+@pytest.mark.parametrize("name", [*GATES[:4], *OTHERS])
 def test_every_builtin_has_a_description_and_an_example(env: Environment, name: str) -> None:
     spec = env.shortcodes[name]
-    assert spec.description and spec.example
+    assert spec.description
+    assert spec.example
     assert [p for p in env.lint(spec.example) if p.severity == "error"] == []
 
 
