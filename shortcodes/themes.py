@@ -24,7 +24,7 @@ the template runs and checked by lint (unknown, missing, wrong type) like a buil
 
 The template sees ``attrs`` (named attributes, declared ones defaulted), ``args`` (positional
 values), ``content`` (the rendered content, computed only if used), ``branch(passed)`` (the
-part before or after an else marker), ``contact``, ``logged_in``, ``has_tag()``, ``has_any_tag('A, B')``, ``balance()``,
+part before or after ``[else]``/``[else_<name>]``, for enclosing templates), ``contact``, ``logged_in``, ``has_tag()``, ``has_any_tag('A, B')``, ``balance()``,
 ``field()``, ``action_button()``, ``is_local()``, ``url_for()``, ``request``, ``site`` and
 ``extra``. Autoescape is on: contact data and attribute values are escaped.
 """
@@ -293,6 +293,8 @@ class Theme:
             spec = env.add_shortcode(
                 decl.name, self._handler(decl), decl.enclosing, attributes=decl.attributes,
                 description=decl.description, example=decl.example,
+                # An enclosing template can be a gate: branch(passed) picks a side of [else].
+                else_markers=("else", f"else_{decl.name}") if decl.enclosing else (),
             )
             spec.extra.update(theme=self.name, source=str(self.path / decl.template))
             self.shortcodes.append(decl.name)
