@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 #: The modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("shortcodes.commands.engine", "shortcodes.commands.store")
+COMMAND_MODULES: tuple[str, ...] = (
+    "shortcodes.commands.engine",
+    "shortcodes.commands.store",
+    "shortcodes.commands.docs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
