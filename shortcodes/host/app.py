@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, request, url_for
+from flask import Flask, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from shortcodes.environment import Environment
 from shortcodes.host import actions, auth, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
-from shortcodes.host.pages import PageStore
+from shortcodes.host.pages import PageError, PageStore
 from shortcodes.host.seed import seed
 from shortcodes.host.site import SiteSettings, load_site
 from shortcodes.host.state import EXTENSION, HostState
@@ -41,6 +41,12 @@ DEFAULTS: dict[str, Any] = {
     "SEED": True,
     "ACTION_TOKEN_MAX_AGE": 3600,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Session cookie: never readable by scripts, not sent on cross-site subrequests or POSTs.
+    # SESSION_COOKIE_SECURE (or SHORTCODES_SECURE_COOKIES=1) adds Secure behind HTTPS.
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "shortcodes_session",
+    "PERMANENT_SESSION_LIFETIME": 14 * 24 * 3600,
 }
 
 
@@ -54,7 +60,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
-    auth.configure_session(app)
     state = _build_state(app)
     app.extensions[EXTENSION] = state
     _register(app)
@@ -125,12 +130,19 @@ def _register(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(PageError, _page_error)
 
 
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
     return views.error_page(
         400, "Form expired", f"{exc.description} Reload the page and try again."
     )
+
+
+def _page_error(exc: PageError) -> ResponseReturnValue:
+    # The author's mistake is logged with its file and line; visitors get a plain apology.
+    current_app.logger.error("page error: %s", exc)
+    return views.error_page(500, "Page error", "This page cannot be shown right now.")
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

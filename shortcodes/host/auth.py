@@ -1,15 +1,15 @@
 """Host authentication: login with hashed passwords, logout, and the session cookie's settings.
 
 The session (a signed cookie holding only the contact id) is cleared and re-issued at login so a
-session id planted before login is worth nothing. Cookies are HttpOnly and SameSite=Lax; Secure is
-on when ``SESSION_COOKIE_SECURE`` (or ``SHORTCODES_SECURE_COOKIES=1``) says the site runs on HTTPS.
+session planted before login is worth nothing. The cookie settings (HttpOnly, SameSite=Lax, Secure
+when configured) are defaults of :mod:`shortcodes.host.app`.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -20,14 +20,6 @@ bp = Blueprint("auth", __name__)
 
 #: Longest email and password the form accepts (werkzeug hashes whatever it is given).
 MAX_FIELD = 320
-
-
-def configure_session(app: Flask) -> None:
-    """Cookie settings that do not depend on the deployment."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_NAME", "shortcodes_session")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 14 * 24 * 3600)
 
 
 def safe_target(target: str | None, default: str = "/") -> str:

@@ -25,7 +25,7 @@ from werkzeug.security import generate_password_hash
 
 from shortcodes.actionsets import ActionsetConfigError
 from shortcodes.store import contacts, ledger
-from shortcodes.store.errors import DuplicateContact
+from shortcodes.store.errors import DuplicateContact, UnknownContact
 from shortcodes.store.session import SYSTEM, Tx
 from shortcodes.store.store import Store
 
@@ -58,12 +58,22 @@ def seed(store: Store, path: Path) -> int:
         return 0
     created = 0
     for person in load_seed(path):
+        if _exists(store, person["email"]):
+            continue  # checked first so a restart does not pay for hashing every password
         try:
             store.run_in_transaction(lambda tx, p=person: _add(tx, p))  # type: ignore[misc]
         except DuplicateContact:
             continue  # seeded on an earlier start, or by another worker right now
         created += 1
     return created
+
+
+def _exists(store: Store, email: str) -> bool:
+    try:
+        store.contact_id(email)
+    except UnknownContact:
+        return False
+    return True
 
 
 def _add(tx: Tx, person: dict[str, Any]) -> int:

@@ -1,0 +1,127 @@
+"""Host authentication: hashed passwords, login/logout, session cookie flags, no open redirects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from host_helpers import PASSWORDS, Visitor, logged_in, make_app, store
+from sqlalchemy import select
+
+from shortcodes.store import schema
+
+
+def test_login_with_the_right_password_starts_a_session_and_goes_to_next(visitor: Visitor) -> None:
+    visitor.get("/login?next=/account")
+    response = visitor.client.post(
+        "/login",
+        data={
+            "email": "rich@example.com",
+            "password": "rich-pass",
+            "next": "/account",
+            "csrf_token": visitor.csrf(),
+        },
+    )
+    assert response.status_code == 303
+    assert response.location == "/account"
+    assert "Rita" in visitor.get("/account")
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("rich@example.com", "wrong"), ("nobody@example.com", "rich-pass"), ("rich@example.com", "")],
+)
+def test_wrong_credentials_are_refused_with_one_message(
+    visitor: Visitor, email: str, password: str
+) -> None:
+    response = visitor.login(email, password or " ")
+    assert response.status_code == 401
+    assert "do not match an account" in response.get_data(as_text=True)
+    assert visitor.client.get("/account").status_code == 302  # still anonymous
+
+
+def test_passwords_are_stored_hashed(app: Flask) -> None:
+    with store(app).engine.connect() as conn:
+        rows = conn.execute(select(schema.contacts.c.email, schema.contacts.c.password_hash)).all()
+    assert len(rows) == len(PASSWORDS)
+    for email, hashed in rows:
+        assert PASSWORDS[email] not in hashed
+        assert hashed.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_session_cookie_is_httponly_and_samesite_lax_not_secure_by_default(app: Flask) -> None:
+    visitor = Visitor(app.test_client())
+    response = visitor.login("rich@example.com")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_secure_cookie_flag_is_configurable(template_db: Path, tmp_path: Path) -> None:
+    app = make_app(template_db, tmp_path / "instance", SESSION_COOKIE_SECURE=True)
+    try:
+        response = Visitor(app.test_client()).login("rich@example.com")
+        assert "Secure" in response.headers["Set-Cookie"]
+    finally:
+        store(app).close()
+
+
+def test_login_clears_the_session_it_found(app: Flask) -> None:
+    visitor = Visitor(app.test_client())
+    visitor.get("/login")
+    with visitor.client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    visitor.login("rich@example.com")
+    with visitor.client.session_transaction() as session:
+        assert "planted" not in session
+        assert isinstance(session["contact_id"], int)
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_login_never_redirects_off_the_site(visitor: Visitor, target: str) -> None:
+    visitor.get("/login")
+    response = visitor.client.post(
+        "/login",
+        data={
+            "email": "rich@example.com",
+            "password": "rich-pass",
+            "next": target,
+            "csrf_token": visitor.csrf(),
+        },
+    )
+    assert response.location == "/"
+
+
+def test_logged_in_visitor_asking_for_login_goes_on(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    response = rich.client.get("/login?next=/account")
+    assert response.status_code == 302
+    assert response.location == "/account"
+
+
+def test_logout_needs_post_with_csrf_and_ends_the_session(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    assert rich.client.get("/logout").status_code == 404  # a GET (an <img src>) cannot log out
+    assert rich.client.post("/logout").status_code == 400  # no CSRF token
+    rich.get("/")
+    response = rich.client.post("/logout", data={"csrf_token": rich.csrf()})
+    assert response.status_code == 303
+    assert rich.client.get("/account").status_code == 302
+
+
+def test_login_without_csrf_token_is_400(visitor: Visitor) -> None:
+    response = visitor.client.post(
+        "/login", data={"email": "rich@example.com", "password": "rich-pass"}
+    )
+    assert response.status_code == 400
+    assert visitor.client.get("/account").status_code == 302
+
+
+def test_a_forged_session_cookie_is_ignored(app: Flask) -> None:
+    visitor = Visitor(app.test_client())
+    visitor.client.set_cookie("shortcodes_session", "eyJjb250YWN0X2lkIjoyfQ.forged.signature")
+    assert visitor.client.get("/account").status_code == 302

@@ -1,0 +1,194 @@
+"""Host pages: every demo page for every kind of visitor, access tags, Markdown, recompilation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import Flask
+from host_helpers import SITE, Visitor, logged_in, make_app, store
+
+PUBLIC = ["/", "/catalog", "/credits"]
+PRODUCTS = {
+    "/courses/a": "Owns Course A",
+    "/courses/b": "Owns Course B",
+    "/courses/c": "Owns Course C",
+    "/guides/pricing": "Owns Pricing Guide",
+    "/workshop": "Owns Workshop",
+    "/masterclass": "Owns Masterclass",
+}
+
+
+@pytest.mark.parametrize("url", PUBLIC)
+def test_public_pages_render_for_anonymous_visitors_in_the_theme(
+    visitor: Visitor, url: str
+) -> None:
+    html = visitor.get(url)
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.select_one("header.site-header") is not None  # the theme layout wrapped it
+    assert soup.select_one("a.site-login") is not None
+    assert "[memb_" not in html
+    assert "[credit" not in html
+
+
+@pytest.mark.parametrize("url", [*PRODUCTS, "/account", "/library"])
+def test_restricted_pages_send_anonymous_visitors_to_login_and_back(
+    visitor: Visitor, url: str
+) -> None:
+    response = visitor.client.get(url)
+    assert response.status_code == 302
+    assert response.location == f"/login?next={url}"
+
+
+@pytest.mark.parametrize("url", list(PRODUCTS))
+def test_product_pages_answer_403_to_contacts_without_the_tag(app: Flask, url: str) -> None:
+    poor = logged_in(app, "poor@example.com")
+    html = poor.get(url, status=403)
+    assert PRODUCTS[url] in html  # says which tag opens it
+
+
+def test_product_page_opens_for_its_owner_and_shows_the_owned_branch(app: Flask) -> None:
+    owner = logged_in(app, "owner@example.com")
+    soup = BeautifulSoup(owner.get("/courses/b"), "html.parser")
+    assert "You own this for good" in soup.get_text()
+    assert "Your balance is 40 credits" in soup.get_text()
+
+
+@pytest.mark.parametrize("url", list(PRODUCTS))
+def test_all_access_members_open_every_product_page(app: Flask, url: str) -> None:
+    member = logged_in(app, "member@example.com")
+    assert "all-access membership" in member.get(url)
+
+
+def test_admin_opens_restricted_pages_without_the_tag(app: Flask) -> None:
+    admin = logged_in(app, "admin@example.com")
+    admin.get("/masterclass")
+
+
+def test_unknown_pages_and_path_tricks_are_404(visitor: Visitor) -> None:
+    for url in ["/nope", "/site.toml", "/../site.toml", "/courses/..%2Fsite", "/.hidden", "/seed"]:
+        assert visitor.client.get(url).status_code == 404, url
+
+
+def test_catalog_shows_each_branch_of_the_credit_button(app: Flask) -> None:
+    owner = logged_in(app, "owner@example.com")
+    soup = BeautifulSoup(owner.get("/catalog"), "html.parser")
+    assert soup.select_one(".creditbutton-owned a[href='/courses/b']") is not None
+    assert soup.select_one("form[action='/actions/buy-course-c']") is None  # 40 < 80
+    poor = logged_in(app, "poor@example.com")
+    soup = BeautifulSoup(poor.get("/catalog"), "html.parser")
+    assert len(soup.select(".creditbutton-short a[href='/credits']")) == 6  # 5 credits buy nothing
+    rich = logged_in(app, "rich@example.com")
+    soup = BeautifulSoup(rich.get("/catalog"), "html.parser")
+    assert len(soup.select("form.shortcode-action")) == 6  # 260 credits afford every product
+
+
+def test_account_page_shows_balance_and_ledger_history_of_the_contact(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    soup = BeautifulSoup(rich.get("/account"), "html.parser")
+    assert "Balance: 260 credits" in soup.get_text()
+    rows = soup.select("table.credit-history tbody tr")
+    assert len(rows) == 1
+    assert "Welcome credits" in rows[0].get_text()
+    assert "rich@example.com" in soup.get_text()
+
+
+def test_home_page_greets_the_contact_with_their_balance(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    text = BeautifulSoup(rich.get("/"), "html.parser").get_text()
+    assert "Hello, Rita!" in text
+    assert "260 credits" in text
+
+
+@pytest.fixture
+def site_copy(tmp_path: Path) -> Path:
+    """A private copy of the demo site folder that a test may edit."""
+    target = tmp_path / "site"
+    shutil.copytree(SITE, target)
+    return target
+
+
+@pytest.fixture
+def app_on_copy(template_db: Path, tmp_path: Path, site_copy: Path) -> Flask:
+    """The host serving ``site_copy``."""
+    application = make_app(template_db, tmp_path / "instance", SITE_DIR=site_copy)
+    yield application
+    store(application).close()
+
+
+def test_markdown_pages_keep_shortcode_attributes_intact(
+    app_on_copy: Flask, site_copy: Path
+) -> None:
+    (site_copy / "pages" / "md.md").write_text(
+        '---\ntitle: T\n---\n# Head\n\n*em* and [memb_contact fields="_Credits" default="none_here"]'
+        "\n\n[memb_is_logged_in]\n\nin\n\n[else]\n\nout_side_\n\n[/memb_is_logged_in]\n",
+        encoding="utf-8",
+    )
+    html = Visitor(app_on_copy.test_client()).get("/md")
+    soup = BeautifulSoup(html, "html.parser")
+    article = soup.select_one("article")
+    assert article is not None
+    assert article.h1 is not None
+    assert "<em>em</em>" in html
+    assert "none_here" in article.get_text()  # underscores reached the shortcode, not markdown
+    assert "out_side_" in article.get_text()
+    assert "<p></p>" not in html
+
+
+def test_a_page_is_compiled_once_and_recompiled_when_its_file_changes(
+    app_on_copy: Flask, site_copy: Path
+) -> None:
+    page = site_copy / "pages" / "changing.html"
+    page.write_text("<p>first [credit_balance]</p>", encoding="utf-8")
+    visitor = Visitor(app_on_copy.test_client())
+    assert "first" in visitor.get("/changing")
+    pages = app_on_copy.extensions["shortcodes"].pages
+    compiled = pages.get(page, "/changing")
+    visitor.get("/changing")
+    assert pages.get(page, "/changing") is compiled  # served from the cache
+    page.write_text("<p>second version</p>", encoding="utf-8")
+    stat = page.stat()
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert "second version" in visitor.get("/changing")
+
+
+def test_front_matter_access_with_login_only(app_on_copy: Flask, site_copy: Path) -> None:
+    (site_copy / "pages" / "members.html").write_text(
+        "---\ntitle: Members\nlogin: required\n---\n<p>inside</p>", encoding="utf-8"
+    )
+    client = app_on_copy.test_client()
+    assert client.get("/members").status_code == 302
+    poor = logged_in(app_on_copy, "poor@example.com")
+    assert "inside" in poor.get("/members")
+
+
+def test_broken_front_matter_is_a_500_without_details_for_visitors(
+    app_on_copy: Flask, site_copy: Path
+) -> None:
+    (site_copy / "pages" / "broken.md").write_text("---\ntitel: x\n---\nbody", encoding="utf-8")
+    response = app_on_copy.test_client().get("/broken")
+    assert response.status_code == 500
+    assert "titel" not in response.get_data(as_text=True)
+
+
+def test_layout_runs_after_shortcodes_so_titles_are_not_shortcodes(
+    app_on_copy: Flask, site_copy: Path
+) -> None:
+    (site_copy / "pages" / "order.html").write_text(
+        "---\ntitle: Price [credit_balance]\n---\n<p>[credit_balance]</p>", encoding="utf-8"
+    )
+    rich = logged_in(app_on_copy, "rich@example.com")
+    soup = BeautifulSoup(rich.get("/order"), "html.parser")
+    assert soup.h1 is not None
+    assert soup.h1.get_text() == "Price [credit_balance]"
+    assert soup.select("article p")[-1].get_text() == "260"
+
+
+def test_theme_static_files_are_served(visitor: Visitor) -> None:
+    response = visitor.client.get("/theme/style.css")
+    assert response.status_code == 200
+    assert response.mimetype == "text/css"
+    response.close()
