@@ -188,7 +188,7 @@ def peak_memory(env: Any, text: str) -> dict[str, Any]:
 def patho_child(indices: list[int], quick: bool) -> int:
     """Child mode: time each pathological case at n and 4n, one JSON line per event on stdout."""
     env = make_env(("a",), ("b", "c"))
-    params = {"repeat": 1 if quick else 5, "min_batch": 0.01 if quick else 0.1, "budget": 6.0}
+    params = {"repeat": 1 if quick else 9, "min_batch": 0.01 if quick else 0.1, "budget": 4.0}
     for index in indices:
         case = corpus.PATHOLOGICAL[index]
         print(json.dumps({"event": "start", "index": index}), flush=True)
