@@ -55,7 +55,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = {**DEFAULTS, **_environ(), **dict(config or {})}
     instance = Path(settings["INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
-    app = Flask("shortcodes.host", instance_path=str(instance))
+    # No Flask static folder: theme files are served from the theme at /theme/.
+    app = Flask("shortcodes.host", instance_path=str(instance), static_folder=None)
     app.config.update(settings)
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:

@@ -12,6 +12,7 @@ import importlib.util
 
 from flask import Blueprint, abort, request
 from flask.typing import ResponseReturnValue
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from shortcodes.context import Contact
@@ -104,10 +105,14 @@ def reference() -> ResponseReturnValue:
     if not isinstance(admin, Contact):
         return admin
     if importlib.util.find_spec("shortcodes.docs") is None:
-        return simple_page(
-            "Shortcodes", Markup("<p>The reference is not available.</p>"), admin
-        ), 404
-    from shortcodes import docs  # type: ignore[attr-defined]
+        body = Markup("<p>The reference is not available in this version.</p>")
+        return simple_page("Shortcodes", body, admin), 404
+    from shortcodes import docs
 
-    html = docs.reference_html(host().env)
-    return simple_page("Shortcode reference", Markup(html), admin)
+    # html=False: the reference quotes shortcode examples and descriptions; none of it is
+    # trusted to be raw HTML, so markdown-it escapes every tag it meets.
+    html = (
+        MarkdownIt("commonmark", {"html": False}).enable("table").render(docs.reference(host().env))
+    )
+    body = Markup(html)  # noqa: S704 - markdown-it escaped every tag of the text above
+    return in_layout("bare", "Shortcode reference", body, admin, page=None)

@@ -104,9 +104,8 @@ def in_layout(layout: str, title: str, body: Markup, contact: Contact | None, **
 
 
 def simple_page(title: str, body: Markup, contact: Contact | None) -> str:
-    """A host-made page (login form, error) in the theme's default layout."""
-    heading = Markup("<h1>{}</h1>").format(title)
-    return in_layout("page", title, heading + body, contact, page=None)
+    """A host-made page (login form, error) in the theme's ``page`` layout, which heads it."""
+    return in_layout("page", title, body, contact, page=None)
 
 
 def escape_text(value: object) -> Markup:

@@ -1,0 +1,164 @@
+"""Host security: no route shows or changes another contact's data; contact data never runs as script."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import Flask
+from host_helpers import Visitor, counts, logged_in, store
+
+from shortcodes.host.webhooks import signed_headers
+
+#: Every route of the host, and the test in this file that tries it for isolation.
+ROUTES = {
+    "/": "test_every_page_shows_only_the_logged_in_contacts_data",
+    "/<path:url>": "test_every_page_shows_only_the_logged_in_contacts_data",
+    "/login": "test_login_needs_the_other_contacts_password",
+    "/logout": "test_logout_touches_only_the_own_session",
+    "/actions/<action_id>": "test_actions_run_only_for_the_session_contact",
+    "/checkout/<product_id>": "test_checkout_credits_only_the_session_contact",
+    "/hooks/<path:name>": "test_webhooks_need_the_site_secret",
+    "/_preview": "test_author_tools_are_for_admins_only",
+    "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
+    "/_shortcodes": "test_author_tools_are_for_admins_only",
+    "/theme/<path:filename>": "test_theme_files_hold_no_contact_data",
+}
+
+XSS_NAME = '<script>alert("name")</script>'
+XSS_FIELDS = {
+    "FirstName": '"><img src=x onerror=alert(1)>',
+    "City": "javascript:alert(document.cookie)",
+    "Bio": "<svg onload=alert(1)>[memb_contact fields=Email]{{contact.email}}",
+}
+
+
+def test_every_route_is_covered_by_an_isolation_test(app: Flask) -> None:
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    assert rules == set(ROUTES), "a new route needs an isolation test here"
+    for test in set(ROUTES.values()):
+        assert test in globals()
+
+
+def test_every_page_shows_only_the_logged_in_contacts_data(app: Flask) -> None:
+    store(app).credit("rich@example.com", 7, reason="Rita's private bonus")
+    poor = logged_in(app, "poor@example.com")
+    for url in app.extensions["shortcodes"].pages.all_urls():
+        response = poor.client.get(url)
+        text = response.get_data(as_text=True)
+        for secret in ("rich@example.com", "Rita", "267", "private bonus", "owner@example.com"):
+            assert secret not in text, (url, secret)
+
+
+def test_login_needs_the_other_contacts_password(app: Flask) -> None:
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/")
+    data = {"email": "rich@example.com", "password": "poor-pass", "csrf_token": poor.csrf()}
+    assert poor.client.post("/login", data=data).status_code == 401
+    assert "Rita" not in poor.get("/account")
+
+
+def test_logout_touches_only_the_own_session(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/")
+    poor.client.post("/logout", data={"csrf_token": poor.csrf()})
+    assert "Rita" in rich.get("/account")
+
+
+def test_actions_run_only_for_the_session_contact(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    rich.get("/catalog")
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/catalog")
+    before = counts(app)
+    for action in ("buy-course-a", "buy-course-b", "buy-masterclass"):
+        stolen = {**rich.button(action), "csrf_token": poor.csrf()}
+        assert poor.client.post(f"/actions/{action}", data=stolen).status_code == 403
+    assert counts(app) == before
+
+
+def test_checkout_credits_only_the_session_contact(app: Flask) -> None:
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/credits")
+    data = {"csrf_token": poor.csrf(), "contact": "rich@example.com", "contact_id": "2"}
+    poor.client.post("/checkout/credits-50", data=data)
+    assert store(app).balance("poor@example.com") == 55
+    assert store(app).balance("rich@example.com") == 260
+
+
+def test_webhooks_need_the_site_secret(app: Flask) -> None:
+    client = app.test_client()
+    body = json.dumps({"event_id": "steal", "contact": "rich@example.com", "field": "_Credits",
+                       "operation": "set", "value": 0}).encode()  # fmt: skip
+    for secret in ("", "guess", "demo-webhook-secret"):
+        headers = signed_headers(secret or "x", body) if secret else {}
+        assert client.post("/hooks/credits", data=body, headers=headers).status_code == 401
+    assert store(app).balance("rich@example.com") == 260
+
+
+def test_author_tools_are_for_admins_only(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    for url in ("/_preview", "/_preview/account?as=poor@example.com", "/_shortcodes"):
+        assert rich.client.get(url).status_code == 403
+
+
+def test_theme_files_hold_no_contact_data(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    response = rich.client.get("/theme/style.css")
+    assert "Rita" not in response.get_data(as_text=True)
+    response.close()
+    assert rich.client.get("/theme/../site/seed.toml").status_code == 404
+
+
+@pytest.fixture
+def evil(app: Flask) -> Visitor:
+    """A logged-in contact whose name and fields are XSS payloads."""
+    contact_id = store(app).add_contact("evil@example.com", XSS_NAME, "evil-pass", XSS_FIELDS)
+    store(app).credit(contact_id, 100, reason='<img src=x onerror=alert("reason")>')
+    who = Visitor(app.test_client())
+    assert who.login("evil@example.com", "evil-pass").status_code == 303
+    return who
+
+
+def assert_inert(html: str, where: str) -> None:
+    """No script element, no event handler attribute, no javascript: link in ``html``."""
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("script") is None, where
+    assert soup.find("svg") is None, where
+    for tag in soup.find_all(True):
+        for name, value in tag.attrs.items():
+            assert not name.lower().startswith("on"), (where, tag)
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            assert not text.strip().lower().startswith("javascript:"), (where, tag)
+
+
+def test_xss_in_contact_fields_never_executes_on_any_page(app: Flask, evil: Visitor) -> None:
+    urls = app.extensions["shortcodes"].pages.all_urls()
+    for url in urls:
+        response = evil.client.get(url)
+        assert_inert(response.get_data(as_text=True), url)
+    html = evil.get("/account")
+    assert "&lt;script&gt;" in html  # the name is shown, escaped
+    assert "reason" in html  # the ledger reason is shown too, escaped
+
+
+def test_xss_in_contact_fields_is_escaped_in_the_admin_preview(app: Flask, evil: Visitor) -> None:
+    admin = logged_in(app, "admin@example.com")
+    for url in ("/", "/account", "/catalog", "/library"):
+        assert_inert(admin.get(f"/_preview{url}?as=evil@example.com"), url)
+
+
+def test_xss_typed_into_the_login_form_comes_back_escaped(visitor: Visitor) -> None:
+    visitor.get("/login")
+    response = visitor.client.post(
+        "/login",
+        data={
+            "email": '"><script>alert(1)</script>',
+            "password": "x",
+            "csrf_token": visitor.csrf(),
+        },
+    )
+    assert response.status_code == 401
+    assert_inert(response.get_data(as_text=True), "/login")

@@ -1,0 +1,264 @@
+"""Host webhooks: each operation, and refusal of bad signatures, stale timestamps and replays."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from host_helpers import counts, store
+
+from shortcodes.host.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+
+SECRET = "demo-webhook-secret-not-for-production"  # site/site.toml [webhooks]
+
+
+def send(
+    client: FlaskClient,
+    name: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    secret: str = SECRET,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST a webhook signed as a provider would (or with the given headers)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = headers if headers is not None else signed_headers(secret, body)
+    return client.post(
+        f"/hooks/{name}", data=body, headers={**sent, "Content-Type": "application/json"}
+    )
+
+
+def test_apply_and_remove_a_tag(app: Flask, client: FlaskClient) -> None:
+    event = {"event_id": "t1", "contact": "poor@example.com", "tag": "Owns Course C"}
+    response = send(client, "tags/apply", event)
+    assert response.status_code == 200
+    assert response.json["result"]["changed"] is True
+    assert store(app).get_contact("poor@example.com").has_tag("Owns Course C")
+    send(client, "tags/remove", {**event, "event_id": "t2"})
+    assert not store(app).get_contact("poor@example.com").has_tag("Owns Course C")
+
+
+@pytest.mark.parametrize(
+    ("operation", "value", "bounds", "expected"),
+    [
+        ("add", 30, {}, 35),
+        ("subtract", 3, {}, 2),
+        ("subtract", 50, {}, 0),  # credits never go below zero: clamped, not refused
+        ("add", 500, {"max": 100}, 100),
+        ("set", 70, {}, 70),
+        ("set", 1, {"min": 10}, 10),
+    ],
+)
+def test_math_post_changes_credits_within_bounds_through_the_ledger(
+    app: Flask,
+    client: FlaskClient,
+    operation: str,
+    value: int,
+    bounds: dict[str, int],
+    expected: int,
+) -> None:
+    event = {
+        "event_id": f"m-{operation}-{value}",
+        "contact": "poor@example.com",
+        "field": "_Credits",
+        "operation": operation,
+        "value": value,
+        **bounds,
+    }
+    response = send(client, "credits", event)
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["after"] == expected
+    assert store(app).balance("poor@example.com") == expected
+    assert store(app).verify().ok
+
+
+def test_math_post_on_a_custom_field_stores_the_number(app: Flask, client: FlaskClient) -> None:
+    event = {
+        "event_id": "pts",
+        "contact": "poor@example.com",
+        "field": "Points",
+        "operation": "add",
+        "value": 7,
+        "max": 5,
+    }
+    assert send(client, "credits", event).status_code == 200
+    assert store(app).get_contact("poor@example.com").field("Points") == 5
+
+
+def test_update_contact_sets_fields_but_never_balances(app: Flask, client: FlaskClient) -> None:
+    ok = {"event_id": "u1", "contact": "poor@example.com", "fields": {"City": "Lyon"}}
+    assert send(client, "contacts/update", ok).status_code == 200
+    assert store(app).get_contact("poor@example.com").field("City") == "Lyon"
+    bad = {"event_id": "u2", "contact": "poor@example.com", "fields": {"_Credits": 999}}
+    response = send(client, "contacts/update", bad)
+    assert response.status_code in (409, 422)
+    assert store(app).balance("poor@example.com") == 5
+
+
+def test_payment_succeeded_credits_the_bundle_once_even_when_retried(
+    app: Flask, client: FlaskClient
+) -> None:
+    event = {
+        "event_id": "pay-1",
+        "contact": "poor@example.com",
+        "product": "credits-120",
+        "payment_id": "ch_1",
+    }
+    first = send(client, "payments/succeeded", event)
+    assert first.status_code == 200
+    assert first.json["duplicate"] is False
+    before = counts(app)
+    again = send(client, "payments/succeeded", event)  # the provider retries
+    assert again.status_code == 200
+    assert again.json["duplicate"] is True
+    assert again.json["result"] == first.json["result"]
+    assert counts(app) == before
+    # A second event about the same payment does not credit it twice either.
+    send(client, "payments/succeeded", {**event, "event_id": "pay-1-bis"})
+    assert store(app).balance("poor@example.com") == 125
+
+
+def test_membership_payment_grants_then_failure_revokes(app: Flask, client: FlaskClient) -> None:
+    event = {
+        "event_id": "aa-1",
+        "contact": "poor@example.com",
+        "product": "all-access",
+        "payment_id": "sub_1",
+    }
+    send(client, "payments/succeeded", event)
+    assert store(app).get_contact("poor@example.com").has_tag("All Access")
+    failed = send(client, "payments/failed", {**event, "event_id": "aa-2"})
+    assert failed.json["result"]["revoked"] is True
+    assert not store(app).get_contact("poor@example.com").has_tag("All Access")
+
+
+def test_refund_reverses_exactly_the_payment(app: Flask, client: FlaskClient) -> None:
+    pay = {
+        "event_id": "r-1",
+        "contact": "poor@example.com",
+        "product": "credits-50",
+        "payment_id": "ch_r",
+    }
+    send(client, "payments/succeeded", pay)
+    assert store(app).balance("poor@example.com") == 55
+    refund = send(client, "payments/refunded", {**pay, "event_id": "r-2"})
+    assert refund.status_code == 200
+    assert store(app).balance("poor@example.com") == 5
+
+
+def test_refund_of_spent_credits_is_409_and_changes_nothing(
+    app: Flask, client: FlaskClient
+) -> None:
+    pay = {
+        "event_id": "s-1",
+        "contact": "poor@example.com",
+        "product": "credits-50",
+        "payment_id": "ch_s",
+    }
+    send(client, "payments/succeeded", pay)
+    store(app).debit("poor@example.com", 50, reason="spent")
+    before = counts(app)
+    response = send(client, "payments/refunded", {**pay, "event_id": "s-2"})
+    assert response.status_code == 409
+    assert response.json["error"] == "insufficient_credits"
+    assert counts(app) == before
+
+
+def test_a_bad_signature_is_401_and_writes_nothing(app: Flask, client: FlaskClient) -> None:
+    event = {"event_id": "x", "contact": "poor@example.com", "tag": "Owns Course C"}
+    before = counts(app)
+    response = send(client, "tags/apply", event, secret="a guessed secret")
+    assert response.status_code == 401
+    assert response.json["error"] == "bad_signature"
+    assert counts(app) == before
+
+
+def test_a_body_changed_after_signing_is_401(app: Flask, client: FlaskClient) -> None:
+    body = json.dumps({"event_id": "y", "contact": "poor@example.com", "tag": "Owns Course C"})
+    headers = signed_headers(SECRET, body.encode())
+    tampered = body.replace("poor", "rich").encode()
+    before = counts(app)
+    assert send(client, "tags/apply", tampered, headers=headers).status_code == 401
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("age", [301, 3600, -400])
+def test_a_stale_or_future_timestamp_is_401(app: Flask, client: FlaskClient, age: int) -> None:
+    body = json.dumps({"event_id": "z", "contact": "poor@example.com", "tag": "Owns Course C"})
+    stamp = str(int(time.time()) - age)
+    headers = {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(SECRET, stamp, body.encode())}
+    before = counts(app)
+    response = send(client, "tags/apply", body.encode(), headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"] == "stale"
+    assert counts(app) == before
+
+
+def test_missing_signature_headers_are_401(client: FlaskClient) -> None:
+    response = send(client, "tags/apply", {"event_id": "n"}, headers={})
+    assert response.status_code == 401
+    assert response.json["error"] == "unsigned"
+
+
+def test_a_reused_event_id_with_another_body_is_409(app: Flask, client: FlaskClient) -> None:
+    send(
+        client,
+        "tags/apply",
+        {"event_id": "dup", "contact": "poor@example.com", "tag": "Owns Course C"},
+    )
+    before = counts(app)
+    other = {"event_id": "dup", "contact": "rich@example.com", "tag": "Owns Course C"}
+    response = send(client, "tags/apply", other)
+    assert response.status_code == 409
+    assert response.json["error"] == "event_id_reused"
+    assert counts(app) == before
+    assert not store(app).get_contact("rich@example.com").has_tag("Owns Course C")
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "status", "code"),
+    [
+        ("tags/apply", b"not json", 400, "bad_json"),
+        ("tags/apply", b"[1, 2]", 400, "bad_json"),
+        ("tags/apply", {"contact": "poor@example.com", "tag": "Owns Course C"}, 400, "no_event_id"),
+        ("tags/apply", {"event_id": "e", "contact": "ghost@example.com", "tag": "Owns Course C"}, 404, "unknown_contact"),
+        ("tags/apply", {"event_id": "e", "contact": "poor@example.com", "tag": "No Such Tag"}, 404, "unknown_tag"),
+        ("credits", {"event_id": "e", "contact": "poor@example.com", "field": "_Credits", "operation": "times", "value": 2}, 422, "invalid"),
+        ("credits", {"event_id": "e", "contact": "poor@example.com", "field": "_Credits", "operation": "add", "value": "2"}, 422, "invalid"),
+        ("payments/succeeded", {"event_id": "e", "contact": "poor@example.com", "product": "nope", "payment_id": "p"}, 422, "invalid"),
+        ("no/such/hook", {"event_id": "e"}, 404, "unknown_hook"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_json_errors_that_say_what_was_wrong(
+    app: Flask, client: FlaskClient, name: str, payload: Any, status: int, code: str
+) -> None:
+    before = counts(app)
+    response = send(client, name, payload)
+    assert response.status_code == status, response.json
+    assert response.json["ok"] is False
+    assert response.json["error"] == code
+    assert counts(app) == before
+
+
+def test_a_get_on_a_webhook_url_is_a_json_error(client: FlaskClient) -> None:
+    response = client.get("/hooks/tags/apply")
+    assert response.status_code == 404
+    assert response.json["ok"] is False
+
+
+def test_demo_checkout_buys_a_bundle_through_the_payment_webhook(app: Flask) -> None:
+    from host_helpers import logged_in
+
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/credits")
+    response = poor.client.post("/checkout/credits-300", data={"csrf_token": poor.csrf()})
+    assert response.status_code == 303
+    poor.get("/credits")
+    assert poor.flashes() == ["Payment received for 300 credits — you now have 305 credits."]
+    assert store(app).balance("poor@example.com") == 305
+    assert poor.client.post("/checkout/credits-300").status_code == 400  # CSRF
+    assert poor.client.post("/checkout/bogus", data={"csrf_token": poor.csrf()}).status_code == 404
