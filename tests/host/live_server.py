@@ -1,0 +1,175 @@
+"""Host test helpers for real server processes: start one on a free loopback port, talk HTTP to it.
+
+``LiveServer`` runs ``python server.py`` (Flask's threaded server) or gunicorn with several
+workers, with the instance folder, database and secret passed through the environment exactly as
+an operator would. ``HttpVisitor`` is a small cookie-keeping HTTP client on the standard library
+that does not follow redirects, so tests see every status code the server sends.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A server process serving the demo site; use as a context manager."""
+
+    instance: Path
+    database_url: str
+    site_dir: Path = ROOT / "site"
+    gunicorn_workers: int = 0  # 0: python server.py; N: gunicorn with N workers
+    threads: int = 8
+    secret: str = "live-server-test-secret"
+    port: int = field(default_factory=free_port)
+    log: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line that starts the server."""
+        if not self.gunicorn_workers:
+            return [sys.executable, "server.py", "--port", str(self.port)]
+        return [
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.gunicorn_workers), "--threads", str(self.threads),
+            "--worker-class", "gthread", "--graceful-timeout", "2", "server:create_app()",
+        ]  # fmt: skip
+
+    def __enter__(self) -> LiveServer:
+        env = {
+            **os.environ,
+            "SHORTCODES_INSTANCE_PATH": str(self.instance),
+            "SHORTCODES_SITE_DIR": str(self.site_dir),
+            "SHORTCODES_SECRET_KEY": self.secret,
+            "DATABASE_URL": self.database_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = self.instance / f"server-{self.port}.log"
+        self.instance.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the server answers on its port (or fail with its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.read_log()}")
+            try:
+                probe = self.url + "/theme/style.css"
+                with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.read_log()}")
+
+    def read_log(self) -> str:
+        """What the server printed so far."""
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@dataclass
+class Answer:
+    """One HTTP response, read fully."""
+
+    status: int
+    headers: Any
+    text: str
+
+    @property
+    def location(self) -> str:
+        """The Location header (empty when there is none)."""
+        return str(self.headers.get("Location", ""))
+
+
+class HttpVisitor:
+    """A cookie-keeping HTTP client for a live server (thread-safe for concurrent posts)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+        self.last = ""
+
+    def request(self, path: str, data: dict[str, str] | None = None) -> Answer:
+        """GET (or POST ``data`` as a form) and return the response without following redirects."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.base + path, data=body)  # noqa: S310 - loopback test URL
+        try:
+            with self.opener.open(req, timeout=60) as response:
+                answer = Answer(response.status, response.headers, response.read().decode())
+        except urllib.error.HTTPError as error:
+            answer = Answer(error.code, error.headers, error.read().decode())
+            error.close()
+        if data is None:
+            self.last = answer.text
+        return answer
+
+    def csrf(self) -> str:
+        """The CSRF token on the last page fetched."""
+        match = re.search(r'name="csrf_token" value="([^"]+)"', self.last)
+        assert match, "no CSRF token on the page"
+        return match.group(1)
+
+    def login(self, email: str, password: str) -> Answer:
+        """Log in through the form."""
+        self.request("/login")
+        return self.request(
+            "/login", {"email": email, "password": password, "csrf_token": self.csrf()}
+        )
+
+    def button(self, action_id: str) -> dict[str, str]:
+        """The fields of the action button for ``action_id`` on the last page."""
+        form = BeautifulSoup(self.last, "html.parser").find("form", action=f"/actions/{action_id}")
+        assert form is not None, f"no button for {action_id}"
+        return {i["name"]: i.get("value", "") for i in form.find_all("input")}
