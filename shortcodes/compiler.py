@@ -64,11 +64,16 @@ class _PartsWalk(PairingWalk):
     def trim_text(self, item: str) -> str | None:
         return item[:-1] or None
 
-    def leaf(self, tag: Opening) -> CompiledShortcode:
-        return self.compiler.shortcode(tag, None, None, self.in_attribute)
+    def leaf(
+        self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int
+    ) -> CompiledShortcode:
+        compiler = self.compiler
+        return CompiledShortcode(
+            spec, compiler.attrs(spec, body), self.text, start, compiler.env.strict
+        )
 
     def pair(self, tag: Opening, content: str, closed: bool) -> CompiledShortcode:
-        return self.compiler.shortcode(tag, tag.children, content, self.in_attribute)
+        return self.compiler.shortcode(tag, self.text, content, self.in_attribute)
 
 
 class Compiler:
@@ -107,22 +112,18 @@ class Compiler:
         return [text]
 
     def shortcode(
-        self, tag: Opening, children: list[Any] | None, content: str | None, in_attribute: bool
+        self, tag: Opening, source: str, content: str, in_attribute: bool
     ) -> CompiledShortcode:
-        """Compile one shortcode: bind its handler, attributes, content and branches."""
+        """Compile an enclosing shortcode: bind its handler, attributes, content and branches."""
         spec = tag.spec
-        compiled = CompiledShortcode(spec, tag.line, tag.column, self.env.strict)
-        attrs = self.attrs(spec, tag.body)
-        compiled.keys = attrs.keys
-        compiled.static = attrs.static
-        compiled.static_attrs = attrs.static_attrs
-        compiled.dynamic = attrs.dynamic
-        compiled.attr_error = attrs.error
-        if children is not None:
-            compiled.node_content = content
-            compiled.content_parts = self.finish(children, in_attribute)
-            if spec.else_markers:
-                self._split_else(compiled, spec, children, in_attribute)
+        compiled = CompiledShortcode(
+            spec, self.attrs(spec, tag.body), source, tag.start, self.env.strict
+        )
+        compiled.node_content = content
+        children = tag.children
+        compiled.content_parts = self.finish(children, in_attribute)
+        if spec.else_markers:
+            self._split_else(compiled, spec, children, in_attribute)
         return compiled
 
     def _split_else(

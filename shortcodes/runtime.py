@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from shortcodes.context import ANONYMOUS, Context
+from shortcodes.errors import line_col
 from shortcodes.variables import resolve
 
 if TYPE_CHECKING:
+    from shortcodes.compiler import CompiledAttrs
     from shortcodes.registry import ShortcodeSpec
 
 log = logging.getLogger("shortcodes")
@@ -126,9 +128,9 @@ class Shortcode:
     def attrs(self) -> Mapping[int | str, Any]:
         """The attributes, with ``{{variables}}`` substituted and declared types converted."""
         if self._attrs is None:
-            c = self._compiled
+            a = self._compiled.attrs
             self._attrs = (
-                c.static_attrs if not c.dynamic else Attrs(c.keys, c.static, c.dynamic, self.ctx)
+                a.static_attrs if not a.dynamic else Attrs(a.keys, a.static, a.dynamic, self.ctx)
             )
         return self._attrs
 
@@ -140,12 +142,12 @@ class Shortcode:
     @property
     def line(self) -> int:
         """1-based line of the opening tag."""
-        return self._compiled.line
+        return self._compiled.position()[0]
 
     @property
     def column(self) -> int:
         """1-based column of the opening tag."""
-        return self._compiled.column
+        return self._compiled.position()[1]
 
     @property
     def has_else(self) -> bool:
@@ -179,44 +181,40 @@ class Shortcode:
 
 
 class CompiledShortcode:
-    """A shortcode node ready to render: handler bound, attributes and content compiled."""
+    """A shortcode ready to render: handler bound, attributes and content compiled.
+
+    The position is kept as an offset into the page and turned into a line and column only
+    when an error or a handler asks (most renders never do).
+    """
 
     __slots__ = (
-        "attr_error",
-        "column",
-        "content_parts",
-        "dynamic",
-        "fail_parts",
-        "handler",
-        "keys",
-        "line",
-        "node_content",
-        "pass_parts",
-        "spec",
-        "static",
-        "static_attrs",
-        "strict",
-    )
+        "attrs", "content_parts", "fail_parts", "handler", "node_content", "offset", "pass_parts",
+        "source", "spec", "strict",
+    )  # fmt: skip
 
-    def __init__(self, spec: ShortcodeSpec, line: int, column: int, strict: bool) -> None:
+    def __init__(
+        self, spec: ShortcodeSpec, attrs: CompiledAttrs, source: str, offset: int, strict: bool
+    ) -> None:
         self.spec = spec
         self.handler = spec.handler
-        self.line = line
-        self.column = column
+        self.attrs = attrs
+        self.source = source
+        self.offset = offset
         self.strict = strict
-        self.keys: tuple[int | str, ...] = ()
-        self.static: Mapping[int | str, Any] = {}
-        self.static_attrs: Mapping[int | str, Any] = {}
-        self.dynamic: dict[int | str, ValueFn] = {}
         self.node_content: str | None = None
         self.content_parts: tuple[Any, ...] = ()
         self.pass_parts: tuple[Any, ...] = ()
         self.fail_parts: tuple[Any, ...] | None = None
-        self.attr_error: str | None = None
+
+    def position(self) -> tuple[int, int]:
+        """1-based (line, column) of the opening tag."""
+        return line_col(self.source, self.offset)
 
     def render(self, ctx: Context) -> str:
-        if self.attr_error is not None:
-            return self._fail(AttributeValueError(self.attr_error), ctx)
+        """Run the handler for ``ctx``; the escaped result (or the error policy's answer)."""
+        attr_error = self.attrs.error
+        if attr_error is not None:
+            return self._fail(AttributeValueError(attr_error), ctx)
         try:
             result = self.handler(Shortcode(self, ctx), ctx)
         except Exception as error:
@@ -227,14 +225,15 @@ class CompiledShortcode:
         return escape(result) if result is not None else ""  # type: ignore[redundant-expr,unused-ignore]
 
     def _fail(self, error: Exception, ctx: Context) -> str:
-        where = f"[{self.spec.name}] at line {self.line}, column {self.column}"
+        line, column = self.position()
+        where = f"[{self.spec.name}] at line {line}, column {column}"
         if self.strict:
             error.add_note(f"while rendering {where}")
             raise error
         log.error("shortcode %s failed: %s", where, error, exc_info=error)
         if not ctx.show_errors:
             return ""
-        message = f"[{self.spec.name}] failed (line {self.line}, column {self.column}): {error}"
+        message = f"[{self.spec.name}] failed (line {line}, column {column}): {error}"
         return str(Markup('<span class="shortcode-error">{}</span>').format(message))
 
 

@@ -14,8 +14,9 @@ subclasses the walk to build render parts directly, skipping the intermediate tr
 from __future__ import annotations
 
 import difflib
+import re
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shortcodes.nodes import Node, ShortcodeNode, Text
@@ -24,25 +25,29 @@ from shortcodes.registry import ShortcodeSpec
 
 MAX_DEPTH: Final = 100
 
+_NEWLINE: Final = re.compile("\n")
+
 #: Called with (offset, width, message, severity) for each structural problem found.
 Report = Callable[[int, int, str, str], None]
 
 AttrLexer = Callable[[str], tuple[AttrItem, ...]]
 
 
-@dataclass(slots=True)
 class Opening:
-    """An opening tag as the walk saw it (and, while it waits for its closer, a stack frame)."""
+    """An opening tag waiting on the stack for its closer."""
 
-    spec: ShortcodeSpec
-    start: int
-    end: int
-    body: str
-    body_offset: int
-    line: int
-    column: int
-    escape_open: bool = False
-    children: list[Any] = field(default_factory=list)
+    __slots__ = ("body", "body_offset", "children", "end", "escape_open", "spec", "start")
+
+    def __init__(
+        self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int, escape: bool
+    ) -> None:
+        self.spec = spec
+        self.start = start
+        self.end = end
+        self.body = body
+        self.body_offset = body_offset
+        self.escape_open = escape
+        self.children: list[Any] = []
 
 
 class PairingWalk:
@@ -63,16 +68,13 @@ class PairingWalk:
         self.stack: list[Opening] = []
         self.pos = 0  # page text before this offset is already in the output
         self.last_close: dict[str, int] = {}
-        self._line = 1
-        self._line_at = 0
-        self._line_start = 0
 
     # -- hooks: what the walk builds -------------------------------------------------------------
     def text_item(self, text: str, offset: int) -> Any:
         """An item for literal text."""
         raise NotImplementedError
 
-    def leaf(self, tag: Opening) -> Any:
+    def leaf(self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int) -> Any:
         """An item for a self-closing shortcode."""
         raise NotImplementedError
 
@@ -83,17 +85,6 @@ class PairingWalk:
     def trim_text(self, item: Any) -> Any | None:
         """The text item without its last character (the ``[`` of an escape), or None if empty."""
         raise NotImplementedError
-
-    # -- positions --------------------------------------------------------------------------------
-    def _line_col(self, offset: int) -> tuple[int, int]:
-        # Offsets only grow, so counting newlines since the last call keeps this linear.
-        text = self.text
-        newlines = text.count("\n", self._line_at, offset)
-        if newlines:
-            self._line += newlines
-            self._line_start = text.rfind("\n", self._line_at, offset) + 1
-        self._line_at = offset
-        return self._line, offset - self._line_start + 1
 
     def _children(self) -> list[Any]:
         return self.stack[-1].children if self.stack else self.root
@@ -147,13 +138,11 @@ class PairingWalk:
             )
             return
         self._flush(start)
-        line, column = self._line_col(start)
-        tag = Opening(spec, start, end, body, body_at, line, column, wrapped_left)
         self.pos = end
         if slash:
-            self._children().append(self.leaf(tag))
+            self._children().append(self.leaf(spec, start, end, body, body_at))
         else:
-            self.stack.append(tag)
+            self.stack.append(Opening(spec, start, end, body, body_at, wrapped_left))
 
     def _close(self, name: str, start: int, end: int) -> None:
         stack = self.stack
@@ -202,7 +191,7 @@ class PairingWalk:
             )
             siblings.append(self.pair(tag, self.text[tag.end : at], False))
             return
-        siblings.append(self.leaf(tag))
+        siblings.append(self.leaf(tag.spec, tag.start, tag.end, tag.body, tag.body_offset))
         siblings.extend(tag.children)
 
     def _unknown(self, start: int, name: str) -> None:
@@ -231,11 +220,25 @@ class _TreeWalk(PairingWalk):
         super().__init__(text, registry, max_depth, report)
         self.lex = lex
 
+        # Nodes are made in closing order, not page order: find lines by bisecting the newlines.
+        self._newlines = [m.start() for m in _NEWLINE.finditer(text)]
+
+    def _line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of ``offset``."""
+        line = bisect_left(self._newlines, offset)
+        line_start = self._newlines[line - 1] + 1 if line else 0
+        return line + 1, offset - line_start + 1
+
     def text_item(self, text: str, offset: int) -> Text:
         return Text(text, offset)
 
-    def leaf(self, tag: Opening) -> ShortcodeNode:
-        return self._node(tag, None, None, True)
+    def leaf(
+        self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int
+    ) -> ShortcodeNode:
+        line, column = self._line_col(start)
+        return ShortcodeNode(
+            spec.name, self.lex(body), body, None, None, start, end, line, column, True, body_offset
+        )
 
     def pair(self, tag: Opening, content: str, closed: bool) -> ShortcodeNode:
         return self._node(tag, tuple(tag.children), content, closed)
@@ -246,9 +249,10 @@ class _TreeWalk(PairingWalk):
     def _node(
         self, tag: Opening, children: tuple[Node, ...] | None, content: str | None, closed: bool
     ) -> ShortcodeNode:
+        line, column = self._line_col(tag.start)
         return ShortcodeNode(
             tag.spec.name, self.lex(tag.body), tag.body, children, content,
-            tag.start, tag.end, tag.line, tag.column, closed, tag.body_offset,
+            tag.start, tag.end, line, column, closed, tag.body_offset,
         )  # fmt: skip
 
 
