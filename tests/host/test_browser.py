@@ -1,0 +1,111 @@
+"""Host in a real browser: Debian's Chromium, headless, driven by Playwright against a live server.
+
+A contact who can afford Course B logs in, sees the unlock button on the catalog, clicks it, lands
+on the course with the success message and the new balance, and the catalog then shows the owned
+branch. The contact who cannot afford anything sees the buy-more links. Screenshots of each step
+are saved in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from live_server import LiveServer
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture
+def server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """The demo site on a seeded copy of the database, served by ``python server.py``."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    shutil.copyfile(template_db, instance / "shortcodes.db")
+    with LiveServer(instance, f"sqlite:///{instance / 'shortcodes.db'}") as live:
+        yield live
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless Chromium."""
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def log_in(page: object, base: str, email: str, password: str) -> None:
+    """Fill and submit the login form."""
+    page.goto(f"{base}/login?next=/catalog")  # type: ignore[attr-defined]
+    page.fill("input[name=email]", email)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", password)  # type: ignore[attr-defined]
+    page.click("button[type=submit]:has-text('Log in')")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/catalog")  # type: ignore[attr-defined]
+
+
+def test_a_contact_who_can_afford_it_clicks_buy_and_sees_the_owned_branch(
+    server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    log_in(page, server.url, "rich@example.com", "rich-pass")
+    button = page.get_by_role("button", name="Unlock Course B for 50 credits")
+    expect(button).to_be_visible()
+    page.screenshot(path=str(tmp_path / "1-catalog-before.png"), full_page=True)
+    button.click()
+    page.wait_for_url(f"{server.url}/courses/b")
+    expect(page.locator(".flash-success")).to_have_text("Unlocked Course B — 210 credits left")
+    expect(page.locator("article")).to_contain_text("Your balance is 210 credits")
+    page.screenshot(path=str(tmp_path / "2-course-b.png"), full_page=True)
+    page.goto(f"{server.url}/catalog")
+    expect(page.get_by_role("link", name="Open Course B")).to_be_visible()
+    expect(page.get_by_role("button", name="Unlock Course B for 50 credits")).to_have_count(0)
+    expect(page.locator("article")).to_contain_text("You have 210 credits")
+    page.screenshot(path=str(tmp_path / "3-catalog-after.png"), full_page=True)
+    assert all(
+        (tmp_path / f).stat().st_size > 1000
+        for f in ("1-catalog-before.png", "3-catalog-after.png")
+    )
+
+
+def test_the_poor_contact_sees_buy_more_links_instead_of_buttons(
+    server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    log_in(page, server.url, "poor@example.com", "poor-pass")
+    links = page.get_by_role("link", name="Buy more credits")
+    expect(links).to_have_count(6)
+    expect(page.locator("form.shortcode-action")).to_have_count(0)
+    expect(page.locator("article")).to_contain_text("You have 5 credits; Course B costs 50.")
+    page.screenshot(path=str(tmp_path / "poor-catalog.png"), full_page=True)
+    links.first.click()
+    page.wait_for_url(f"{server.url}/credits")
+    page.get_by_role("button", name="Buy 50 credits").click()
+    page.wait_for_url(f"{server.url}/credits")
+    expect(page.locator(".flash-success")).to_contain_text("you now have 55 credits")
+    page.screenshot(path=str(tmp_path / "poor-bought-credits.png"), full_page=True)
