@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from flask import Flask, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shortcodes.environment import Environment
@@ -34,6 +36,7 @@ from shortcodes.store.store import Store
 from shortcodes.themes import load_theme, theme_path
 
 ROOT = Path(__file__).resolve().parents[2]
+STARTUP_ATTEMPTS = 40
 DEFAULTS: dict[str, Any] = {
     "SITE_DIR": ROOT / "site",
     "THEMES_DIR": ROOT / "themes",
@@ -98,8 +101,6 @@ def _instance_secret(instance: Path) -> str:
 
 def _instance_secret_retry(path: Path) -> str:
     # Another worker created the file a moment ago and is still writing it.
-    import time
-
     for _ in range(50):
         time.sleep(0.02)
         text = path.read_text(encoding="ascii").strip()
@@ -113,15 +114,34 @@ def _build_state(app: Flask) -> HostState:
     if app.config.get("WEBHOOK_SECRET"):
         site = dataclasses.replace(site, webhook_secret=app.config["WEBHOOK_SECRET"])
     url = app.config.get("DATABASE_URL") or default_url(app.instance_path)
-    store = Store.from_url(url, site=site.actions)
-    store.upgrade()
-    if app.config["SEED"]:
-        seed(store, site.seed_file)
+    store = _open_store(url, site, seed_demo=bool(app.config["SEED"]))
     env = Environment()
     register_host_shortcodes(env)
     theme = load_theme(env, theme_path(site.theme, app.config["THEMES_DIR"]), url_for=url_for)
     signer = ActionSigner(app.config["SECRET_KEY"], max_age=int(app.config["ACTION_TOKEN_MAX_AGE"]))
     return HostState(site, store, env, PageStore(site.pages_dir, env), signer, theme)
+
+
+def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
+    """Open, migrate and seed the store, waiting out other workers doing the same on SQLite.
+
+    Several gunicorn workers starting on a new SQLite file race to switch it to WAL mode; SQLite
+    answers "database is locked" to the losers at once (that switch does not wait on the busy
+    timeout), so the start is retried until the winner is done.
+    """
+    for attempt in range(STARTUP_ATTEMPTS):
+        store = Store.from_url(url, site=site.actions)
+        try:
+            store.upgrade()
+            if seed_demo:
+                seed(store, site.seed_file)
+            return store
+        except OperationalError as exc:
+            store.close()
+            if "database is locked" not in str(exc) or attempt == STARTUP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _register(app: Flask) -> None:

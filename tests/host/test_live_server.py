@@ -50,6 +50,18 @@ def test_python_server_py_first_run_creates_the_database_and_sells_a_course(tmp_
         assert store.verify().ok
 
 
+def test_gunicorn_workers_starting_together_on_a_new_sqlite_file_all_boot(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    db = f"sqlite:///{instance / 'shortcodes.db'}"
+    with LiveServer(instance, db, gunicorn_workers=3, threads=2) as server:
+        visitors = [HttpVisitor(server.url) for _ in range(6)]
+        for who in visitors:  # several connections, so more than one worker answers
+            assert who.login("poor@example.com", "poor-pass").status == 303
+        assert "Worker failed to boot" not in server.read_log()
+    with Store.from_url(db) as store:
+        assert store.balance("poor@example.com") == 5  # seeded once, not once per worker
+
+
 def fire(count: int, send: list[tuple[HttpVisitor, str, dict[str, str]]]) -> list[Answer]:
     """Send every request at the same moment from its own thread; the answers in order."""
     answers: list[Answer | None] = [None] * count
