@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from markupsafe import Markup
@@ -17,7 +17,7 @@ from shortcodes.attrs import attr_pairs
 from shortcodes.context import Context
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.parser import AttrItem
-from shortcodes.runtime import Shortcode
+from shortcodes.runtime import Attrs, Shortcode
 
 log = logging.getLogger("shortcodes")
 
@@ -54,10 +54,14 @@ def is_dynamic(sc: Shortcode, key: str) -> bool:
     """True if attribute ``key`` holds ``{{variables}}`` or nested shortcodes.
 
     The engine has no public way to ask this yet (requested in /tmp/engine-requests.md:
-    ``Shortcode.is_dynamic(key)``); until then it reads the compiled shortcode.
+    ``Shortcode.is_dynamic(key)``). Until then: a shortcode whose attributes are all static gets
+    a plain mapping, and one with computed values gets ``runtime.Attrs``, which keeps them apart.
+    tests/fixtures/memb_if.txt has a case that fails if this stops working.
     """
-    compiled = getattr(sc, "_compiled", None)
-    dynamic = getattr(compiled, "dynamic", None) or {}
+    attrs = sc.attrs
+    if not isinstance(attrs, Attrs):
+        return False
+    dynamic: Mapping[int | str, Any] = getattr(attrs, "_dynamic", {})
     return key in dynamic
 
 
