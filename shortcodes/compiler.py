@@ -61,6 +61,13 @@ class _PartsWalk(PairingWalk):
     def text_item(self, text: str, offset: int) -> str:
         return text
 
+    def add_text(self, items: list[Any], text: str, offset: int) -> None:
+        # Only escapes put two texts side by side; remember whether that ever happened so
+        # content without it skips the merging pass.
+        if items and items[-1].__class__ is str:
+            self.compiler.adjacent_text = True
+        items.append(text)
+
     def trim_text(self, item: str) -> str | None:
         return item[:-1] or None
 
@@ -81,6 +88,8 @@ class Compiler:
 
     def __init__(self, env: Environment) -> None:
         self.env = env
+        #: Set by the walk when two texts were added side by side (escapes do that).
+        self.adjacent_text = False
 
     # -- content ------------------------------------------------------------------------------------
     def compile_text(self, text: str, in_attribute: bool = False) -> tuple[Any, ...]:
@@ -90,7 +99,13 @@ class Compiler:
         return self.finish(_PartsWalk(self, text, in_attribute).walk(), in_attribute)
 
     def finish(self, items: list[Any], in_attribute: bool) -> tuple[Any, ...]:
-        """Merge adjacent text (joined once: += would be quadratic); split attribute variables."""
+        """Merge adjacent text (joined once: += would be quadratic); split attribute variables.
+
+        Page content needs the merging pass only where escapes put texts side by side (see
+        ``_PartsWalk.add_text``); attribute values also get their ``{{variables}}`` split out.
+        """
+        if not in_attribute and not self.adjacent_text:
+            return tuple(items)
         out: list[Any] = []
         run: list[str] = []
         for item in items:

@@ -108,12 +108,15 @@ def scan(
                 consumed = m.end() + 1
                 yield start, consumed, name, True, "", consumed, False
             continue
-        found = resolve_name(name, names)
-        if found is None:
-            if unknown is not None:
-                unknown(start, name)
-            continue
-        resolved, length = found
+        if name in names:
+            resolved, length = name, len(name)
+        else:
+            found = resolve_name(name, names)
+            if found is None:
+                if unknown is not None:
+                    unknown(start, name)
+                continue
+            resolved, length = found
         body_at = start + 1 + length
         rest = OPEN_REST_RE.match(text, body_at, endpos)
         if rest is not None:

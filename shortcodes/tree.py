@@ -74,6 +74,10 @@ class PairingWalk:
         """An item for literal text."""
         raise NotImplementedError
 
+    def add_text(self, items: list[Any], text: str, offset: int) -> None:
+        """Append literal text to ``items`` (a walk may merge it with text already there)."""
+        items.append(self.text_item(text, offset))
+
     def leaf(self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int) -> Any:
         """An item for a self-closing shortcode."""
         raise NotImplementedError
@@ -91,7 +95,7 @@ class PairingWalk:
 
     def _flush(self, upto: int) -> None:
         if upto > self.pos:
-            self._children().append(self.text_item(self.text[self.pos : upto], self.pos))
+            self.add_text(self._children(), self.text[self.pos : upto], self.pos)
             self.pos = upto
 
     def _problem(self, offset: int, width: int, message: str, severity: str = "error") -> None:
@@ -125,7 +129,7 @@ class PairingWalk:
         if wrapped_left and end < len(text) and text[end] == "]":
             # [[tag ...]] prints the inner tag literally and runs nothing.
             self._flush(start - 1)
-            self._children().append(self.text_item(text[start:end], start))
+            self.add_text(self._children(), text[start:end], start)
             self.pos = end + 1
             return
         if not slash and not spec.enclosing and self.last_close.get(spec.name, -1) < start:
@@ -166,7 +170,7 @@ class PairingWalk:
         if tag.escape_open and end < len(text) and text[end] == "]":
             # [[tag]...[/tag]] prints the whole inner construct literally.
             self._drop_escape_bracket(siblings)
-            siblings.append(self.text_item(text[tag.start : end], tag.start))
+            self.add_text(siblings, text[tag.start : end], tag.start)
             self.pos = end + 1
             return
         siblings.append(self.pair(tag, text[tag.end : start], True))
