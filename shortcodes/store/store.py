@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -161,10 +162,18 @@ class Store:
 
     def get_tag(self, ref: TagRef) -> Tag:
         """The tag named by id or name (UnknownTag if none)."""
+        return self._lookup_tag(None, ref)
+
+    def _lookup_tag(self, conn: Connection | None, ref: TagRef) -> Tag:
+        # Inside a transaction the lookup must use that transaction's connection: taking a
+        # second one from the pool while holding the first can exhaust the pool under load.
         cache_key = str(ref.id if isinstance(ref, Tag) else ref).strip().casefold()
         tag = self._tags.get(cache_key)
         if tag is None:
-            tag = self._read(lambda conn: contacts.resolve_tag(conn, ref))
+            if conn is None:
+                tag = self._read(lambda c: contacts.resolve_tag(c, ref))
+            else:
+                tag = contacts.resolve_tag(conn, ref)
             with self._tags_lock:
                 self._tags[cache_key] = tag
         return tag
@@ -324,8 +333,9 @@ class Store:
         key = _fresh_key() if idempotency_key is None else idempotency_key
 
         def work(tx: Tx) -> RunResult:
+            lookup = partial(self._lookup_tag, tx.conn)
             return runner.run_actionset(
-                tx, definition, contact, params or {}, key, actor, self.get_tag, step_hook
+                tx, definition, contact, params or {}, key, actor, lookup, step_hook
             )
 
         try:
