@@ -6,7 +6,7 @@ configuration lives here and is passed explicitly; nothing is registered in modu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from markupsafe import Markup
@@ -59,12 +59,14 @@ class Environment:
         description: str = "",
         example: str = "",
         check: Callable[[Any, Callable[[int, int, str, str], None]], None] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> ShortcodeSpec:
         """Register ``handler(sc, ctx)`` as shortcode ``name``; returns its spec.
 
         ``enclosing=True`` makes it a gate: unclosed, it fails closed. ``attributes`` declares
         the attributes it accepts (checked by lint, converted before the handler runs);
-        ``else_markers`` names the markers that split its content into pass and fail branches.
+        ``else_markers`` names the markers that split its content into pass and fail branches;
+        ``extra`` carries anything else a tool wants to know (aliases, theme, source file).
         """
         validate_name(name)
         if not callable(handler):
@@ -80,6 +82,7 @@ class Environment:
             description=description or (handler.__doc__ or "").strip().split("\n")[0],
             example=example,
             check=check,
+            extra=dict(extra or {}),
         )
         self.shortcodes[name] = spec
         self._attrs_cache.clear()  # nested shortcodes in attributes depend on the registry

@@ -64,7 +64,6 @@ def _check_node(env: Environment, node: ShortcodeNode, report: _Collector) -> No
                     at,
                     len(item.source),
                     f"[{node.name}]: unknown variable {m.group()}; it renders as an empty string",
-                    "warning",
                 )
     if spec.attributes is not None:
         _check_declared(spec, node, report)

@@ -134,6 +134,11 @@ class Shortcode:
             )
         return self._attrs
 
+    def is_dynamic(self, key: int | str) -> bool:
+        """True if attribute ``key`` is computed per render (``{{variables}}`` or a nested
+        shortcode), so its value may come from contact data rather than from the author."""
+        return key in self._compiled.attrs.dynamic
+
     @property
     def content(self) -> str | None:
         """The raw text between the tags, or None when there is no closer."""
@@ -230,7 +235,11 @@ class CompiledShortcode:
         if self.strict:
             error.add_note(f"while rendering {where}")
             raise error
-        log.error("shortcode %s failed: %s", where, error, exc_info=error)
+        if isinstance(error, AttributeValueError):
+            # An author's mistake, reported by lint too: no traceback on every render.
+            log.warning("shortcode %s: %s", where, error)
+        else:
+            log.error("shortcode %s failed: %s", where, error, exc_info=error)
         if not ctx.show_errors:
             return ""
         message = f"[{self.spec.name}] failed (line {line}, column {column}): {error}"

@@ -68,6 +68,7 @@ class PairingWalk:
         self.stack: list[Opening] = []
         self.pos = 0  # page text before this offset is already in the output
         self.last_close: dict[str, int] = {}
+        self._markers: frozenset[str] | None = None
 
     # -- hooks: what the walk builds -------------------------------------------------------------
     def text_item(self, text: str, offset: int) -> Any:
@@ -200,6 +201,8 @@ class PairingWalk:
 
     def _unknown(self, start: int, name: str) -> None:
         """Lint only: an unregistered name close to a registered one is probably a typo."""
+        if name.lower() in self._else_markers():
+            return  # [else_memb_if] and friends are markers, not typos
         close = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
         if close:
             self._problem(
@@ -208,6 +211,13 @@ class PairingWalk:
                 f"unknown shortcode [{name}]; did you mean [{close[0]}]? It is shown as text",
                 "warning",
             )
+
+    def _else_markers(self) -> frozenset[str]:
+        markers = self._markers
+        if markers is None:
+            markers = frozenset(m for spec in self.registry.values() for m in spec.else_markers)
+            self._markers = markers
+        return markers
 
 
 class _TreeWalk(PairingWalk):

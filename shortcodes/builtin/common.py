@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from markupsafe import Markup
@@ -17,7 +17,7 @@ from shortcodes.attrs import attr_pairs
 from shortcodes.context import Context
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.parser import AttrItem
-from shortcodes.runtime import Attrs, Shortcode
+from shortcodes.runtime import Shortcode
 
 log = logging.getLogger("shortcodes")
 
@@ -51,18 +51,8 @@ def text_of(value: Any) -> str:
 
 
 def is_dynamic(sc: Shortcode, key: str) -> bool:
-    """True if attribute ``key`` holds ``{{variables}}`` or nested shortcodes.
-
-    The engine has no public way to ask this yet (requested in /tmp/engine-requests.md:
-    ``Shortcode.is_dynamic(key)``). Until then: a shortcode whose attributes are all static gets
-    a plain mapping, and one with computed values gets ``runtime.Attrs``, which keeps them apart.
-    tests/fixtures/memb_if.txt has a case that fails if this stops working.
-    """
-    attrs = sc.attrs
-    if not isinstance(attrs, Attrs):
-        return False
-    dynamic: Mapping[int | str, Any] = getattr(attrs, "_dynamic", {})
-    return key in dynamic
+    """True if attribute ``key`` holds ``{{variables}}`` or nested shortcodes."""
+    return sc.is_dynamic(key)
 
 
 # -- URLs ------------------------------------------------------------------------------------------
@@ -114,6 +104,7 @@ def local_url(value: Any, site_url: str = "") -> str:
 
 
 # -- lint positions -------------------------------------------------------------------------------
+
 
 def given_attrs(node: ShortcodeNode) -> dict[int | str, tuple[str, AttrItem]]:
     """A node's attributes as lint sees them: decoded value and the item it came from."""
