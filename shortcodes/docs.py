@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from shortcodes.environment import Environment
 
 _TYPE_NAMES: Final[dict[Callable[..., Any], str]] = {
-    str: "text", int: "whole number", float: "number", bool: "yes/no", as_bool: "yes/no",
+    str: "text",
+    int: "whole number",
+    float: "number",
+    bool: "yes/no",
+    as_bool: "yes/no",
     url: "link (path or http/https/mailto/tel URL)",
 }
 
@@ -69,8 +73,11 @@ def section(spec: ShortcodeSpec, aliases: list[str]) -> list[str]:
         lines += ["Also: " + ", ".join(f"`{a}`" for a in aliases) + ".", ""]
     if spec.enclosing:
         markers = ", ".join(f"`[{m}]`" for m in spec.else_markers)
-        lines += ["Encloses content (unclosed, it hides the rest of its parent)."
-                  + (f" Else markers: {markers}." if markers else ""), ""]
+        lines += [
+            "Encloses content (unclosed, it hides the rest of its parent)."
+            + (f" Else markers: {markers}." if markers else ""),
+            "",
+        ]
     if "theme" in spec.extra:
         lines += [f"From theme `{spec.extra['theme']}` (`{spec.extra.get('source', '')}`).", ""]
     attributes = spec.attributes
@@ -94,15 +101,17 @@ def reference(env: Environment, title: str = "Shortcode reference") -> str:
         base = spec.extra.get("alias_of")
         if base in env.shortcodes:
             aliases.setdefault(base, []).append(name)
-    main = [s for n, s in sorted(env.shortcodes.items())
-            if s.extra.get("alias_of") not in env.shortcodes]
+    main = [
+        s
+        for n, s in sorted(env.shortcodes.items())
+        if s.extra.get("alias_of") not in env.shortcodes
+    ]
     groups = {
         "Builtins": [s for s in main if _is_builtin(s)],
         "Theme shortcodes": [s for s in main if "theme" in s.extra],
         "Other shortcodes": [s for s in main if not _is_builtin(s) and "theme" not in s.extra],
     }
-    lines = [f"# {title}", "",
-             "Generated from the registry by `python -m shortcodes docs`.", ""]
+    lines = [f"# {title}", "", "Generated from the registry by `python -m shortcodes docs`.", ""]
     for heading, specs in groups.items():
         if specs:
             lines += [f"## {heading}", ""]

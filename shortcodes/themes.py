@@ -54,7 +54,12 @@ if TYPE_CHECKING:
 
 #: The attribute types a template may declare, and the converter each one uses.
 ATTRIBUTE_TYPES: Final[dict[str, Callable[[str], Any]]] = {
-    "str": str, "tag": str, "int": int, "float": float, "bool": bool, "url": url,
+    "str": str,
+    "tag": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "url": url,
 }
 
 _HEADER: Final = re.compile(r"\A\s*\{#-?[ \t]*shortcode\b[^\n]*\n(?P<body>.*?)-?#\}", re.DOTALL)
@@ -88,6 +93,7 @@ class TemplateShortcode:
 
 # -- the header -----------------------------------------------------------------------------------
 
+
 def read_header(source: str, file: Path, name: str) -> TemplateShortcode:
     """Parse the ``{# shortcode ... #}`` TOML header of a template (none: no declarations)."""
     template = f"shortcodes/{file.name}"
@@ -110,8 +116,11 @@ def read_header(source: str, file: Path, name: str) -> TemplateShortcode:
         raise ThemeError("[attributes] must be a table", file, first_line)
     attributes = tuple(_attribute(key, spec, file, first_line) for key, spec in raw_attrs.items())
     return TemplateShortcode(
-        name, template, attributes,
-        description=str(data.get("description", "")), example=str(data.get("example", "")),
+        name,
+        template,
+        attributes,
+        description=str(data.get("description", "")),
+        example=str(data.get("example", "")),
         enclosing=bool(data.get("enclosing", False)),
     )
 
@@ -119,19 +128,26 @@ def read_header(source: str, file: Path, name: str) -> TemplateShortcode:
 def _attribute(key: str, spec: Any, file: Path, line: int) -> Attribute:
     where = f"attributes.{key}"
     if not re.fullmatch(r"[a-z0-9_-]+", key):
-        raise ThemeError(f"{where}: attribute names are lower-case letters, digits, _ and -",
-                         file, line)
+        raise ThemeError(
+            f"{where}: attribute names are lower-case letters, digits, _ and -", file, line
+        )
     if not isinstance(spec, dict):
-        raise ThemeError(f"{where} must be a table such as {{ type = \"str\" }}", file, line)
+        raise ThemeError(f'{where} must be a table such as {{ type = "str" }}', file, line)
     unknown = sorted(set(spec) - _ATTRIBUTE_KEYS)
     if unknown:
         raise ThemeError(f"{where}: unknown key {unknown[0]!r}", file, line)
     type_name = spec.get("type", "str")
     if type_name not in ATTRIBUTE_TYPES:
-        raise ThemeError(f"{where}: unknown type {type_name!r} (types: "
-                         f"{', '.join(ATTRIBUTE_TYPES)})", file, line)
-    attr = Attribute(key, ATTRIBUTE_TYPES[type_name], bool(spec.get("required", False)),
-                     spec.get("default"), str(spec.get("doc", "")))
+        raise ThemeError(
+            f"{where}: unknown type {type_name!r} (types: {', '.join(ATTRIBUTE_TYPES)})", file, line
+        )
+    attr = Attribute(
+        key,
+        ATTRIBUTE_TYPES[type_name],
+        bool(spec.get("required", False)),
+        spec.get("default"),
+        str(spec.get("doc", "")),
+    )
     if attr.default is not None:
         _check_default(attr, type_name, where, file, line)
     return attr
@@ -148,6 +164,7 @@ def _check_default(attr: Attribute, type_name: str, where: str, file: Path, line
 
 
 # -- what a template sees -------------------------------------------------------------------------
+
 
 class LazyContent:
     """The rendered content of a template shortcode, computed the first time it is printed."""
@@ -184,11 +201,22 @@ def _balance(ctx: Context) -> Callable[..., int | None]:
 
 
 def _action_button(ctx: Context) -> Callable[..., Markup]:
-    def action_button(action_id: str, button_text: Any = "Submit", css_class: str = "",
-                      redirect_url: str = "", **params: Any) -> Markup:
+    def action_button(
+        action_id: str,
+        button_text: Any = "Submit",
+        css_class: str = "",
+        redirect_url: str = "",
+        **params: Any,
+    ) -> Markup:
         """The signed POST form of ``shortcodes.builtin.actions``; empty for visitors."""
-        return action_form(ctx, str(action_id), button_text=button_text, css_class=css_class,
-                           redirect_url=redirect_url, params=params)
+        return action_form(
+            ctx,
+            str(action_id),
+            button_text=button_text,
+            css_class=css_class,
+            redirect_url=redirect_url,
+            params=params,
+        )
 
     return action_button
 
@@ -214,17 +242,26 @@ def template_variables(
             attrs[key] = value
     contact = ctx.contact
     return {
-        "attrs": attrs, "args": args, "content": LazyContent(sc), "branch": sc.render_branch,
-        "contact": contact, "logged_in": contact is not None,
+        "attrs": attrs,
+        "args": args,
+        "content": LazyContent(sc),
+        "branch": sc.render_branch,
+        "contact": contact,
+        "logged_in": contact is not None,
         "has_tag": lambda ref: contact is not None and contact.has_tag(str(ref)),
-        "has_any_tag": lambda refs: contact is not None and any(
-            contact.has_tag(ref) for ref in split_list(str(refs or ""))
+        "has_any_tag": lambda refs: (
+            contact is not None and any(contact.has_tag(ref) for ref in split_list(str(refs or "")))
         ),
         "field": lambda name, default="": (
             default if contact is None else contact.field(name, default)
         ),
-        "balance": _balance(ctx), "action_button": _action_button(ctx), "is_local": _is_local,
-        "url_for": url_for, "request": ctx.request, "site": ctx.site, "extra": ctx.extra,
+        "balance": _balance(ctx),
+        "action_button": _action_button(ctx),
+        "is_local": _is_local,
+        "url_for": url_for,
+        "request": ctx.request,
+        "site": ctx.site,
+        "extra": ctx.extra,
         "shortcode": {"name": sc.name, "line": sc.line, "column": sc.column},
     }
 
@@ -234,6 +271,7 @@ def _no_url_for(endpoint: str, **values: Any) -> str:
 
 
 # -- the theme ------------------------------------------------------------------------------------
+
 
 class Theme:
     """A loaded theme: its Jinja2 environment, layouts and the shortcodes it registered."""
@@ -253,8 +291,11 @@ class Theme:
         self.static_url = static_url.rstrip("/") + "/"
         self.shortcodes: list[str] = []
         self.jinja = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.path), autoescape=True,
-            trim_blocks=True, lstrip_blocks=True, auto_reload=True,
+            loader=jinja2.FileSystemLoader(self.path),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=True,
         )
         self.jinja.globals.update(url_for=self.url_for, theme_asset=self.asset, theme=self)
         self.jinja.filters["safe_url"] = _safe_url_filter
@@ -291,8 +332,12 @@ class Theme:
         for decl in self.template_shortcodes():
             self._check_compiles(decl)
             spec = env.add_shortcode(
-                decl.name, self._handler(decl), decl.enclosing, attributes=decl.attributes,
-                description=decl.description, example=decl.example,
+                decl.name,
+                self._handler(decl),
+                decl.enclosing,
+                attributes=decl.attributes,
+                description=decl.description,
+                example=decl.example,
                 # An enclosing template can be a gate: branch(passed) picks a side of [else].
                 else_markers=("else", f"else_{decl.name}") if decl.enclosing else (),
             )
@@ -309,8 +354,9 @@ class Theme:
         try:
             self.jinja.get_template(decl.template)
         except jinja2.TemplateSyntaxError as error:
-            raise ThemeError(f"template error: {error.message}", self.path / decl.template,
-                             error.lineno) from None
+            raise ThemeError(
+                f"template error: {error.message}", self.path / decl.template, error.lineno
+            ) from None
 
     def _handler(self, decl: TemplateShortcode) -> Callable[[Shortcode, Context], Markup]:
         def handler(sc: Shortcode, ctx: Context) -> Markup:
@@ -370,4 +416,3 @@ __all__ = [
     "read_header",
     "theme_path",
 ]
-

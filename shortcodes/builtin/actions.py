@@ -37,8 +37,12 @@ BUTTON_ATTRIBUTES: Final = (
     Attribute("action_id", str, required=True, doc="the actionset to run (defined by the site)"),
     Attribute("button_text", str, default="Submit", doc="the button's label"),
     Attribute("css_class", str, default="", doc="extra CSS classes for the button"),
-    Attribute("redirect_url", str, default="", doc="a path on this site to show afterwards "
-              "(default: the current page)"),
+    Attribute(
+        "redirect_url",
+        str,
+        default="",
+        doc="a path on this site to show afterwards (default: the current page)",
+    ),
 )
 _OWN: Final = frozenset(a.name for a in BUTTON_ATTRIBUTES)
 
@@ -89,8 +93,12 @@ def action_form(
     redirect = local_url(redirect_url, ctx.site.url) if redirect_url else ctx.request.path
     classes = " ".join(["shortcode-action-button", *_CSS_CLASS.sub("", css_class).split()])
     return _FORM.format(
-        action=ACTIONS_PATH + quote(action_id, safe=""), csrf=ctx.csrf_token, token=token,
-        redirect=redirect, css=classes, text=button_text,
+        action=ACTIONS_PATH + quote(action_id, safe=""),
+        csrf=ctx.csrf_token,
+        token=token,
+        redirect=redirect,
+        css=classes,
+        text=button_text,
     )
 
 
@@ -102,7 +110,8 @@ def actionset_button(sc: Shortcode, ctx: Context) -> Markup:
     params = {k: v for k, v in attrs.items() if isinstance(k, str) and k not in _OWN}
     text = attrs.get("button_text", "Submit")
     return action_form(
-        ctx, text_of(attrs.get("action_id", "")),
+        ctx,
+        text_of(attrs.get("action_id", "")),
         button_text=text if isinstance(text, Markup) else text_of(text),
         css_class=text_of(attrs.get("css_class", "")),
         redirect_url=text_of(attrs.get("redirect_url", "")),
@@ -114,25 +123,41 @@ def check_button(node: ShortcodeNode, report: Report) -> None:
     """Lint: action_id must be given and name an actionset; redirect_url must stay on the site."""
     given = given_attrs(node)
     if "action_id" not in given:
-        report(node.offset, len(node.name) + 1,
-               f"[{node.name}] needs action_id=\"name of an actionset\"", "error")
+        report(
+            node.offset,
+            len(node.name) + 1,
+            f'[{node.name}] needs action_id="name of an actionset"',
+            "error",
+        )
     else:
         value, item = given["action_id"]
         if static_value(value) and not _ACTION_ID.fullmatch(value.strip()):
-            report(value_offset(node, item), max(1, len(item.raw)),
-                   f"[{node.name}]: action_id {value!r} is not an actionset name", "error")
+            report(
+                value_offset(node, item),
+                max(1, len(item.raw)),
+                f"[{node.name}]: action_id {value!r} is not an actionset name",
+                "error",
+            )
     if "redirect_url" in given:
         value, item = given["redirect_url"]
         if value and static_value(value):
             try:
                 local_url(value)
             except ValueError as error:
-                report(value_offset(node, item), max(1, len(item.raw)),
-                       f"[{node.name}]: redirect_url {error}", "error")
+                report(
+                    value_offset(node, item),
+                    max(1, len(item.raw)),
+                    f"[{node.name}]: redirect_url {error}",
+                    "error",
+                )
     for key, (_value, item) in given.items():
         if isinstance(key, int):
-            report(node.body_offset + item.offset, len(item.source),
-                   f"[{node.name}]: positional value {item.source!r} is ignored", "warning")
+            report(
+                node.body_offset + item.offset,
+                len(item.source),
+                f"[{node.name}]: positional value {item.source!r} is ignored",
+                "warning",
+            )
 
 
 def register(env: Environment) -> None:
@@ -141,15 +166,16 @@ def register(env: Environment) -> None:
         # attributes=None: any other named attribute is an actionset parameter, so lint must
         # not call it unknown; the required action_id is checked by check_button instead.
         spec = env.add_shortcode(
-            name, actionset_button, check=check_button,
+            name,
+            actionset_button,
+            check=check_button,
             description="A POST form that runs an actionset for the logged-in contact "
-                        "(signed, single use); nothing for anonymous visitors. Other "
-                        "attributes (cost, tag ...) are the actionset's parameters, bound "
-                        "into the signed token.",
+            "(signed, single use); nothing for anonymous visitors. Other "
+            "attributes (cost, tag ...) are the actionset's parameters, bound "
+            "into the signed token.",
             example='[memb_actionset_button action_id="buy-course-b" cost="50" '
-                    'tag="Owns Course B" button_text="Unlock for 50 credits"]',
+            'tag="Owns Course B" button_text="Unlock for 50 credits"]',
         )
         spec.extra["documented_attributes"] = BUTTON_ATTRIBUTES
         if name != "memb_actionset_button":
             spec.extra["alias_of"] = "memb_actionset_button"
-

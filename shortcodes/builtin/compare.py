@@ -36,15 +36,26 @@ if TYPE_CHECKING:
 
 #: Every spelling of an operator, mapped to its canonical form.
 OPERATORS: Final[dict[str, str]] = {
-    "=": "=", "==": "=", "eq": "=",
-    "!=": "!=", "ne": "!=",
-    ">": ">", "gt": ">",
-    "<": "<", "lt": "<",
-    ">=": ">=", "ge": ">=",
-    "<=": "<=", "le": "<=",
-    "bw": "bw", "ew": "ew", "contains": "contains",
-    "in": "in", "!in": "!in",
-    "range": "range", "!range": "!range",
+    "=": "=",
+    "==": "=",
+    "eq": "=",
+    "!=": "!=",
+    "ne": "!=",
+    ">": ">",
+    "gt": ">",
+    "<": "<",
+    "lt": "<",
+    ">=": ">=",
+    "ge": ">=",
+    "<=": "<=",
+    "le": "<=",
+    "bw": "bw",
+    "ew": "ew",
+    "contains": "contains",
+    "in": "in",
+    "!in": "!in",
+    "range": "range",
+    "!range": "!range",
 }
 _SPELLINGS: Final = " ".join(OPERATORS)
 
@@ -61,7 +72,7 @@ def operator(test: str) -> str:
 def _range(value2: str) -> tuple[str, str]:
     parts = value2.split(",")
     if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        raise GateError(f"range needs value2=\"min,max\", got {value2!r}")
+        raise GateError(f'range needs value2="min,max", got {value2!r}')
     return parts[0].strip(), parts[1].strip()
 
 
@@ -139,6 +150,7 @@ def make_test(cache: ConditionCache) -> Callable[[Shortcode, Context], bool]:
 
 # -- lint -----------------------------------------------------------------------------------------
 
+
 def check_memb_if(node: ShortcodeNode, report: Report) -> None:
     """Lint: unknown tests, malformed ranges, conditions that do not compile (at their column)."""
     given = given_attrs(node)
@@ -147,12 +159,20 @@ def check_memb_if(node: ShortcodeNode, report: Report) -> None:
         for key in ("value1", "test", "value2"):
             if key in given:
                 item = given[key][1]
-                report(node.body_offset + item.offset, len(item.source),
-                       f"[{node.name}]: {key} is ignored because condition is given", "warning")
+                report(
+                    node.body_offset + item.offset,
+                    len(item.source),
+                    f"[{node.name}]: {key} is ignored because condition is given",
+                    "warning",
+                )
         return
     if "value1" not in given:
-        report(node.offset, len(node.name) + 1,
-               f"[{node.name}] has no value1 (or condition); it compares an empty value", "warning")
+        report(
+            node.offset,
+            len(node.name) + 1,
+            f"[{node.name}] has no value1 (or condition); it compares an empty value",
+            "warning",
+        )
     op = "="
     if "test" in given:
         value, item = given["test"]
@@ -161,8 +181,9 @@ def check_memb_if(node: ShortcodeNode, report: Report) -> None:
         try:
             op = operator(value)
         except GateError as error:
-            report(value_offset(node, item), max(1, len(item.raw)), f"[{node.name}]: {error}",
-                   "error")
+            report(
+                value_offset(node, item), max(1, len(item.raw)), f"[{node.name}]: {error}", "error"
+            )
             return
     if op in ("range", "!range") and "value2" in given:
         value, item = given["value2"]
@@ -170,16 +191,24 @@ def check_memb_if(node: ShortcodeNode, report: Report) -> None:
             try:
                 _range(value)
             except GateError as error:
-                report(value_offset(node, item), max(1, len(item.raw)),
-                       f"[{node.name}]: {error}", "error")
+                report(
+                    value_offset(node, item),
+                    max(1, len(item.raw)),
+                    f"[{node.name}]: {error}",
+                    "error",
+                )
 
 
 def _check_condition(node: ShortcodeNode, value: str, item: AttrItem, report: Report) -> None:
     start = value_offset(node, item)
     if not static_value(value):
-        report(start, max(1, len(item.raw)),
-               f"[{node.name}]: a condition cannot hold {{{{variables}}}} or shortcodes; "
-               "use field('Name') or credits('_Credits') inside it", "error")
+        report(
+            start,
+            max(1, len(item.raw)),
+            f"[{node.name}]: a condition cannot hold {{{{variables}}}} or shortcodes; "
+            "use field('Name') or credits('_Credits') inside it",
+            "error",
+        )
         return
     try:
         compile_condition(value)
@@ -191,21 +220,38 @@ def _check_condition(node: ShortcodeNode, value: str, item: AttrItem, report: Re
 def register(env: Environment) -> None:
     """Register ``memb_if``, ``memb_compare`` and their numbered aliases."""
     attributes = [
-        Attribute("value1", str, doc="the first value; `{{contact.Field}}` and nested "
-                  "shortcodes in quotes are evaluated"),
-        Attribute("test", str, default="=", doc="the operator: = != > < >= <= (or eq ne gt lt "
-                  "ge le), bw, ew, contains, in, !in, range, !range"),
+        Attribute(
+            "value1",
+            str,
+            doc="the first value; `{{contact.Field}}` and nested "
+            "shortcodes in quotes are evaluated",
+        ),
+        Attribute(
+            "test",
+            str,
+            default="=",
+            doc="the operator: = != > < >= <= (or eq ne gt lt "
+            "ge le), bw, ew, contains, in, !in, range, !range",
+        ),
         Attribute("value2", str, doc="the second value (a comma list for in, `min,max` for range)"),
         Attribute("caseinsensitive", bool, default=True, doc="compare text ignoring case"),
-        Attribute("condition", str, doc="instead of value1/test/value2: an expression such as "
-                  "`credits('_Credits') >= 50 and not has_tag('Owns Course B')`"),
+        Attribute(
+            "condition",
+            str,
+            doc="instead of value1/test/value2: an expression such as "
+            "`credits('_Credits') >= 50 and not has_tag('Owns Course B')`",
+        ),
         NOT,
     ]
     register_gate(
-        env, "memb_if", make_test(ConditionCache()), attributes=attributes, check=check_memb_if,
+        env,
+        "memb_if",
+        make_test(ConditionCache()),
+        attributes=attributes,
+        check=check_memb_if,
         aliases=["memb_compare"],
         description="Compares two values (numbers as numbers, text ignoring case) or evaluates "
-                    "a condition, and shows the pass or the else branch.",
+        "a condition, and shows the pass or the else branch.",
         example='[memb_if value1="{{contact._Credits}}" test=">=" value2="50"]You can buy it'
-                "[else_memb_if]Buy more credits[/memb_if]",
+        "[else_memb_if]Buy more credits[/memb_if]",
     )

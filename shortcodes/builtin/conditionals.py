@@ -42,7 +42,7 @@ def tag_lists(text: str) -> tuple[list[str], list[str]]:
         else:
             positives.append(item)
     if not positives and not negatives:
-        raise GateError("the tag list is empty: give tagid=\"Tag name or id, ...\"")
+        raise GateError('the tag list is empty: give tagid="Tag name or id, ..."')
     return positives, negatives
 
 
@@ -51,7 +51,7 @@ def _tag_text(sc: Shortcode) -> str:
     for key in TAG_ATTRIBUTES:
         if key in attrs:
             return text_of(attrs[key])
-    raise GateError("needs tagid=\"Tag name or id, ...\"")
+    raise GateError('needs tagid="Tag name or id, ..."')
 
 
 def has_any_tag(sc: Shortcode, ctx: Context) -> bool:
@@ -86,40 +86,57 @@ def check_tags(node: ShortcodeNode, report: Report) -> None:
     given = given_attrs(node)
     keys = [key for key in TAG_ATTRIBUTES if key in given]
     if not keys:
-        report(node.offset, len(node.name) + 1, f"[{node.name}] needs tagid=\"Tag name or id\"",
-               "error")
+        report(
+            node.offset, len(node.name) + 1, f'[{node.name}] needs tagid="Tag name or id"', "error"
+        )
         return
     for extra in keys[1:]:
         item = given[extra][1]
-        report(node.body_offset + item.offset, len(item.source),
-               f"[{node.name}]: {extra} is ignored because {keys[0]} is given", "warning")
+        report(
+            node.body_offset + item.offset,
+            len(item.source),
+            f"[{node.name}]: {extra} is ignored because {keys[0]} is given",
+            "warning",
+        )
     value, item = given[keys[0]]
     if static_value(value):
         try:
             tag_lists(value)
         except GateError as error:
-            report(value_offset(node, item), max(1, len(value)), f"[{node.name}]: {error}",
-                   "error")
+            report(value_offset(node, item), max(1, len(value)), f"[{node.name}]: {error}", "error")
 
 
 def register(env: Environment) -> None:
     """Register the login and tag gates with their numbered aliases."""
-    tag_attrs = [Attribute(key, str, doc=_TAG_DOC if key == "tagid" else "same as tagid")
-                 for key in TAG_ATTRIBUTES]
+    tag_attrs = [
+        Attribute(key, str, doc=_TAG_DOC if key == "tagid" else "same as tagid")
+        for key in TAG_ATTRIBUTES
+    ]
     register_gate(
-        env, "memb_is_logged_in", is_logged_in, attributes=[NOT],
+        env,
+        "memb_is_logged_in",
+        is_logged_in,
+        attributes=[NOT],
         description="Shows its content to logged-in contacts (the else branch to visitors).",
         example="[memb_is_logged_in]Welcome back![else]Please log in.[/memb_is_logged_in]",
     )
     register_gate(
-        env, "memb_has_any_tag", has_any_tag, attributes=[*tag_attrs, NOT], check=check_tags,
+        env,
+        "memb_has_any_tag",
+        has_any_tag,
+        attributes=[*tag_attrs, NOT],
+        check=check_tags,
         description="Passes if the contact holds any listed tag (by id or name), or lacks "
-                    "every `-X` one; anonymous visitors pass only a negatives-only list.",
+        "every `-X` one; anonymous visitors pass only a negatives-only list.",
         example='[memb_has_any_tag tagid="Owns Course B,Gold"]<a href="/courses/b">Open</a>'
-                "[else]Not yours yet.[/memb_has_any_tag]",
+        "[else]Not yours yet.[/memb_has_any_tag]",
     )
     register_gate(
-        env, "memb_has_all_tags", has_all_tags, attributes=[*tag_attrs, NOT], check=check_tags,
+        env,
+        "memb_has_all_tags",
+        has_all_tags,
+        attributes=[*tag_attrs, NOT],
+        check=check_tags,
         description="Passes if the contact holds every listed tag and none of the `-X` ones.",
         example='[memb_has_all_tags tagid="Gold,-Suspended"]Gold lounge[/memb_has_all_tags]',
     )

@@ -72,18 +72,30 @@ def _suffix(day: int) -> str:
 
 
 _PHP: Final[dict[str, Any]] = {
-    "d": lambda d: f"{d.day:02d}", "j": lambda d: str(d.day),
-    "D": lambda d: d.strftime("%a"), "l": lambda d: d.strftime("%A"),
-    "N": lambda d: str(d.isoweekday()), "w": lambda d: str(d.isoweekday() % 7),
-    "S": lambda d: _suffix(d.day), "z": lambda d: str(d.timetuple().tm_yday - 1),
-    "F": lambda d: d.strftime("%B"), "M": lambda d: d.strftime("%b"),
-    "m": lambda d: f"{d.month:02d}", "n": lambda d: str(d.month),
-    "Y": lambda d: str(d.year), "y": lambda d: f"{d.year % 100:02d}",
-    "a": lambda d: "am" if d.hour < 12 else "pm", "A": lambda d: "AM" if d.hour < 12 else "PM",
-    "g": lambda d: str(d.hour % 12 or 12), "G": lambda d: str(d.hour),
-    "h": lambda d: f"{d.hour % 12 or 12:02d}", "H": lambda d: f"{d.hour:02d}",
-    "i": lambda d: f"{d.minute:02d}", "s": lambda d: f"{d.second:02d}",
-    "c": lambda d: d.isoformat(), "U": lambda d: str(int(d.timestamp())),
+    "d": lambda d: f"{d.day:02d}",
+    "j": lambda d: str(d.day),
+    "D": lambda d: d.strftime("%a"),
+    "l": lambda d: d.strftime("%A"),
+    "N": lambda d: str(d.isoweekday()),
+    "w": lambda d: str(d.isoweekday() % 7),
+    "S": lambda d: _suffix(d.day),
+    "z": lambda d: str(d.timetuple().tm_yday - 1),
+    "F": lambda d: d.strftime("%B"),
+    "M": lambda d: d.strftime("%b"),
+    "m": lambda d: f"{d.month:02d}",
+    "n": lambda d: str(d.month),
+    "Y": lambda d: str(d.year),
+    "y": lambda d: f"{d.year % 100:02d}",
+    "a": lambda d: "am" if d.hour < 12 else "pm",
+    "A": lambda d: "AM" if d.hour < 12 else "PM",
+    "g": lambda d: str(d.hour % 12 or 12),
+    "G": lambda d: str(d.hour),
+    "h": lambda d: f"{d.hour % 12 or 12:02d}",
+    "H": lambda d: f"{d.hour:02d}",
+    "i": lambda d: f"{d.minute:02d}",
+    "s": lambda d: f"{d.second:02d}",
+    "c": lambda d: d.isoformat(),
+    "U": lambda d: str(int(d.timestamp())),
 }
 
 
@@ -133,8 +145,7 @@ def check_contact(node: ShortcodeNode, report: Report) -> None:
     """Lint: ``fields`` must name at least one field."""
     given = given_attrs(node)
     if "fields" not in given:
-        report(node.offset, len(node.name) + 1, f"[{node.name}] needs fields=\"FirstName\"",
-               "error")
+        report(node.offset, len(node.name) + 1, f'[{node.name}] needs fields="FirstName"', "error")
         return
     value, item = given["fields"]
     if static_value(value) and not list(split_list(value)):
@@ -144,16 +155,26 @@ def check_contact(node: ShortcodeNode, report: Report) -> None:
 def register(env: Environment) -> None:
     """Register ``memb_contact``."""
     env.add_shortcode(
-        "memb_contact", memb_contact, check=check_contact,
+        "memb_contact",
+        memb_contact,
+        check=check_contact,
         attributes=[
-            Attribute("fields", str, doc="comma list of field names (credit balances are "
-                      "fields; `id` and `email` read the contact's own)"),
+            Attribute(
+                "fields",
+                str,
+                doc="comma list of field names (credit balances are "
+                "fields; `id` and `email` read the contact's own)",
+            ),
             Attribute("default", str, default="", doc="printed for a field that does not exist"),
             Attribute("separator", str, default=" ", doc="between the fields"),
-            Attribute("date_format", str, default="", doc="PHP date() letters such as "
-                      "`F j, Y`, or strftime with `%`"),
+            Attribute(
+                "date_format",
+                str,
+                default="",
+                doc="PHP date() letters such as `F j, Y`, or strftime with `%`",
+            ),
         ],
         description="Prints fields of the current contact, HTML-escaped.",
         example='Hello [memb_contact fields="FirstName" default="friend"], you have '
-                '[memb_contact fields="_Credits" default="0"] credits.',
+        '[memb_contact fields="_Credits" default="0"] credits.',
     )

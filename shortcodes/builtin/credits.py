@@ -65,7 +65,8 @@ def entries_for(ctx: Context, field: str) -> list[Any]:
         return []
     wanted = field.casefold()
     mine = [
-        e for e in raw
+        e
+        for e in raw
         if str(_get(e, "field", "_Credits")).casefold() == wanted
         and _get(e, "contact_id", contact.id) == contact.id
     ]
@@ -86,8 +87,11 @@ def _row(entry: Any) -> Markup:
     else:
         iso = day = "" if moment is None else str(moment)
     return _ROW.format(
-        iso=iso, day=day, kind="credit" if amount >= 0 else "debit",
-        delta=f"{amount:+d}", balance=text_of(_get(entry, "balance_after", "")),
+        iso=iso,
+        day=day,
+        kind="credit" if amount >= 0 else "debit",
+        delta=f"{amount:+d}",
+        balance=text_of(_get(entry, "balance_after", "")),
         reason=text_of(_get(entry, "reason", "")),
     )
 
@@ -110,15 +114,20 @@ def register(env: Environment) -> None:
     """Register ``credit_balance`` and ``credit_history``."""
     field = Attribute("field", str, default="_Credits", doc="the credit field")
     env.add_shortcode(
-        "credit_balance", credit_balance, attributes=[field],
+        "credit_balance",
+        credit_balance,
+        attributes=[field],
         description="The contact's credit balance as a whole number (0 when the contact has "
-                    "none; nothing for anonymous visitors).",
+        "none; nothing for anonymous visitors).",
         example='You have [credit_balance field="_Credits"] credits.',
     )
     env.add_shortcode(
-        "credit_history", credit_history,
-        attributes=[field, Attribute("limit", int, default=10, doc="how many entries, newest "
-                                     "first (0 for all)")],
+        "credit_history",
+        credit_history,
+        attributes=[
+            field,
+            Attribute("limit", int, default=10, doc="how many entries, newest first (0 for all)"),
+        ],
         description="The contact's ledger entries for a credit field, newest first, as a table.",
         example='[credit_history field="_Credits" limit="5"]',
     )

@@ -36,7 +36,9 @@ Check = Callable[..., None]
 NUMBERED = tuple(str(n) for n in range(1, 10))
 
 NOT = Attribute(
-    "not", bool, default=False,
+    "not",
+    bool,
+    default=False,
     doc="`yes`/`1` negates the test; `no`/`0` (the default) does not",
 )
 
@@ -97,10 +99,14 @@ def register_gate(
         for suffix in ("", *NUMBERED):
             full = base + suffix
             spec = env.add_shortcode(
-                full, handler, enclosing=True, attributes=attributes,
-                else_markers=else_markers(full), description=description, example=example,
+                full,
+                handler,
+                enclosing=True,
+                attributes=attributes,
+                else_markers=else_markers(full),
+                description=description,
+                example=example,
                 check=check,
             )
             if full != name:
                 spec.extra["alias_of"] = name
-

@@ -13,11 +13,18 @@ def add_commands(sub: Any) -> None:
     docs = sub.add_parser(
         "docs", help="print the shortcode reference (builtins and theme shortcodes) as Markdown"
     )
-    docs.add_argument("--theme", type=Path, action="append", default=[], metavar="DIR",
-                      help="also document the shortcodes of this theme folder (repeatable)")
+    docs.add_argument(
+        "--theme",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also document the shortcodes of this theme folder (repeatable)",
+    )
     docs.add_argument("--no-builtins", action="store_true", help="leave the builtins out")
-    docs.add_argument("-o", "--output", type=Path, metavar="FILE",
-                      help="write to FILE instead of standard output")
+    docs.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
+    )
     docs.set_defaults(handler=run_docs)
 
 
