@@ -41,7 +41,8 @@ class LiveServer:
     instance: Path
     database_url: str
     site_dir: Path = ROOT / "site"
-    gunicorn_workers: int = 0  # 0: python server.py; N: gunicorn with N workers
+    gunicorn_workers: int = 0  # 0: python server.py (or flask run); N: gunicorn with N workers
+    flask_cli: bool = False  # True: ``flask --app server run`` instead of ``python server.py``
     threads: int = 8
     secret: str = "live-server-test-secret"
     port: int = field(default_factory=free_port)
@@ -55,6 +56,17 @@ class LiveServer:
 
     def command(self) -> list[str]:
         """The command line that starts the server."""
+        if self.flask_cli:
+            return [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "server",
+                "run",
+                "--port",
+                str(self.port),
+            ]
         if not self.gunicorn_workers:
             return [sys.executable, "server.py", "--port", str(self.port)]
         return [

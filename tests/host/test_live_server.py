@@ -50,6 +50,16 @@ def test_python_server_py_first_run_creates_the_database_and_sells_a_course(tmp_
         assert store.verify().ok
 
 
+def test_flask_run_serves_the_demo_site_too(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    with LiveServer(instance, f"sqlite:///{instance / 'shortcodes.db'}", flask_cli=True) as server:
+        member = HttpVisitor(server.url)
+        assert member.login("member@example.com", "member-pass").status == 303
+        page = member.request("/masterclass")
+        assert page.status == 200
+        assert "all-access membership" in page.text
+
+
 def test_gunicorn_workers_starting_together_on_a_new_sqlite_file_all_boot(tmp_path: Path) -> None:
     instance = tmp_path / "instance"
     db = f"sqlite:///{instance / 'shortcodes.db'}"
