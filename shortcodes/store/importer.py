@@ -80,6 +80,8 @@ class _Checker:
     def check(self, line: int, raw: list[str]) -> _Row:
         if len(raw) != len(self.header):
             raise InvalidInput(f"has {len(raw)} columns; the header has {len(self.header)}")
+        if not all(_is_text(v) for v in raw):
+            raise InvalidInput("is not UTF-8 text (save the file as UTF-8)")
         values = dict(zip(self.header, (v.strip() for v in raw), strict=True))
         email = contacts.normalize_email(values.get("email", ""))
         if email in self.seen:
@@ -130,9 +132,18 @@ class _Checker:
         return out
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The normalized header and the (line, values) rows of a CSV file; refuses a bad header."""
-    handle = path.open(newline="", encoding="utf-8-sig")
+    # surrogateescape keeps a bad byte in its row, so that row alone is rejected with its line.
+    handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     reader = csv.reader(handle, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
@@ -141,6 +152,9 @@ def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         raise InvalidInput(
             f"{path}: cannot read a header line: {exc or 'the file is empty'}"
         ) from exc
+    if not all(_is_text(h) for h in header):
+        handle.close()
+        raise InvalidInput(f"{path}: the header is not UTF-8 text (save the file as UTF-8)")
     _check_header(path, header, handle)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
@@ -189,6 +203,7 @@ def check_file(
             good.append(checker.check(line, raw))
         except StoreError as exc:
             email = raw[header.index("email")].strip() if len(raw) == len(header) else ""
+            email = email if _is_text(email) else ""
             report.rejected.append(Rejected(line, email, str(exc)))
     _reject_existing(conn, good, report)
     return [r for r in good if r.line not in {x.line for x in report.rejected}], report

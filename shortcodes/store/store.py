@@ -189,7 +189,10 @@ class Store:
         self, contact: int | str, tag: TagRef, duration: timedelta | str, source: str = ""
     ) -> bool:
         """Give the contact a tag that expires after ``duration`` ("14d" or a timedelta)."""
-        length = parse_duration(duration) if isinstance(duration, str) else duration
+        try:
+            length = parse_duration(duration) if isinstance(duration, str) else duration
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
         if length <= timedelta(0):
             raise InvalidInput(f"a grant needs a positive duration, got {duration!r}")
         found = self.get_tag(tag)
