@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shortcodes.context import Tag
 from shortcodes.host.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.errors import InvalidInput, UnknownField
@@ -38,6 +39,14 @@ def _text(payload: Payload, key: str) -> str:
     return value.strip()
 
 
+def _tag(tx: Tx, payload: Payload) -> Tag:
+    """The existing tag named by ``tag`` (an id or a name); tags are never created by a webhook."""
+    ref = payload.get("tag")
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return contacts.resolve_tag(tx.conn, ref)
+    return contacts.resolve_tag(tx.conn, _text(payload, "tag"))
+
+
 def _int(payload: Payload, key: str, default: int | None = None) -> int:
     value = payload.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _MAX:
@@ -50,10 +59,7 @@ def tag_apply(
 ) -> dict[str, Any]:
     """Apply a tag (``tag`` by id or name) to ``contact``."""
     contact_id = _contact(tx, payload)
-    tag = contacts.resolve_tag(
-        tx.conn,
-        _text(payload, "tag") if not isinstance(payload.get("tag"), int) else payload["tag"],
-    )
+    tag = _tag(tx, payload)
     changed = contacts.apply_tag(tx, contact_id, tag, f"webhook:{event_id}")
     return {"contact": contact_id, "tag": tag.name, "changed": changed}
 
@@ -63,10 +69,7 @@ def tag_remove(
 ) -> dict[str, Any]:
     """Remove a tag from ``contact``."""
     contact_id = _contact(tx, payload)
-    tag = contacts.resolve_tag(
-        tx.conn,
-        _text(payload, "tag") if not isinstance(payload.get("tag"), int) else payload["tag"],
-    )
+    tag = _tag(tx, payload)
     changed = contacts.remove_tag(tx, contact_id, tag, f"webhook:{event_id}")
     return {"contact": contact_id, "tag": tag.name, "changed": changed}
 

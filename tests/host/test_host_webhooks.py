@@ -42,6 +42,13 @@ def test_apply_and_remove_a_tag(app: Flask, client: FlaskClient) -> None:
     assert not store(app).get_contact("poor@example.com").has_tag("Owns Course C")
 
 
+def test_a_tag_may_be_named_by_its_id(app: Flask, client: FlaskClient) -> None:
+    tag_id = store(app).get_tag("Owns Course C").id
+    event = {"event_id": "tid", "contact": store(app).contact_id("poor@example.com"), "tag": tag_id}
+    assert send(client, "tags/apply", event).status_code == 200
+    assert store(app).get_contact("poor@example.com").has_tag(tag_id)
+
+
 @pytest.mark.parametrize(
     ("operation", "value", "bounds", "expected"),
     [
