@@ -182,7 +182,7 @@ def test_lending_library_borrow_then_check_in_after_the_lock(app: Flask) -> None
     rich.get("/library")
     rich.click("borrow-field-guide")
     html = rich.get("/library")
-    assert "You borrowed The Field Guide (borrowed) — 230 credits left" in rich.flashes()
+    assert "You borrowed The Field Guide — 230 credits left" in rich.flashes()
     assert "The lock is on" in html
     assert 'action="/actions/return-field-guide"' not in html
     store(app).remove_tag("rich@example.com", "Lock Field Guide")  # the 3 days have passed
@@ -190,7 +190,7 @@ def test_lending_library_borrow_then_check_in_after_the_lock(app: Flask) -> None
     fields = rich.button("return-field-guide")
     rich.client.post("/actions/return-field-guide", data=fields)
     rich.get("/library")
-    assert rich.flashes() == ["Checked in — 260 credits back in your account"]
+    assert rich.flashes() == ["Checked in The Field Guide: 30 credits back, 260 in your account"]
     assert store(app).balance("rich@example.com") == 260
     before = counts(app)
     rich.client.post("/actions/return-field-guide", data=fields)  # the same button again
