@@ -12,12 +12,13 @@ from typing import Any
 
 from flask import get_flashed_messages, request
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
+from jinja2 import TemplateNotFound
+from markupsafe import Markup
 
 from shortcodes.context import Contact, Context, RequestInfo, Signer, SiteInfo
 from shortcodes.errors import Problem
 from shortcodes.host.account import account_data
-from shortcodes.host.pages import Page
+from shortcodes.host.pages import Page, PageError
 from shortcodes.host.state import host, is_admin
 
 
@@ -90,6 +91,16 @@ def in_layout(layout: str, title: str, body: Markup, contact: Contact | None, **
     """Wrap ``body`` (with flashed messages above it) in the theme's layout."""
     state = host()
     content = Markup("{}{}{}").format(values.pop("banner", Markup("")), flashes_html(), body)
+    try:
+        return _render_layout(layout, content, title, contact, **values)
+    except TemplateNotFound as exc:
+        raise PageError(f"theme {state.theme.name!r}: no template {exc.name!r}") from exc
+
+
+def _render_layout(
+    layout: str, content: Markup, title: str, contact: Contact | None, **values: Any
+) -> str:
+    state = host()
     return state.theme.render(
         f"{layout}.html",
         content=content,
@@ -106,8 +117,3 @@ def in_layout(layout: str, title: str, body: Markup, contact: Contact | None, **
 def simple_page(title: str, body: Markup, contact: Contact | None) -> str:
     """A host-made page (login form, error) in the theme's ``page`` layout, which heads it."""
     return in_layout("page", title, body, contact, page=None)
-
-
-def escape_text(value: object) -> Markup:
-    """Escape any value for HTML (re-exported so views need one import)."""
-    return escape(value)

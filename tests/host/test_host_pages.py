@@ -192,3 +192,27 @@ def test_theme_static_files_are_served(visitor: Visitor) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/css"
     response.close()
+
+
+@pytest.mark.parametrize("layout", ["nope", "../../site/seed"])
+def test_a_page_naming_a_missing_layout_is_a_500_not_a_crash(
+    app_on_copy: Flask, site_copy: Path, layout: str
+) -> None:
+    (site_copy / "pages" / "odd.html").write_text(
+        f"---\nlayout: {layout}\n---\n<p>x</p>", encoding="utf-8"
+    )
+    response = app_on_copy.test_client().get("/odd")
+    assert response.status_code == 500
+    assert "Page error" in response.get_data(as_text=True)
+
+
+def test_the_bare_layout_serves_a_page_without_the_title_heading(
+    app_on_copy: Flask, site_copy: Path
+) -> None:
+    (site_copy / "pages" / "landing.html").write_text(
+        "---\ntitle: T\nlayout: bare\n---\n<p>x</p>", encoding="utf-8"
+    )
+    soup = BeautifulSoup(Visitor(app_on_copy.test_client()).get("/landing"), "html.parser")
+    assert soup.find("h1") is None
+    assert soup.title is not None
+    assert soup.title.get_text().startswith("T ·")
