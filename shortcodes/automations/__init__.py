@@ -1,0 +1,51 @@
+"""The automations stage: rules that react to store events, run by a crash-safe worker.
+
+Modules: ``rules`` (site.toml ``[[rules]]``, ``[loyalty]``, ``[automations]``), ``schema``
+(tables, migration 0002), ``events`` (events -> rule runs), ``engine`` (steps, exactly once),
+``worker`` (the loop, leases, batches), ``outbox`` (email and webhook delivery), ``loyalty``
+(points lots and stages), ``billing`` (the monthly billing run), ``preview`` (dry run).
+"""
+
+from __future__ import annotations
+
+from shortcodes.automations.billing import BillingReport, billing_run
+from shortcodes.automations.events import record_login
+from shortcodes.automations.loyalty import InsufficientPoints, PointsSummary
+from shortcodes.automations.outbox import Delivery, redeliver
+from shortcodes.automations.preview import Preview, preview, preview_all
+from shortcodes.automations.rules import (
+    AutomationConfig,
+    Duration,
+    LoyaltyConfig,
+    Rule,
+    RuleConfigError,
+    Trigger,
+    load_automations,
+    parse_automations,
+    parse_duration,
+)
+from shortcodes.automations.worker import PassStats, Worker
+
+__all__ = [
+    "AutomationConfig",
+    "BillingReport",
+    "Delivery",
+    "Duration",
+    "InsufficientPoints",
+    "LoyaltyConfig",
+    "PassStats",
+    "PointsSummary",
+    "Preview",
+    "Rule",
+    "RuleConfigError",
+    "Trigger",
+    "Worker",
+    "billing_run",
+    "load_automations",
+    "parse_automations",
+    "parse_duration",
+    "preview",
+    "preview_all",
+    "record_login",
+    "redeliver",
+]

@@ -1,0 +1,284 @@
+"""Automations engine: start rule runs and execute their steps, each step exactly once.
+
+A run stores a snapshot of its rule's steps. Step ``i`` is an ``auto_steps`` row; executing it
+(effect, ``status = 'done'`` and the insertion of step ``i + 1``) is one transaction, so a step
+either happened completely, with its successor scheduled, or not at all. Ledger entries, tags,
+outbox messages and points lots written by a step carry keys derived from the step's id, so even
+a code path that skipped the status check could not apply a step twice.
+
+``wait`` schedules the next step ``for`` later; ``remove_tag_after`` schedules a side step (a
+``remove_tag`` row that does not hold up the rest of the run). Steps due now are executed in the
+same transaction as the step before them (up to :data:`CHAIN_LIMIT`), so a rule without waits
+finishes in one worker pass. A step that fails for a business reason (too few credits, a tag that
+does not exist) rolls back its own effect, is marked ``failed`` with the reason, and ends the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from shortcodes.automations import loyalty
+from shortcodes.automations import schema as auto
+from shortcodes.automations.rules import AutomationConfig, Rule, parse_duration
+from shortcodes.conditions import compile_condition
+from shortcodes.context import Contact, Context
+from shortcodes.store import contacts, ledger
+from shortcodes.store import schema as db
+from shortcodes.store.errors import StoreError
+from shortcodes.store.events import enqueue
+from shortcodes.store.session import Actor, Tx
+
+#: How many due-now steps of one run are executed back to back in one transaction.
+CHAIN_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """A step row as the worker claimed it."""
+
+    id: int
+    run_id: int
+    idx: int
+    kind: str
+    args: Mapping[str, Any]
+    contact_id: int
+    due_at: datetime
+
+
+def contact_view(tx: Tx, config: AutomationConfig, contact_id: int) -> Contact:
+    """The contact as conditions see it: tags, fields, balances and points (``Points``...)."""
+    snap = contacts.snapshot(tx.conn, contact_id, tx.now, config.actions.credit_fields)
+    extra = loyalty.fields(tx.conn, config.loyalty, contact_id, tx.now)
+    return Contact(snap.id, snap.email, snap.tags, {**snap.fields, **extra})
+
+
+def condition_holds(tx: Tx, config: AutomationConfig, rule: Rule, contact_id: int) -> bool:
+    """Whether the rule's condition holds for the contact now (no condition: always)."""
+    if rule.conditions is None:
+        return True
+    contact = contact_view(tx, config, contact_id)
+    return compile_condition(rule.conditions).evaluate(Context(contact=contact))
+
+
+def start_run(
+    tx: Tx,
+    config: AutomationConfig,
+    rule: Rule,
+    contact_id: int,
+    dedupe_key: str,
+    trigger: Mapping[str, Any],
+    event_id: int | None = None,
+) -> int | None:
+    """Create the run of ``rule`` for ``contact_id`` with its first step due now.
+
+    Returns the run id, or None when a run with this ``dedupe_key`` exists (a replay).
+    """
+    t = auto.runs
+    if tx.conn.execute(select(t.c.id).where(t.c.dedupe_key == dedupe_key)).first() is not None:
+        return None
+    holds = condition_holds(tx, config, rule, contact_id)
+    chosen = rule.steps if holds else rule.otherwise
+    data = {
+        "trigger": dict(trigger),
+        "branch": "steps" if holds else "otherwise",
+        "steps": [dict(s) for s in chosen],
+    }
+    status = "running" if chosen else "skipped"
+    message = "" if chosen else "conditions not met"
+    run_id = int(
+        tx.conn.execute(
+            insert(t)
+            .values(
+                rule=rule.name,
+                contact_id=contact_id,
+                event_id=event_id,
+                dedupe_key=dedupe_key[:250],
+                status=status,
+                data=data,
+                message=message,
+                created_at=tx.now,
+                finished_at=None if chosen else tx.now,
+            )
+            .returning(t.c.id)
+        ).scalar_one()
+    )
+    if chosen:
+        _insert_step(tx, run_id, contact_id, 0, chosen[0], f"{run_id}:0", tx.now)
+    return run_id
+
+
+def _insert_step(
+    tx: Tx,
+    run_id: int,
+    contact_id: int,
+    idx: int,
+    step: Mapping[str, Any],
+    key: str,
+    due_at: datetime,
+) -> int:
+    t = auto.steps
+    return int(
+        tx.conn.execute(
+            insert(t)
+            .values(
+                run_id=run_id,
+                key=key,
+                idx=idx,
+                kind=step["do"],
+                args={k: v for k, v in step.items() if k != "do"},
+                contact_id=contact_id,
+                due_at=due_at,
+                status="pending",
+            )
+            .returning(t.c.id)
+        ).scalar_one()
+    )
+
+
+def execute(tx: Tx, config: AutomationConfig, step: StepRow, worker: str) -> int:
+    """Execute a claimed pending step and the due-now steps after it; returns how many ran."""
+    count = 0
+    current: StepRow | None = step
+    while current is not None and count < CHAIN_LIMIT:
+        current = _execute_one(tx, config, current, worker)
+        count += 1
+    return count
+
+
+def _execute_one(tx: Tx, config: AutomationConfig, step: StepRow, worker: str) -> StepRow | None:
+    run = tx.conn.execute(select(auto.runs).where(auto.runs.c.id == step.run_id)).one()
+    contacts.lock_contact(tx, step.contact_id)
+    try:
+        with tx.conn.begin_nested():
+            note = _perform(tx, config, run, step)
+    except StoreError as exc:
+        _finish_step(tx, step, "failed", str(exc), worker)
+        if not step.args.get("side"):
+            _finish_run(tx, run.id, "failed", f"step {step.idx} ({step.kind}) failed: {exc}")
+        return None
+    _finish_step(tx, step, "done", note, worker)
+    if step.args.get("side"):
+        return None
+    return _advance(tx, run, step)
+
+
+def _advance(tx: Tx, run: Any, step: StepRow) -> StepRow | None:
+    planned = run.data["steps"]
+    nxt = step.idx + 1
+    if nxt >= len(planned):
+        _finish_run(tx, run.id, "done", "")
+        return None
+    due = tx.now
+    if step.kind == "wait":
+        due = parse_duration(step.args["for"]).after(tx.now)
+    new_id = _insert_step(tx, run.id, run.contact_id, nxt, planned[nxt], f"{run.id}:{nxt}", due)
+    if due > tx.now:
+        return None
+    args = {k: v for k, v in planned[nxt].items() if k != "do"}
+    return StepRow(new_id, run.id, nxt, planned[nxt]["do"], args, run.contact_id, due)
+
+
+def _finish_step(tx: Tx, step: StepRow, status: str, note: str, worker: str) -> None:
+    t = auto.steps
+    tx.conn.execute(
+        update(t)
+        .where(t.c.id == step.id)
+        .values(status=status, result=note[:2000], done_at=tx.now, worker=worker[:120])
+    )
+
+
+def _finish_run(tx: Tx, run_id: int, status: str, message: str) -> None:
+    t = auto.runs
+    tx.conn.execute(
+        update(t).where(t.c.id == run_id).values(status=status, message=message, finished_at=tx.now)
+    )
+
+
+def _perform(tx: Tx, config: AutomationConfig, run: Any, step: StepRow) -> str:
+    """Do one step's effect inside the caller's savepoint; a short note of what it did."""
+    args, cid = step.args, step.contact_id
+    actor = Actor("automation", run.rule)
+    source = f"rule:{run.rule}"
+    key = f"auto:{step.id}"
+    kind = step.kind
+    if kind in ("credit", "debit"):
+        op = ledger.credit if kind == "credit" else ledger.debit
+        reason = f"rule {run.rule}"
+        done = op(tx, cid, args["field"], args["amount"], key, reason, actor)
+        return f"{args['field']} = {done.balances[args['field']]}"
+    if kind in ("apply_tag", "grant", "remove_tag"):
+        tag = contacts.resolve_tag(tx.conn, args["tag"])
+        if kind == "remove_tag":
+            return f"removed={contacts.remove_tag(tx, cid, tag, source)}"
+        until = parse_duration(args["for"]).after(tx.now) if kind == "grant" else None
+        return f"applied={contacts.apply_tag(tx, cid, tag, source, until)}"
+    if kind == "set_field":
+        contacts.set_field(tx, cid, args["field"], args["value"])
+        return "set"
+    if kind in ("send_email", "webhook"):
+        _queue(tx, config, run, step, key)
+        return "queued"
+    if kind == "wait":
+        return f"next step after {args['for']}"
+    if kind == "remove_tag_after":
+        contacts.resolve_tag(tx.conn, args["tag"])  # an unknown tag fails now, not in 14 days
+        side = {"do": "remove_tag", "tag": args["tag"], "side": True}
+        due = parse_duration(args["after"]).after(tx.now)
+        _insert_step(tx, run.id, cid, step.idx, side, f"{run.id}:{step.idx}:after", due)
+        return f"removal scheduled for {due.isoformat()}Z"
+    if kind == "award_points":
+        return _award(tx, config, run, step, key)
+    raise StoreError(f"unknown step {kind!r}")  # rules.py validates kinds on load
+
+
+def _award(tx: Tx, config: AutomationConfig, run: Any, step: StepRow, key: str) -> str:
+    target = step.args.get("to", "contact")
+    who: list[tuple[str, int]] = []
+    if target in ("contact", "both"):
+        who.append(("contact", step.contact_id))
+    if target in ("referred", "both"):
+        referred = run.data["trigger"].get("referred_id")
+        if not isinstance(referred, int):
+            raise StoreError("award_points to='referred' needs a referral_approved trigger")
+        who.append(("referred", referred))
+    reason = step.args.get("reason", f"rule {run.rule}")
+    for label, contact_id in who:
+        loyalty.earn(tx, config.loyalty, contact_id, step.args["points"], f"{key}:{label}", reason)
+    return f"awarded {step.args['points']} to {', '.join(label for label, _ in who)}"
+
+
+def _queue(tx: Tx, config: AutomationConfig, run: Any, step: StepRow, key: str) -> None:
+    c = db.contacts
+    email = tx.conn.execute(select(c.c.email).where(c.c.id == step.contact_id)).scalar_one()
+    a = db.credit_accounts
+    balances = dict.fromkeys(config.actions.credit_fields, 0)
+    for field, balance in tx.conn.execute(
+        select(a.c.field, a.c.balance).where(a.c.contact_id == step.contact_id)
+    ):
+        balances[field] = int(balance)
+    common = {
+        "rule": run.rule,
+        "run_id": run.id,
+        "step": step.idx,
+        "contact_id": step.contact_id,
+        "email": email,
+        "balances": balances,
+        "trigger": run.data.get("trigger", {}),
+    }
+    if step.kind == "send_email":
+        payload = {
+            "template": step.args["template"],
+            "subject": step.args.get("subject", ""),
+            **common,
+        }
+        enqueue(tx, "email", key, payload, step.contact_id)
+    else:
+        event = step.args.get("event", f"rule.{run.rule}")
+        enqueue(
+            tx, "webhook", key, {"url": step.args["url"], "event": event, **common}, step.contact_id
+        )

@@ -1,0 +1,210 @@
+"""Automations events: turn recorded store events into rule runs, each event exactly once.
+
+The store records events in the transaction of the change that caused them (``tag_applied``,
+``balance_changed``, ``field_set``, ``payment_succeeded``, ``webhook``...); loyalty adds
+``points_changed``, ``stage_changed`` and ``referral_approved``, and :func:`record_login` adds
+``login``. :func:`dispatch` reads events not yet marked, starts the runs of the rules they
+trigger, and marks them, in one transaction: an event is dispatched once, or not yet.
+
+Events get their ids when inserted but become visible when their transaction commits, so on
+PostgreSQL a lower id can appear after a higher one. Unmarked events are therefore looked for
+above a *floor*, not a cursor: the floor only moves to a candidate computed at least
+:data:`FLOOR_LAG` seconds earlier with nothing unmarked below it, which assumes no transaction
+that records an event stays open that long (store transactions last milliseconds). Between
+full scans from the floor, a dispatcher scans only above the highest id it has seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+
+from shortcodes.automations import engine
+from shortcodes.automations import schema as auto
+from shortcodes.automations.rules import AutomationConfig, Rule
+from shortcodes.store import schema as db
+from shortcodes.store.events import record_event
+from shortcodes.store.session import Tx
+
+FLOOR_LAG = 60.0
+FULL_SCAN_EVERY = 5.0
+_NAME = "events"
+
+#: Event kinds whose changed value a ``field_above`` rule watches, and how to read it.
+_VALUE_KINDS = ("balance_changed", "field_set", "points_changed")
+
+#: Trigger kind -> the event kinds that can fire it.
+_EVENT_KINDS: dict[str, tuple[str, ...]] = {
+    "field_above": _VALUE_KINDS,
+}
+
+
+def record_login(tx: Tx, contact_id: int) -> None:
+    """Record a ``login`` event (the host calls this in the login transaction)."""
+    record_event(tx, "login", contact_id, {})
+
+
+@dataclass
+class Dispatcher:
+    """Dispatch state of one process: the highest id seen and when it last scanned fully."""
+
+    config: AutomationConfig
+    seen: int = 0
+    last_full: float = field(default=0.0)
+    clock: Callable[[], float] = time.time
+
+    def kinds(self) -> list[str]:
+        """The event kinds some rule listens to."""
+        found: set[str] = set()
+        for rule in self.config.rules.values():
+            found.update(_EVENT_KINDS.get(rule.trigger.kind, (rule.trigger.kind,)))
+        return sorted(found)
+
+    def dispatch(self, tx: Tx, limit: int = 500) -> int:
+        """Dispatch up to ``limit`` unmarked events in ``tx``; the number handled.
+
+        On PostgreSQL the dispatch row is locked with SKIP LOCKED: while one worker dispatches,
+        the others go on with due steps instead of waiting.
+        """
+        kinds = self.kinds()
+        if not kinds:
+            return 0
+        state = _state(tx)
+        if state is None:
+            return 0
+        now = self.clock()
+        full = now - self.last_full >= FULL_SCAN_EVERY
+        low = int(state.floor) if full else max(int(state.floor), self.seen)
+        rows = _unmarked(tx, kinds, low, limit)
+        for event in rows:
+            _mark(tx, event.id, self.handle(tx, event), now)
+            self.seen = max(self.seen, int(event.id))
+        if full:
+            self.last_full = now
+            if len(rows) < limit:
+                _move_floor(tx, state, kinds, now)
+        return len(rows)
+
+    def handle(self, tx: Tx, event: Row[Any]) -> int:
+        """Start the runs ``event`` triggers; how many were started."""
+        if event.contact_id is None:
+            return 0
+        started = 0
+        for rule in self.config.rules.values():
+            if not _matches(tx, rule, event):
+                continue
+            key = f"{rule.name}:event:{event.id}"
+            trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
+            run = engine.start_run(tx, self.config, rule, event.contact_id, key, trigger, event.id)
+            started += run is not None
+        return started
+
+
+def _state(tx: Tx) -> Any:
+    """The dispatch row, locked; None when another worker holds it (PostgreSQL)."""
+    t = auto.dispatch
+    if tx.conn.execute(select(t.c.name).where(t.c.name == _NAME)).first() is None:
+        dialect_insert = postgresql.insert if tx.is_postgres else sqlite.insert
+        row = {"name": _NAME, "floor": 0, "candidate": 0, "candidate_at": 0.0}
+        tx.conn.execute(dialect_insert(t).values(**row).on_conflict_do_nothing())
+    query = select(t).where(t.c.name == _NAME)
+    if tx.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    return tx.conn.execute(query).first()
+
+
+def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
+    e, m = db.events, auto.event_marks
+    marked = exists().where(m.c.event_id == e.c.id)
+    query = (
+        select(e.c.id, e.c.kind, e.c.contact_id, e.c.data)
+        .where(and_(e.c.id > low, e.c.kind.in_(kinds), ~marked))
+        .order_by(e.c.id)
+        .limit(limit)
+    )
+    return list(tx.conn.execute(query))
+
+
+def _mark(tx: Tx, event_id: int, runs: int, now: float) -> None:
+    tx.conn.execute(insert(auto.event_marks).values(event_id=event_id, runs=runs, marked_at=now))
+
+
+def _move_floor(tx: Tx, state: Any, kinds: list[str], now: float) -> None:
+    """Promote a candidate old enough, then take a new candidate (see the module docstring)."""
+    t = auto.dispatch
+    values: dict[str, Any] = {}
+    if now - float(state.candidate_at) >= FLOOR_LAG:
+        floor = int(state.floor)
+        if int(state.candidate) > floor and not _unmarked(tx, kinds, floor, 1):
+            floor = int(state.candidate)
+        top = tx.conn.execute(select(func.max(db.events.c.id))).scalar() or 0
+        values = {"floor": floor, "candidate": max(int(top), floor), "candidate_at": now}
+    if values:
+        tx.conn.execute(update(t).where(t.c.name == _NAME).values(**values))
+
+
+def _matches(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
+    trigger, data = rule.trigger, event.data
+    if trigger.kind == "field_above":
+        return _crossed(tx, rule, event)
+    if event.kind != trigger.kind:
+        return False
+    checks = {"tag": "tag", "product": "product", "name": "name", "stage": "to"}
+    for arg, key in checks.items():
+        wanted = trigger.args.get(arg)
+        if wanted is not None and str(data.get(key, "")).casefold() != str(wanted).casefold():
+            return False
+    return True
+
+
+def _value(event: Row[Any], field_name: str) -> Any:
+    data, wanted = event.data, field_name.casefold()
+    if event.kind == "points_changed":
+        return next((v for k, v in data.items() if k.casefold() == wanted), None)
+    if str(data.get("field", "")).casefold() != wanted:
+        return None
+    return data.get("balance" if event.kind == "balance_changed" else "value")
+
+
+def _crossed(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
+    """True the first time the contact's watched value is above the threshold (once ever).
+
+    The rule is a milestone ("earned more than 200 points"): a value that falls back and rises
+    again does not fire it a second time. ``auto_rule_state`` remembers who has passed.
+    """
+    value = _as_number(_value(event, str(rule.trigger.args["field"])))
+    if value is None or value <= rule.trigger.args["value"]:
+        return False
+    t = auto.rule_state
+    where = (t.c.rule == rule.name) & (t.c.contact_id == event.contact_id)
+    if tx.conn.execute(select(t.c.above).where(where)).first() is not None:
+        return False
+    tx.conn.execute(
+        insert(t).values(rule=rule.name, contact_id=event.contact_id, above=True, updated_at=tx.now)
+    )
+    return True
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
+
+
+def pending_events(tx: Tx, kinds: Iterable[str]) -> int:
+    """How many events of these kinds are not dispatched yet (for status output and tests)."""
+    e, m = db.events, auto.event_marks
+    marked = exists().where(m.c.event_id == e.c.id)
+    query = select(func.count()).select_from(e).where(e.c.kind.in_(list(kinds)) & ~marked)
+    return int(tx.conn.execute(query).scalar_one())

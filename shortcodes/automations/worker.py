@@ -1,0 +1,259 @@
+"""The automations worker: dispatch events, run due steps, move points, deliver the outbox.
+
+One pass (:meth:`Worker.run_once`) does, each in its own transactions: dispatch new events into
+rule runs, execute due steps in batches, make waiting points available and expire old ones,
+deliver due outbox messages. Killing the process at any moment loses nothing and doubles nothing:
+a batch of steps is one transaction (all of it happened, or none), and delivery is claimed
+before and recorded after sending (see ``outbox``).
+
+On PostgreSQL several workers share the work: due steps, lots and messages are claimed with
+``SELECT ... FOR UPDATE SKIP LOCKED``, so two workers never take the same row and neither waits.
+On SQLite, which has one writer at a time anyway, a worker first takes the ``auto_leases`` row
+(renewed every pass, expiring after ``lease_ttl`` wall-clock seconds, taken over at once when its
+holder is a dead process on this machine); a second worker waits for it.
+
+Business time comes from the store's clock, so tests move it; leases use wall-clock time because
+they are about whether a process is alive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from shortcodes.automations import engine, loyalty
+from shortcodes.automations import schema as auto
+from shortcodes.automations.events import Dispatcher
+from shortcodes.automations.outbox import Delivery
+from shortcodes.automations.rules import AutomationConfig
+from shortcodes.store import Store
+from shortcodes.store.session import Tx
+
+LEASE_NAME = "sqlite-worker"
+
+
+@dataclass
+class PassStats:
+    """What one pass did."""
+
+    dispatched: int = 0
+    steps: int = 0
+    matured: int = 0
+    expired: int = 0
+    delivered: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """True when the pass found any work (so the next pass should not sleep)."""
+        return any((self.dispatched, self.steps, self.matured, self.expired, self.delivered))
+
+    def add(self, other: PassStats) -> None:
+        """Accumulate another pass's counts."""
+        self.dispatched += other.dispatched
+        self.steps += other.steps
+        self.matured += other.matured
+        self.expired += other.expired
+        self.delivered += other.delivered
+
+
+def worker_id() -> str:
+    """``host:pid:random``: unique per worker, and tells whether its process is alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Worker:
+    """Runs automations for one store; see the module docstring."""
+
+    store: Store
+    config: AutomationConfig
+    instance_path: Path
+    batch: int = 100
+    lease_ttl: float = 30.0
+    ident: str = field(default_factory=worker_id)
+    deliver: bool = True
+    #: Called before each batch of steps commits (fault-injection point for tests).
+    before_commit: Callable[[int], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.dispatcher = Dispatcher(self.config)
+        self.delivery = Delivery(self.store, self.config, Path(self.instance_path), self.ident)
+        self.sqlite = self.store.engine.dialect.name == "sqlite"
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        poll: float = 1.0,
+        max_passes: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> PassStats:
+        """Pass after pass (sleeping ``poll`` when idle); stop when idle if ``until_idle``."""
+        total = PassStats()
+        passes = 0
+        try:
+            while max_passes is None or passes < max_passes:
+                passes += 1
+                if self.sqlite and not self.acquire_lease():
+                    sleep(poll)
+                    continue
+                stats = self.run_once()
+                total.add(stats)
+                if not stats.busy:
+                    if until_idle:
+                        break
+                    sleep(poll)
+        finally:
+            if self.sqlite:
+                self.release_lease()
+        return total
+
+    def run_once(self) -> PassStats:
+        """One pass over every kind of work (see the module docstring)."""
+        stats = PassStats()
+        stats.dispatched = self.store.run_in_transaction(self.dispatcher.dispatch)
+        stats.steps = self.process_due()
+        cfg = self.config.loyalty
+        stats.matured = self.store.run_in_transaction(lambda tx: loyalty.mature(tx, cfg))
+        stats.expired = self.store.run_in_transaction(lambda tx: loyalty.expire(tx, cfg))
+        if self.deliver:
+            stats.delivered = self.delivery.deliver_due()
+        return stats
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def process_due(self) -> int:
+        """Execute one batch of due steps in one transaction; how many steps ran."""
+        try:
+            return self.store.run_in_transaction(self._batch)
+        except DBAPIError:
+            raise  # a database that is down or refusing: the caller retries the pass
+        except Exception:
+            # One step keeps failing for a reason that is not a store refusal: run the batch one
+            # step per transaction so the others go through and that one is marked failed.
+            return self._one_by_one()
+
+    def _claim(self, tx: Tx, limit: int) -> list[engine.StepRow]:
+        t = auto.steps
+        query = (
+            select(t.c.id, t.c.run_id, t.c.idx, t.c.kind, t.c.args, t.c.contact_id, t.c.due_at)
+            .where((t.c.status == "pending") & (t.c.due_at <= tx.now))
+            .order_by(t.c.due_at, t.c.id)
+            .limit(limit)
+        )
+        if tx.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = tx.conn.execute(query).all()
+        # Contact order: two workers locking contacts for their batches never wait in a cycle.
+        return sorted((engine.StepRow(*r) for r in rows), key=lambda s: (s.contact_id, s.id))
+
+    def _batch(self, tx: Tx) -> int:
+        done = 0
+        for step in self._claim(tx, self.batch):
+            done += engine.execute(tx, self.config, step, self.ident)
+        if self.before_commit is not None:
+            self.before_commit(done)
+        return done
+
+    def _one_by_one(self) -> int:
+        claimed = self.store.run_in_transaction(
+            lambda tx: [s.id for s in self._claim(tx, self.batch)]
+        )
+        done = 0
+        for step_id in claimed:
+            try:
+                done += self.store.run_in_transaction(partial(self._single, step_id=step_id))
+            except DBAPIError:
+                raise
+            except Exception as exc:
+                poison = partial(_poison, step_id=step_id, exc=exc, ident=self.ident)
+                self.store.run_in_transaction(poison)
+        return done
+
+    def _single(self, tx: Tx, step_id: int) -> int:
+        t = auto.steps
+        query = select(t.c.id, t.c.run_id, t.c.idx, t.c.kind, t.c.args, t.c.contact_id, t.c.due_at)
+        query = query.where((t.c.id == step_id) & (t.c.status == "pending"))
+        if tx.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        row = tx.conn.execute(query).first()
+        return (
+            0 if row is None else engine.execute(tx, self.config, engine.StepRow(*row), self.ident)
+        )
+
+    # -- the SQLite lease ----------------------------------------------------------------------
+
+    def acquire_lease(self) -> bool:
+        """Take or renew the SQLite worker lease; False while another live worker holds it."""
+        return self.store.run_in_transaction(self._acquire)
+
+    def _acquire(self, tx: Tx) -> bool:
+        t = auto.leases
+        now = time.time()
+        row = tx.conn.execute(select(t).where(t.c.name == LEASE_NAME)).first()
+        values = {"holder": self.ident, "expires_at": now + self.lease_ttl}
+        if row is None:
+            tx.conn.execute(insert(t).values(name=LEASE_NAME, **values))
+            return True
+        if row.holder != self.ident and row.expires_at > now and _alive(row.holder):
+            return False
+        tx.conn.execute(update(t).where(t.c.name == LEASE_NAME).values(**values))
+        return True
+
+    def release_lease(self) -> None:
+        """Give the lease up (on a clean stop), so another worker can start at once."""
+        t = auto.leases
+        self.store.run_in_transaction(
+            lambda tx: tx.conn.execute(
+                delete(t).where((t.c.name == LEASE_NAME) & (t.c.holder == self.ident))
+            )
+        )
+
+
+def _alive(holder: str) -> bool:
+    """False only when the holder ran on this machine and its process is gone."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _poison(tx: Tx, step_id: int, exc: BaseException, ident: str) -> None:
+    """Mark a step that raised an unexpected error as failed, with the error, and end its run."""
+    t = auto.steps
+    row: Any = tx.conn.execute(
+        select(t).where((t.c.id == step_id) & (t.c.status == "pending"))
+    ).first()
+    if row is None:
+        return
+    note = f"{type(exc).__name__}: {exc}"[:2000]
+    tx.conn.execute(
+        update(t)
+        .where(t.c.id == step_id)
+        .values(status="failed", result=note, done_at=tx.now, worker=ident[:120])
+    )
+    r = auto.runs
+    tx.conn.execute(
+        update(r)
+        .where(r.c.id == row.run_id)
+        .values(status="failed", message=note, finished_at=tx.now)
+    )
