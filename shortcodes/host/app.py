@@ -173,9 +173,3 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
             ok=False, error=exc.name.lower().replace(" ", "_"), message=exc.description
         ), code
     return views.error_page(code, exc.name, exc.description or "")
-
-
-def site_settings(app: Flask) -> SiteSettings:
-    """The site settings of a built app."""
-    state: HostState = app.extensions[EXTENSION]
-    return state.site
