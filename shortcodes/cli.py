@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shortcodes.commands.engine",
     "shortcodes.commands.store",
     "shortcodes.commands.docs",
+    "shortcodes.commands.automations",
 )
 
 

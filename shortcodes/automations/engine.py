@@ -140,11 +140,13 @@ def _insert_step(
     )
 
 
-def execute(tx: Tx, config: AutomationConfig, step: StepRow, worker: str) -> int:
-    """Execute a claimed pending step and the due-now steps after it; returns how many ran."""
+def execute(
+    tx: Tx, config: AutomationConfig, step: StepRow, worker: str, limit: int = CHAIN_LIMIT
+) -> int:
+    """Execute a claimed pending step and the due-now steps after it (at most ``limit``)."""
     count = 0
     current: StepRow | None = step
-    while current is not None and count < CHAIN_LIMIT:
+    while current is not None and count < limit:
         current = _execute_one(tx, config, current, worker)
         count += 1
     return count

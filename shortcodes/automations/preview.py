@@ -132,7 +132,7 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
         if step is None:
             break
         at_tx = Tx(tx.conn, max(tx.now, step.due_at), tx.credit_fields)
-        engine.execute(at_tx, config, step, "preview")
+        engine.execute(at_tx, config, step, "preview", limit=1)  # one step: its own effects
         result.items.extend(_items(at_tx, run_id, marks, tx.now, step.id))
         marks = _Marks.take(tx)
     return result
@@ -170,20 +170,13 @@ def _items(
 ) -> list[TimelineItem]:
     """The steps of the run finished since ``marks``, with the effects recorded meanwhile."""
     t = auto.steps
-    finished = tx.conn.execute(
-        select(t.c.idx, t.c.kind, t.c.status, t.c.result, t.c.done_at)
-        .where((t.c.run_id == run_id) & (t.c.status != "pending") & (t.c.done_at == tx.now))
-        .where(t.c.id >= first_id)
-        .order_by(t.c.id)
-    ).all()
-    effects = _effects(tx, marks)
-    items = []
-    for n, row in enumerate(finished):
-        mine = tuple(effects) if n == len(finished) - 1 else ()
-        if row.status == "failed":
-            mine = (f"fails: {row.result}",)
-        items.append(TimelineItem(tx.now, tx.now - start, row.idx, row.kind, row.status, mine))
-    return items
+    row = tx.conn.execute(
+        select(t.c.idx, t.c.kind, t.c.status, t.c.result).where(t.c.id == first_id)
+    ).one()
+    effects = tuple(_effects(tx, marks))
+    if row.status == "failed":
+        effects = (f"fails: {row.result}",)
+    return [TimelineItem(tx.now, tx.now - start, row.idx, row.kind, row.status, effects)]
 
 
 def _effects(tx: Tx, marks: _Marks) -> list[str]:

@@ -18,6 +18,7 @@ they are about whether a process is alive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -86,6 +87,9 @@ class Worker:
     before_commit: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
+        self.stopping = False
+        self.errors = 0
+        self.last_error = ""
         self.dispatcher = Dispatcher(self.config)
         self.delivery = Delivery(self.store, self.config, Path(self.instance_path), self.ident)
         self.sqlite = self.store.engine.dialect.name == "sqlite"
@@ -99,17 +103,32 @@ class Worker:
         poll: float = 1.0,
         max_passes: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        survive_db_errors: bool = False,
     ) -> PassStats:
-        """Pass after pass (sleeping ``poll`` when idle); stop when idle if ``until_idle``."""
+        """Pass after pass (sleeping ``poll`` when idle); stop when idle if ``until_idle``.
+
+        ``survive_db_errors`` keeps going through a database that went away (a restart, a
+        dropped connection): the pass's transaction rolled back, so the next pass redoes it.
+        :meth:`stop` (e.g. from a SIGTERM handler) ends the loop after the current pass.
+        """
         total = PassStats()
         passes = 0
+        self.stopping = False
         try:
-            while max_passes is None or passes < max_passes:
+            while not self.stopping and (max_passes is None or passes < max_passes):
                 passes += 1
-                if self.sqlite and not self.acquire_lease():
+                try:
+                    stats = self._guarded_pass()
+                except DBAPIError as exc:
+                    if not survive_db_errors:
+                        raise
+                    self.errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     sleep(poll)
                     continue
-                stats = self.run_once()
+                if stats is None:  # another worker holds the SQLite lease
+                    sleep(poll)
+                    continue
                 total.add(stats)
                 if not stats.busy:
                     if until_idle:
@@ -117,8 +136,18 @@ class Worker:
                     sleep(poll)
         finally:
             if self.sqlite:
-                self.release_lease()
+                with contextlib.suppress(DBAPIError):
+                    self.release_lease()
         return total
+
+    def stop(self) -> None:
+        """Ask the loop to end after the pass in progress."""
+        self.stopping = True
+
+    def _guarded_pass(self) -> PassStats | None:
+        if self.sqlite and not self.acquire_lease():
+            return None
+        return self.run_once()
 
     def run_once(self) -> PassStats:
         """One pass over every kind of work (see the module docstring)."""

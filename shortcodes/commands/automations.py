@@ -1,0 +1,221 @@
+"""Operator CLI for automations: the worker, rule checks and dry runs, billing runs, the outbox.
+
+``shortcodes worker`` runs the automations worker (``--until-idle`` to stop when nothing is due);
+``automations check`` validates the rules; ``automations preview RULE --contact EMAIL | --all``
+prints what a rule would do without writing anything; ``automations billing-run`` bills every
+subscriber for a period (tqdm progress bars); ``outbox redeliver ID`` and ``outbox log ID``.
+Every command takes ``--instance``, ``--database-url`` and ``--site`` like the store's commands.
+Refusals print ``error: ...`` and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tqdm import tqdm
+
+from shortcodes.actionsets import ActionsetConfigError
+from shortcodes.automations import (
+    AutomationConfig,
+    Worker,
+    billing_run,
+    load_automations,
+    preview,
+    preview_all,
+    redeliver,
+)
+from shortcodes.automations.outbox import delivery_log
+from shortcodes.store import Store, StoreError
+from shortcodes.store.engine import default_url
+from shortcodes.store.migrate import current_revision, head_revision
+
+Handler = Callable[[argparse.Namespace], int]
+DEFAULT_SITE = Path("site/site.toml")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``worker``, ``automations`` and ``outbox``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--instance", default="instance", help="instance folder (default: instance)"
+    )
+    common.add_argument("--database-url", help="database URL (default: DATABASE_URL, else SQLite)")
+    common.add_argument(
+        "--site",
+        type=Path,
+        default=DEFAULT_SITE,
+        help=f"site configuration (default: {DEFAULT_SITE})",
+    )
+
+    worker = subparsers.add_parser(
+        "worker", help="run due automation steps and deliver the outbox", parents=[common]
+    )
+    worker.add_argument("--until-idle", action="store_true", help="stop when nothing is due")
+    worker.add_argument(
+        "--poll", type=float, default=1.0, help="seconds to sleep when idle (default 1)"
+    )
+    worker.add_argument(
+        "--batch", type=int, default=100, help="steps per transaction (default 100)"
+    )
+    worker.add_argument(
+        "--no-deliver", action="store_true", help="leave the outbox to other workers"
+    )
+    worker.set_defaults(handler=_guarded(cmd_worker))
+
+    auto = subparsers.add_parser(
+        "automations", help="check, preview and bill with the site's rules"
+    )
+    group = auto.add_subparsers(dest="automations_command", required=True, metavar="ACTION")
+    check = group.add_parser("check", help="validate the rules and list them", parents=[common])
+    check.set_defaults(handler=_guarded(cmd_check))
+    prev = group.add_parser(
+        "preview", help="dry run: what RULE would do, writing nothing", parents=[common]
+    )
+    prev.add_argument("rule")
+    who = prev.add_mutually_exclusive_group(required=True)
+    who.add_argument("--contact", help="email or id")
+    who.add_argument("--all", action="store_true", help="every contact")
+    prev.set_defaults(handler=_guarded(cmd_preview))
+    bill = group.add_parser(
+        "billing-run", help="record this period's payment for every subscriber", parents=[common]
+    )
+    bill.add_argument("--product", required=True, help="the product rules listen for")
+    bill.add_argument("--tag", required=True, help="subscribers are the holders of this tag")
+    bill.add_argument("--period", required=True, help="billing period label, e.g. 2026-01")
+    bill.add_argument("--no-process", action="store_true", help="only record the payments")
+    bill.set_defaults(handler=_guarded(cmd_billing_run))
+
+    out = subparsers.add_parser(
+        "outbox", help="re-deliver outbox messages and read the delivery log"
+    )
+    ogroup = out.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    again = ogroup.add_parser("redeliver", help="queue a message again, due now", parents=[common])
+    again.add_argument("id", type=int)
+    again.set_defaults(handler=_guarded(cmd_redeliver))
+    log = ogroup.add_parser("log", help="every delivery attempt of a message", parents=[common])
+    log.add_argument("id", type=int)
+    log.set_defaults(handler=_guarded(cmd_log))
+
+
+def _guarded(handler: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (StoreError, ActionsetConfigError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _open(args: argparse.Namespace) -> tuple[Store, AutomationConfig]:
+    config = load_automations(args.site)
+    url = args.database_url or default_url(args.instance)
+    store = Store.from_url(url, site=config.actions, pool_size=4)
+    if current_revision(store.engine) != head_revision():
+        store.close()
+        raise StoreError("the database is not up to date: run `shortcodes db upgrade` first")
+    return store, config
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``worker``: run until stopped (SIGTERM/SIGINT end it after the current pass)."""
+    store, config = _open(args)
+    with store:
+        store.sync_tags()
+        worker = Worker(
+            store, config, Path(args.instance), batch=args.batch, deliver=not args.no_deliver
+        )
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        total = worker.run(until_idle=args.until_idle, poll=args.poll, survive_db_errors=True)
+    print(
+        f"worker {worker.ident}: {total.dispatched} events, {total.steps} steps, "
+        f"{total.matured} lots available, {total.expired} expired, {total.delivered} deliveries"
+        + (f"; {worker.errors} database errors survived" if worker.errors else "")
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``automations check``: every rule with its trigger and step count."""
+    config = load_automations(args.site)
+    for rule in config.rules.values():
+        cond = f" if {rule.conditions}" if rule.conditions else ""
+        print(f"{rule.name}: {rule.trigger.describe()}{cond} -> {len(rule.steps)} step(s)")
+    print(f"{len(config.rules)} rule(s) ok in {config.file}")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """``automations preview RULE --contact EMAIL | --all``."""
+    store, config = _open(args)
+    with store:
+        found = (
+            preview_all(store, config, args.rule)
+            if args.all
+            else [preview(store, config, args.rule, args.contact)]
+        )
+        for result in found:
+            print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_billing_run(args: argparse.Namespace) -> int:
+    """``automations billing-run``: record the payments, then run the rules they trigger."""
+    store, config = _open(args)
+    with store:
+        bar: Any = tqdm(
+            desc=f"billing {args.product} {args.period}", unit=" subscribers", disable=None
+        )
+        with bar:
+            report = billing_run(store, args.product, args.period, args.tag, progress=bar.update)
+        print(
+            f"{report.subscribers} subscribers: {report.billed} billed, {report.already} already billed for {args.period}"
+        )
+        if args.no_process or not report.billed:
+            return 0
+        worker = Worker(store, config, Path(args.instance), batch=200)
+        steps: Any = tqdm(desc="running rules", unit=" steps", disable=None)
+        with steps:
+            while True:
+                stats = worker.run_once()
+                steps.update(stats.steps)
+                if not stats.busy:
+                    break
+        print(f"rules done: {steps.n} steps")
+    return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    """``outbox redeliver ID``."""
+    store, _config = _open(args)
+    with store:
+        before = redeliver(store, args.id)
+    print(f"message {args.id} ({before}) queued for delivery again")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """``outbox log ID``."""
+    store, _config = _open(args)
+    with store:
+        rows = delivery_log(store, args.id)
+    for row in rows:
+        status = "ok" if row.ok else "failed"
+        print(
+            f"{row.created_at:%Y-%m-%d %H:%M:%S}  attempt {row.attempt}  {status}  {row.worker}  {row.detail}"
+        )
+    if not rows:
+        print(f"no delivery attempts recorded for message {args.id}")
+    return 0
