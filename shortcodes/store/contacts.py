@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact, Tag
@@ -108,7 +108,7 @@ def add_contact(
 
 def resolve_contact(conn: Connection, ref: ContactRef) -> int:
     """A contact id from an id or an email; :class:`UnknownContact` if there is none."""
-    return _find_contact(conn, ref, lock=False)
+    return _find_contact(conn, ref, lock=False)[0]
 
 
 def lock_contact(tx: Tx, ref: ContactRef) -> int:
@@ -117,23 +117,34 @@ def lock_contact(tx: Tx, ref: ContactRef) -> int:
     On PostgreSQL the row lock serializes every write to one contact, which makes check-then-act
     sequences (already owned? key used?) safe. SQLite's ``BEGIN IMMEDIATE`` already did that.
     """
+    return _find_contact(tx.conn, ref, lock=tx.is_postgres)[0]
+
+
+def lock_contact_row(tx: Tx, ref: ContactRef) -> tuple[int, str]:
+    """:func:`lock_contact` that also returns the email, in the same statement."""
     return _find_contact(tx.conn, ref, lock=tx.is_postgres)
 
 
-def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> int:
-    t = schema.contacts
-    if isinstance(ref, bool):
+_c = schema.contacts
+_BY_ID = select(_c.c.id, _c.c.email).where(_c.c.id == bindparam("ref"))
+_BY_EMAIL = select(_c.c.id, _c.c.email).where(_c.c.email == bindparam("ref"))
+_LOOKUPS = {
+    (False, False): _BY_EMAIL,
+    (False, True): _BY_EMAIL.with_for_update(),
+    (True, False): _BY_ID,
+    (True, True): _BY_ID.with_for_update(),
+}
+
+
+def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int, str]:
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-        query = select(t.c.id).where(t.c.id == int(ref))
-    elif isinstance(ref, str):
-        query = select(t.c.id).where(t.c.email == ref.strip().lower())
-    else:
-        raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
-    found = conn.execute(query.with_for_update() if lock else query).scalar()
-    if found is None:
+    by_id = isinstance(ref, int) or ref.strip().isdigit()
+    key: int | str = int(ref) if by_id else str(ref).strip().lower()
+    row = conn.execute(_LOOKUPS[by_id, lock], {"ref": key}).first()
+    if row is None:
         raise UnknownContact(f"no contact {ref!r}")
-    return int(found)
+    return int(row.id), str(row.email)
 
 
 def resolve_tag(conn: Connection, ref: int | str | Tag) -> Tag:

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
-from shortcodes.store.events import record_event
+from shortcodes.store.events import event_row, record_event
 from shortcodes.store.idempotency import (
     check_key,
     claim_operation,
@@ -134,32 +134,32 @@ def apply_delta(
     operation_id: int | None = None,
     run_id: int | None = None,
     reverses_id: int | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> tuple[int, int]:
     """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
 
-    The caller holds the contact's lock and has validated ``field`` and the amount.
+    The caller holds the contact's lock and has validated ``field`` and the amount. The
+    ``balance_changed`` event is inserted now, or appended to ``events`` for the caller to
+    insert with the rest of its events before the transaction ends (one statement for all).
     """
     balance = (
         _raise(tx, contact_id, field, delta) if delta > 0 else _lower(tx, contact_id, field, -delta)
     )
-    entry_id = tx.conn.execute(
-        insert(schema.ledger_entries)
-        .values(
-            contact_id=contact_id,
-            field=field,
-            delta=delta,
-            balance_after=balance,
-            reason=reason[:500],
-            actor_kind=actor.kind,
-            actor_id=actor.id,
-            idempotency_key=entry_key,
-            operation_id=operation_id,
-            run_id=run_id,
-            reverses_id=reverses_id,
-            created_at=tx.now,
-        )
-        .returning(schema.ledger_entries.c.id)
-    ).scalar_one()
+    values = {
+        "contact_id": contact_id,
+        "field": field,
+        "delta": delta,
+        "balance_after": balance,
+        "reason": reason[:500],
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "idempotency_key": entry_key,
+        "operation_id": operation_id,
+        "run_id": run_id,
+        "reverses_id": reverses_id,
+        "created_at": tx.now,
+    }
+    entry_id = tx.conn.execute(_INSERT_ENTRY, values).scalar_one()
     data = {
         "field": field,
         "delta": delta,
@@ -167,39 +167,51 @@ def apply_delta(
         "entry_id": entry_id,
         "reason": reason,
     }
-    record_event(tx, "balance_changed", contact_id, data, run_id=run_id)
+    if events is None:
+        record_event(tx, "balance_changed", contact_id, data, run_id=run_id)
+    else:
+        events.append(event_row(tx, "balance_changed", contact_id, data, run_id))
     return int(entry_id), balance
 
 
-def _raise(tx: Tx, contact_id: int, field: str, amount: int) -> int:
-    t = schema.credit_accounts
-    dialect_insert = postgresql.insert if tx.is_postgres else sqlite.insert
-    stmt = dialect_insert(t).values(
-        contact_id=contact_id, field=field, balance=amount, updated_at=tx.now
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[t.c.contact_id, t.c.field],
+# Statements built once (see events.py for why); the upsert differs per dialect only in its class.
+_INSERT_ENTRY = insert(schema.ledger_entries).returning(schema.ledger_entries.c.id)
+_acc = schema.credit_accounts
+_ACCOUNT = (_acc.c.contact_id == bindparam("b_contact")) & (_acc.c.field == bindparam("b_field"))
+# The guard is in the statement itself: no read-then-write window for a parallel purchase.
+_LOWER = (
+    update(_acc)
+    .where(_ACCOUNT & (_acc.c.balance >= bindparam("b_amount")))
+    .values(balance=_acc.c.balance - bindparam("b_amount"), updated_at=bindparam("b_now"))
+    .returning(_acc.c.balance)
+)
+_BALANCE = select(_acc.c.balance).where(_ACCOUNT)
+
+
+def _upsert(insert_class: Any) -> Any:
+    stmt = insert_class(_acc)
+    return stmt.on_conflict_do_update(
+        index_elements=[_acc.c.contact_id, _acc.c.field],
         set_={
-            "balance": t.c.balance + stmt.excluded.balance,
+            "balance": _acc.c.balance + stmt.excluded.balance,
             "updated_at": stmt.excluded.updated_at,
         },
-    )
-    return int(tx.conn.execute(stmt.returning(t.c.balance)).scalar_one())
+    ).returning(_acc.c.balance)
+
+
+_RAISE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
+def _raise(tx: Tx, contact_id: int, field: str, amount: int) -> int:
+    values = {"contact_id": contact_id, "field": field, "balance": amount, "updated_at": tx.now}
+    return int(tx.conn.execute(_RAISE[tx.conn.dialect.name], values).scalar_one())
 
 
 def _lower(tx: Tx, contact_id: int, field: str, amount: int) -> int:
-    t = schema.credit_accounts
-    where = (t.c.contact_id == contact_id) & (t.c.field == field)
-    # The guard is in the statement itself: no read-then-write window for a parallel purchase.
-    stmt = (
-        update(t)
-        .where(where & (t.c.balance >= amount))
-        .values(balance=t.c.balance - amount, updated_at=tx.now)
-        .returning(t.c.balance)
-    )
-    balance = tx.conn.execute(stmt).scalar()
+    where = {"b_contact": contact_id, "b_field": field}
+    balance = tx.conn.execute(_LOWER, where | {"b_amount": amount, "b_now": tx.now}).scalar()
     if balance is None:
-        have = tx.conn.execute(select(t.c.balance).where(where)).scalar() or 0
+        have = tx.conn.execute(_BALANCE, where).scalar() or 0
         raise InsufficientCredits(field, amount, int(have))
     return int(balance)
 

@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shortcodes.actionsets import Actionset, ActionsetParamError, Ref, Step
 from shortcodes.context import Tag
 from shortcodes.store import contacts, schema
 from shortcodes.store.errors import IdempotencyConflict, InvalidInput
-from shortcodes.store.events import enqueue, record_event
+from shortcodes.store.events import enqueue, event_row, record_events
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import apply_delta, check_amount
 from shortcodes.store.session import Actor, Tx
@@ -29,6 +30,27 @@ Outcome = Literal["done", "owned", "insufficient"]
 #: Called before each step with its index and once more after the last one with ``None``: an
 #: observer point for tracing, and where the fault-injection tests raise or get killed.
 StepHook = Callable[[int, Step | None], None]
+
+# Statements built once (see events.py for why).
+_runs = schema.actionset_runs
+_FIND_RUN = select(_runs).where(_runs.c.idempotency_key == bindparam("key"))
+# The key is claimed by the insert itself: a parallel run with the same key waits on the unique
+# index, then finds the row (the contact lock already serializes the usual case).
+_CLAIM_RUN = {
+    name: dialect.insert(_runs)
+    .on_conflict_do_nothing(index_elements=[_runs.c.idempotency_key])
+    .returning(_runs.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_FINISH_RUN = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("b_id"))
+    .values(
+        outcome=bindparam("b_outcome"),
+        message=bindparam("b_message"),
+        result=bindparam("b_result", type_=_runs.c.result.type),
+    )
+)
 
 DEFAULT_MESSAGE = "Unlocked {title} — {balance} credits left"
 DEFAULT_MESSAGE_NO_DEBIT = "Done: {title}"
@@ -72,6 +94,8 @@ class _Run:
     balances: dict[str, int] = field(default_factory=dict)
     debited: dict[str, int] = field(default_factory=dict)
     redirect: str | None = None
+    # The run's balance events, written in one statement when it finishes (same transaction).
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def arg(self, value: Any) -> Any:
         """A step argument with ``$param`` references replaced by the bound values."""
@@ -94,19 +118,16 @@ def run_actionset(
     except ActionsetParamError as exc:
         raise InvalidInput(str(exc)) from exc
     check_key(key)
-    contact_id = contacts.lock_contact(tx, contact)
+    contact_id, email = contacts.lock_contact_row(tx, contact)
     fp = fingerprint(
         "actionset", {"action": actionset.name, "contact": contact_id, "params": bound}
     )
-    replay = _find_run(tx, key, fp)
-    if replay is not None:
-        return replay
-    email = tx.conn.execute(
-        select(schema.contacts.c.email).where(schema.contacts.c.id == contact_id)
-    ).scalar_one()
     run = _Run(tx, actionset, contact_id, email, bound, key, actor)
     owned = _owned(run, tag_lookup)
-    run.run_id = _insert_run(run, fp, "owned" if owned else "pending")
+    run_id = _claim_run(run, fp, "owned" if owned else "pending")
+    if run_id is None:  # the key is taken: answer with that run (or refuse other parameters)
+        return _replay(tx, key, fp)
+    run.run_id = run_id
     if not owned:
         for index, step in enumerate(actionset.steps):
             if step_hook is not None:
@@ -117,11 +138,8 @@ def run_actionset(
     return _finish(run, "owned" if owned else "done")
 
 
-def _find_run(tx: Tx, key: str, fp: str) -> RunResult | None:
-    t = schema.actionset_runs
-    row = tx.conn.execute(select(t).where(t.c.idempotency_key == key)).first()
-    if row is None:
-        return None
+def _replay(tx: Tx, key: str, fp: str) -> RunResult:
+    row = tx.conn.execute(_FIND_RUN, {"key": key}).one()
     if row.fingerprint != fp:
         raise IdempotencyConflict(f"this button (key {key!r}) was already used for another action")
     return RunResult(
@@ -143,26 +161,29 @@ def _owned(run: _Run, tag_lookup: Callable[[str], Tag]) -> bool:
     return contacts.holds_tag(run.tx.conn, run.contact_id, tag.id, run.tx.now)
 
 
-def _insert_run(run: _Run, fp: str, outcome: str) -> int:
-    t = schema.actionset_runs
-    stmt = insert(t).values(
-        idempotency_key=run.key,
-        action=run.actionset.name,
-        contact_id=run.contact_id,
-        params=run.params,
-        fingerprint=fp,
-        outcome=outcome,
-        message="",
-        result={},
-        actor_kind=run.actor.kind,
-        actor_id=run.actor.id,
-        created_at=run.tx.now,
-    )
-    return int(run.tx.conn.execute(stmt.returning(t.c.id)).scalar_one())
+def _claim_run(run: _Run, fp: str, outcome: str) -> int | None:
+    """Insert the run's row, or None when its key exists (one statement for the common case)."""
+    values = {
+        "idempotency_key": run.key,
+        "action": run.actionset.name,
+        "contact_id": run.contact_id,
+        "params": run.params,
+        "fingerprint": fp,
+        "outcome": outcome,
+        "message": "",
+        "result": {},
+        "actor_kind": run.actor.kind,
+        "actor_id": run.actor.id,
+        "created_at": run.tx.now,
+    }
+    run_id = run.tx.conn.execute(_CLAIM_RUN[run.tx.conn.dialect.name], values).scalar()
+    return None if run_id is None else int(run_id)
 
 
 def _perform(run: _Run, index: int, step: Step, tag_lookup: Callable[[str], Tag]) -> None:
     args = {name: run.arg(value) for name, value in step.args.items()}
+    if step.kind in ("apply_tag", "grant", "remove_tag", "set_field"):
+        _flush_events(run)  # these record their own events: keep the run's events in order
     if step.kind in ("debit", "credit"):
         _money(run, index, step.kind, args["field"], check_amount(args["amount"], allow_zero=True))
     elif step.kind in ("apply_tag", "grant"):
@@ -180,6 +201,11 @@ def _perform(run: _Run, index: int, step: Step, tag_lookup: Callable[[str], Tag]
         raise InvalidInput(f"unknown step {step.kind!r}")
 
 
+def _flush_events(run: _Run) -> None:
+    record_events(run.tx, run.events)
+    run.events.clear()
+
+
 def _money(run: _Run, index: int, kind: str, field_name: str, amount: int) -> None:
     if amount == 0:
         return  # a free item: no entry, since entries record changes and zero is none
@@ -194,6 +220,7 @@ def _money(run: _Run, index: int, kind: str, field_name: str, amount: int) -> No
         reason=reason,
         actor=run.actor,
         run_id=run.run_id,
+        events=run.events,
     )
     run.balances[field_name] = balance
     if kind == "debit":
@@ -227,14 +254,11 @@ def _finish(run: _Run, outcome: Outcome) -> RunResult:
     result = RunResult(
         run.actionset.name, outcome, message, run.run_id, dict(run.balances), run.redirect
     )
-    t = schema.actionset_runs
-    run.tx.conn.execute(
-        update(t)
-        .where(t.c.id == run.run_id)
-        .values(outcome=outcome, message=message, result=result.to_json())
-    )
+    finish = {"b_id": run.run_id, "b_outcome": outcome, "b_message": message}
+    run.tx.conn.execute(_FINISH_RUN, finish | {"b_result": result.to_json()})
     data = {"action": run.actionset.name, "run_id": run.run_id, "outcome": outcome}
-    record_event(run.tx, "actionset_run", run.contact_id, data, run_id=run.run_id)
+    run.events.append(event_row(run.tx, "actionset_run", run.contact_id, data, run.run_id))
+    _flush_events(run)
     return result
 
 
