@@ -25,6 +25,7 @@ from shortcodes.store.errors import (
     UnknownTag,
 )
 from shortcodes.store.events import record_event
+from shortcodes.store.fastpath import Prepared
 from shortcodes.store.session import Tx
 
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
@@ -129,10 +130,10 @@ _c = schema.contacts
 _BY_ID = select(_c.c.id, _c.c.email).where(_c.c.id == bindparam("ref"))
 _BY_EMAIL = select(_c.c.id, _c.c.email).where(_c.c.email == bindparam("ref"))
 _LOOKUPS = {
-    (False, False): _BY_EMAIL,
-    (False, True): _BY_EMAIL.with_for_update(),
-    (True, False): _BY_ID,
-    (True, True): _BY_ID.with_for_update(),
+    (False, False): Prepared(_BY_EMAIL),
+    (False, True): Prepared(_BY_EMAIL.with_for_update()),
+    (True, False): Prepared(_BY_ID),
+    (True, True): Prepared(_BY_ID.with_for_update()),
 }
 
 
@@ -141,10 +142,10 @@ def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
     by_id = isinstance(ref, int) or ref.strip().isdigit()
     key: int | str = int(ref) if by_id else str(ref).strip().lower()
-    row = conn.execute(_LOOKUPS[by_id, lock], {"ref": key}).first()
+    row = _LOOKUPS[by_id, lock].first(conn, {"ref": key})
     if row is None:
         raise UnknownContact(f"no contact {ref!r}")
-    return int(row.id), str(row.email)
+    return int(row[0]), str(row[1])
 
 
 def resolve_tag(conn: Connection, ref: int | str | Tag) -> Tag:

@@ -21,6 +21,7 @@ from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.store.events import event_row, record_event
+from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import (
     check_key,
     claim_operation,
@@ -159,7 +160,7 @@ def apply_delta(
         "reverses_id": reverses_id,
         "created_at": tx.now,
     }
-    entry_id = tx.conn.execute(_INSERT_ENTRY, values).scalar_one()
+    entry_id = _INSERT_ENTRY.scalar(tx.conn, values)
     data = {
         "field": field,
         "delta": delta,
@@ -175,28 +176,30 @@ def apply_delta(
 
 
 # Statements built once (see events.py for why); the upsert differs per dialect only in its class.
-_INSERT_ENTRY = insert(schema.ledger_entries).returning(schema.ledger_entries.c.id)
+_INSERT_ENTRY = Prepared(insert(schema.ledger_entries).returning(schema.ledger_entries.c.id))
 _acc = schema.credit_accounts
 _ACCOUNT = (_acc.c.contact_id == bindparam("b_contact")) & (_acc.c.field == bindparam("b_field"))
 # The guard is in the statement itself: no read-then-write window for a parallel purchase.
-_LOWER = (
+_LOWER = Prepared(
     update(_acc)
     .where(_ACCOUNT & (_acc.c.balance >= bindparam("b_amount")))
     .values(balance=_acc.c.balance - bindparam("b_amount"), updated_at=bindparam("b_now"))
     .returning(_acc.c.balance)
 )
-_BALANCE = select(_acc.c.balance).where(_ACCOUNT)
+_BALANCE = Prepared(select(_acc.c.balance).where(_ACCOUNT))
 
 
-def _upsert(insert_class: Any) -> Any:
+def _upsert(insert_class: Any) -> Prepared:
     stmt = insert_class(_acc)
-    return stmt.on_conflict_do_update(
-        index_elements=[_acc.c.contact_id, _acc.c.field],
-        set_={
-            "balance": _acc.c.balance + stmt.excluded.balance,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    ).returning(_acc.c.balance)
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[_acc.c.contact_id, _acc.c.field],
+            set_={
+                "balance": _acc.c.balance + stmt.excluded.balance,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        ).returning(_acc.c.balance)
+    )
 
 
 _RAISE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
@@ -204,14 +207,14 @@ _RAISE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.ins
 
 def _raise(tx: Tx, contact_id: int, field: str, amount: int) -> int:
     values = {"contact_id": contact_id, "field": field, "balance": amount, "updated_at": tx.now}
-    return int(tx.conn.execute(_RAISE[tx.conn.dialect.name], values).scalar_one())
+    return int(_RAISE[tx.conn.dialect.name].scalar(tx.conn, values))
 
 
 def _lower(tx: Tx, contact_id: int, field: str, amount: int) -> int:
     where = {"b_contact": contact_id, "b_field": field}
-    balance = tx.conn.execute(_LOWER, where | {"b_amount": amount, "b_now": tx.now}).scalar()
+    balance = _LOWER.scalar(tx.conn, where | {"b_amount": amount, "b_now": tx.now})
     if balance is None:
-        have = tx.conn.execute(_BALANCE, where).scalar() or 0
+        have = _BALANCE.scalar(tx.conn, where) or 0
         raise InsufficientCredits(field, amount, int(have))
     return int(balance)
 

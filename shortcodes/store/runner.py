@@ -21,6 +21,7 @@ from shortcodes.context import Tag
 from shortcodes.store import contacts, schema
 from shortcodes.store.errors import IdempotencyConflict, InvalidInput
 from shortcodes.store.events import enqueue, event_row, record_events
+from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import apply_delta, check_amount
 from shortcodes.store.session import Actor, Tx
@@ -37,12 +38,14 @@ _FIND_RUN = select(_runs).where(_runs.c.idempotency_key == bindparam("key"))
 # The key is claimed by the insert itself: a parallel run with the same key waits on the unique
 # index, then finds the row (the contact lock already serializes the usual case).
 _CLAIM_RUN = {
-    name: dialect.insert(_runs)
-    .on_conflict_do_nothing(index_elements=[_runs.c.idempotency_key])
-    .returning(_runs.c.id)
+    name: Prepared(
+        dialect.insert(_runs)
+        .on_conflict_do_nothing(index_elements=[_runs.c.idempotency_key])
+        .returning(_runs.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_FINISH_RUN = (
+_FINISH_RUN = Prepared(
     update(_runs)
     .where(_runs.c.id == bindparam("b_id"))
     .values(
@@ -176,7 +179,7 @@ def _claim_run(run: _Run, fp: str, outcome: str) -> int | None:
         "actor_id": run.actor.id,
         "created_at": run.tx.now,
     }
-    run_id = run.tx.conn.execute(_CLAIM_RUN[run.tx.conn.dialect.name], values).scalar()
+    run_id = _CLAIM_RUN[run.tx.conn.dialect.name].scalar(run.tx.conn, values)
     return None if run_id is None else int(run_id)
 
 
@@ -255,7 +258,7 @@ def _finish(run: _Run, outcome: Outcome) -> RunResult:
         run.actionset.name, outcome, message, run.run_id, dict(run.balances), run.redirect
     )
     finish = {"b_id": run.run_id, "b_outcome": outcome, "b_message": message}
-    run.tx.conn.execute(_FINISH_RUN, finish | {"b_result": result.to_json()})
+    _FINISH_RUN.execute(run.tx.conn, finish | {"b_result": result.to_json()})
     data = {"action": run.actionset.name, "run_id": run.run_id, "outcome": outcome}
     run.events.append(event_row(run.tx, "actionset_run", run.contact_id, data, run.run_id))
     _flush_events(run)

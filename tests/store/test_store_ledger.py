@@ -233,3 +233,15 @@ def test_balance_changes_record_events_in_the_same_transaction(store: Store) -> 
         store.debit(ann, 11)
     kinds = [(e.kind, e.data.get("delta")) for e in store.events_after(0)]
     assert kinds == [("contact_created", None), ("balance_changed", 10)]
+
+
+def test_the_fast_path_raises_sqlalchemy_errors_so_retries_and_handlers_see_them(
+    store: Store,
+) -> None:
+    from shortcodes.store.fastpath import Prepared
+
+    ann = buyer(store, credits=5)
+    lower = Prepared(update(db.credit_accounts).values(balance=db.credit_accounts.c.balance - 6))
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        lower.execute(conn, {})
+    assert store.balance(ann) == 5
