@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
-_Plan = tuple[str, tuple[str, ...] | None, dict[str, Callable[[Any], Any]]]
+_Plan = tuple[str, tuple[str, ...] | None, dict[str, Callable[[Any], Any]], Any]
 
 
 class Prepared:
@@ -39,15 +39,16 @@ class Prepared:
                 processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if processor is not None:
                     processors[name] = processor
-            plan = (compiled.string, order, processors)
+            plan = (compiled.string, order, processors, compiled)
             self._plans[key] = plan
         return plan
 
     def _values(self, plan: _Plan, params: Mapping[str, Any]) -> Any:
-        _, order, processors = plan
+        _, order, processors, compiled = plan
+        # construct_params adds the values of literal binds (``balance - 6``) to the caller's.
         values = {
             name: processors[name](value) if name in processors else value
-            for name, value in params.items()
+            for name, value in compiled.construct_params(params).items()
         }
         return [values[name] for name in order] if order is not None else values
 
