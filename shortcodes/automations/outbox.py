@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import smtplib
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -77,22 +78,38 @@ class Delivery:
     worker: str = "worker"
     timeout: float = HTTP_TIMEOUT
 
+    def __post_init__(self) -> None:
+        folder = Path(self.config.file).parent / "emails"
+        # Plain-text mail: nothing is HTML, so autoescaping would only corrupt the text.
+        self.templates = Environment(loader=FileSystemLoader(str(folder)), autoescape=False)  # noqa: S701
+
     @property
     def mail_dir(self) -> Path:
         """Where emails are written when no SMTP server is configured."""
         return self.instance_path / "outbox"
 
-    def deliver_due(self, limit: int = 50) -> int:
-        """Claim and deliver up to ``limit`` due messages; how many were attempted."""
-        claimed = self.store.run_in_transaction(lambda tx: _claim(tx, limit))
+    def deliver_due(self, limit: int = 100) -> int:
+        """Claim and deliver up to ``limit`` due messages; how many were attempted.
+
+        Outcomes are recorded together after the batch (one transaction, not one per message):
+        a crash before that leaves the batch ``sending``, to be sent again once the lease ends.
+        """
+        claimed = self.store.run_in_transaction(lambda tx: _claim(tx, limit, self.worker))
+        outcomes = []
         for row in claimed:
             try:
                 note = self.send(row)
                 ok = True
             except Exception as exc:  # any failure of the far side is recorded and retried
                 note, ok = f"{type(exc).__name__}: {exc}", False
-            self.store.run_in_transaction(partial(self._record, row=row, ok=ok, note=note))
+            outcomes.append((row, ok, note))
+        if outcomes:
+            self.store.run_in_transaction(partial(self._record_all, outcomes=outcomes))
         return len(claimed)
+
+    def _record_all(self, tx: Tx, outcomes: list[tuple[Any, bool, str]]) -> None:
+        for row, ok, note in outcomes:
+            self._record(tx, row, ok, note)
 
     def send(self, row: Any) -> str:
         """Deliver one claimed message (no transaction is open while this runs)."""
@@ -123,10 +140,8 @@ class Delivery:
     def render(self, payload: Any) -> tuple[str, str]:
         """(subject or "", body): the site's template when it has one, else a plain summary."""
         template = str(payload.get("template", "message"))
-        folder = Path(self.config.file).parent / "emails"
-        env = Environment(loader=FileSystemLoader(str(folder)), autoescape=False)  # noqa: S701 - plain-text mail
         try:
-            text = env.get_template(f"{template}.txt").render(**payload)
+            text = self.templates.get_template(f"{template}.txt").render(**payload)
         except TemplateNotFound:
             balances = ", ".join(f"{k}: {v}" for k, v in payload.get("balances", {}).items())
             text = f"Hello {payload.get('email', '')},\n\n{template}\n\nYour balances: {balances}\n"
@@ -189,16 +204,10 @@ class Delivery:
     # -- outcome -------------------------------------------------------------------------------
 
     def _record(self, tx: Tx, row: Any, ok: bool, note: str) -> None:
-        t = auto.deliveries
         tx.conn.execute(
-            insert(t).values(
-                outbox_id=row.id,
-                attempt=row.attempts,
-                ok=ok,
-                detail=note[:2000],
-                worker=self.worker[:120],
-                created_at=tx.now,
-            )
+            update(auto.deliveries)
+            .where(auto.deliveries.c.id == row.log_id)
+            .values(ok=ok, detail=note[:2000], created_at=tx.now)
         )
         o = db.outbox
         if ok:
@@ -217,13 +226,14 @@ class Delivery:
         )
 
 
-def _claim(tx: Tx, limit: int) -> list[Any]:
+def _claim(tx: Tx, limit: int, ident: str) -> list[_Claimed]:
+    """Claim due messages, and those whose claimer died (see :func:`_orphans`)."""
     o = db.outbox
     due = (o.c.next_attempt_at <= tx.now) & or_(o.c.status == "pending", o.c.status == "sending")
     query = select(o).where(due).order_by(o.c.next_attempt_at, o.c.id).limit(limit)
     if tx.is_postgres:
         query = query.with_for_update(skip_locked=True)
-    rows = tx.conn.execute(query).all()
+    rows = [*tx.conn.execute(query).all(), *_orphans(tx, limit)]
     claimed = []
     for row in rows:
         tx.conn.execute(
@@ -231,8 +241,56 @@ def _claim(tx: Tx, limit: int) -> list[Any]:
             .where(o.c.id == row.id)
             .values(status="sending", attempts=row.attempts + 1, next_attempt_at=tx.now + LEASE)
         )
-        claimed.append(_Claimed(row.id, row.kind, row.payload, row.attempts + 1, row.created_at))
+        log_id = tx.conn.execute(
+            insert(auto.deliveries)
+            .values(
+                outbox_id=row.id,
+                attempt=row.attempts + 1,
+                ok=False,
+                detail="sending",
+                worker=ident[:120],
+                created_at=tx.now,
+            )
+            .returning(auto.deliveries.c.id)
+        ).scalar_one()
+        claimed.append(
+            _Claimed(row.id, row.kind, row.payload, row.attempts + 1, row.created_at, int(log_id))
+        )
     return claimed
+
+
+def _orphans(tx: Tx, limit: int) -> list[Any]:
+    """Messages still leased (``sending``) by a worker process on this machine that is gone.
+
+    A killed worker's messages would otherwise wait for the lease to end; the claimer is known
+    from the attempt's delivery-log row.
+    """
+    o, d = db.outbox, auto.deliveries
+    query = (
+        select(o, d.c.worker)
+        .join(d, (d.c.outbox_id == o.c.id) & (d.c.attempt == o.c.attempts))
+        .where((o.c.status == "sending") & (o.c.next_attempt_at > tx.now))
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+    if tx.is_postgres:
+        query = query.with_for_update(of=o, skip_locked=True)
+    return [row for row in tx.conn.execute(query).all() if not process_alive(row.worker)]
+
+
+def process_alive(holder: str) -> bool:
+    """False only when ``holder`` (``host:pid:...``) ran on this machine and its process is gone."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +300,7 @@ class _Claimed:
     payload: Any
     attempts: int
     created_at: datetime
+    log_id: int
 
 
 def _smtp(url: str, msg: EmailMessage, timeout: float) -> str:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from shortcodes.automations import engine, loyalty
 from shortcodes.automations import schema as auto
 from shortcodes.automations.events import Dispatcher
-from shortcodes.automations.outbox import Delivery
+from shortcodes.automations.outbox import Delivery, process_alive
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.store import Store
 from shortcodes.store.session import Tx
@@ -236,7 +236,7 @@ class Worker:
         if row is None:
             tx.conn.execute(insert(t).values(name=LEASE_NAME, **values))
             return True
-        if row.holder != self.ident and row.expires_at > now and _alive(row.holder):
+        if row.holder != self.ident and row.expires_at > now and process_alive(row.holder):
             return False
         tx.conn.execute(update(t).where(t.c.name == LEASE_NAME).values(**values))
         return True
@@ -249,21 +249,6 @@ class Worker:
                 delete(t).where((t.c.name == LEASE_NAME) & (t.c.holder == self.ident))
             )
         )
-
-
-def _alive(holder: str) -> bool:
-    """False only when the holder ran on this machine and its process is gone."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _poison(tx: Tx, step_id: int, exc: BaseException, ident: str) -> None:
