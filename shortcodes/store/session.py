@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from shortcodes.store.engine import SQLITE_BEGIN
+from shortcodes.store.engine import SQLITE_BEGIN, write_lock
 from shortcodes.store.errors import RetryExhausted
 
 T = TypeVar("T")
@@ -105,7 +105,7 @@ def run_write(
     """Run ``work`` in one write transaction, retrying transient failures; its result or error."""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with engine.connect() as conn, conn.begin():
+            with write_lock(engine), engine.connect() as conn, conn.begin():
                 return work(Tx(conn, to_db_time(clock()), credit_fields))
         except DBAPIError as exc:
             if not _is_transient(exc):

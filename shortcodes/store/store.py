@@ -25,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from shortcodes.actionsets import Actionset, SiteActions, parse_duration
 from shortcodes.context import Contact, Tag
 from shortcodes.store import contacts, importer, ledger, runner, schema
-from shortcodes.store.engine import default_url, make_engine
+from shortcodes.store.engine import default_url, dispose, make_engine
 from shortcodes.store.errors import InsufficientCredits, InvalidInput, UnknownAction
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.importer import ImportReport, Progress
@@ -80,8 +80,8 @@ class Store:
         return cls.from_url(default_url(instance_path), **kwargs)
 
     def close(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
+        """Close every pooled connection (and SQLite's lock files)."""
+        dispose(self.engine)
 
     def __enter__(self) -> Store:
         return self
