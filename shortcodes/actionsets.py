@@ -18,6 +18,9 @@ params.cost = { type = "int", default = 50 }
 params.tag = { type = "tag", default = "Owns Course B" }
 owns = "$tag"                        # holding this tag means already bought: nothing is debited
 message = "Unlocked {title} — {balance} credits left"
+# requires = ["Borrowed Guide"]      # refused (nothing written) unless the contact holds all
+# blocked_by = ["Lock Guide"]        # refused while the contact holds any of these
+# refused = "You can't return {title} yet"
 steps = [
   { do = "debit", field = "_Credits", amount = "$cost" },
   { do = "apply_tag", tag = "$tag" },
@@ -101,6 +104,9 @@ class Actionset:
     params: Mapping[str, Param] = field(default_factory=dict)
     owns: str | Ref | None = None
     message: str | None = None
+    requires: tuple[str | Ref, ...] = ()
+    blocked_by: tuple[str | Ref, ...] = ()
+    refused: str | None = None
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, int | str]:
         """Check and convert the parameters a button bound; defaults fill the rest."""
@@ -280,25 +286,35 @@ class _Loader:
             raise self.fail(key, "an actionset name uses letters, digits, '-', '_' and '.'", name)
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table with 'steps'", name)
-        unknown = sorted(set(spec) - {"title", "params", "owns", "message", "steps"})
+        unknown = sorted(set(spec) - set(ACTIONSET_KEYS))
         if unknown:
-            raise self.fail(
-                f"{key}.{unknown[0]}",
-                "unknown key (expected title, params, owns, message, steps)",
-                unknown[0],
-                start,
-            )
+            expected = ", ".join(ACTIONSET_KEYS)
+            problem = f"unknown key (expected {expected})"
+            raise self.fail(f"{key}.{unknown[0]}", problem, unknown[0], start)
         params = self.load_params(key, spec.get("params", {}), start)
         steps = self.load_steps(key, spec.get("steps"), params, start)
         owns = (
             None if "owns" not in spec else self.tag_arg(f"{key}.owns", spec["owns"], params, start)
         )
-        title = spec.get("title", name)
-        message = spec.get("message")
-        for k, v in (("title", title), ("message", message)):
+        title, message, refused = spec.get("title", name), spec.get("message"), spec.get("refused")
+        for k, v in (("title", title), ("message", message), ("refused", refused)):
             if v is not None and not isinstance(v, str):
                 raise self.fail(f"{key}.{k}", "must be text", k, start)
-        return Actionset(name, title, steps, params, owns, message)
+        requires = self.tag_list(f"{key}.requires", spec.get("requires", []), params, start)
+        blocked_by = self.tag_list(f"{key}.blocked_by", spec.get("blocked_by", []), params, start)
+        return Actionset(name, title, steps, params, owns, message, requires, blocked_by, refused)
+
+    def tag_list(
+        self, key: str, raw: Any, params: Mapping[str, Param], start: int
+    ) -> tuple[str | Ref, ...]:
+        """A tag or a list of tags (names or ``$param``), as a tuple."""
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list):
+            raise self.fail(key, "must be a tag name or a list of tag names", key.rsplit(".")[-1])
+        line = self.find(key.rsplit(".")[-1], start) or start
+        return tuple(
+            self.tag_arg(f"{key}[{i}]", item, params, line) for i, item in enumerate(items)
+        )
 
     def load_params(self, key: str, raw: Any, start: int) -> dict[str, Param]:
         if not isinstance(raw, dict):
@@ -506,6 +522,18 @@ class _Loader:
             )
         return value
 
+
+#: The keys an actionset table may have.
+ACTIONSET_KEYS = (
+    "title",
+    "params",
+    "owns",
+    "requires",
+    "blocked_by",
+    "message",
+    "refused",
+    "steps",
+)
 
 #: Each step kind: (required arguments, optional arguments).
 STEP_ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

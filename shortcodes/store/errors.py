@@ -47,6 +47,10 @@ class InsufficientCredits(StoreError):
         self.balance = balance
 
 
+class RunRefused(StoreError):
+    """An actionset's preconditions (``requires`` / ``blocked_by`` tags) do not hold."""
+
+
 class IdempotencyConflict(StoreError):
     """The idempotency key was already used for an operation with other parameters."""
 

@@ -19,14 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shortcodes.actionsets import Actionset, ActionsetParamError, Ref, Step
 from shortcodes.context import Tag
 from shortcodes.store import contacts, schema
-from shortcodes.store.errors import IdempotencyConflict, InvalidInput
+from shortcodes.store.errors import IdempotencyConflict, InvalidInput, RunRefused
 from shortcodes.store.events import enqueue, event_row, record_events
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import apply_delta, check_amount
 from shortcodes.store.session import Actor, Tx
 
-Outcome = Literal["done", "owned", "insufficient"]
+Outcome = Literal["done", "owned", "insufficient", "refused"]
 
 #: Called before each step with its index and once more after the last one with ``None``: an
 #: observer point for tracing, and where the fault-injection tests raise or get killed.
@@ -58,6 +58,7 @@ _FINISH_RUN = Prepared(
 DEFAULT_MESSAGE = "Unlocked {title} — {balance} credits left"
 DEFAULT_MESSAGE_NO_DEBIT = "Done: {title}"
 OWNED_MESSAGE = "You already own {title}"
+REFUSED_MESSAGE = "{title} is not available to you right now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """True when the visitor got what the button offers (now or by an earlier purchase)."""
-        return self.outcome != "insufficient"
+        return self.outcome in ("done", "owned")
 
     def to_json(self) -> dict[str, Any]:
         """The form stored with the run, which replays answer with."""
@@ -126,6 +127,7 @@ def run_actionset(
         "actionset", {"action": actionset.name, "contact": contact_id, "params": bound}
     )
     run = _Run(tx, actionset, contact_id, email, bound, key, actor)
+    _check_allowed(run, tag_lookup)
     owned = _owned(run, tag_lookup)
     run_id = _claim_run(run, fp, "owned" if owned else "pending")
     if run_id is None:  # the key is taken: answer with that run (or refuse other parameters)
@@ -162,6 +164,23 @@ def _owned(run: _Run, tag_lookup: Callable[[str], Tag]) -> bool:
         return False
     tag = tag_lookup(str(run.arg(owns)))
     return contacts.holds_tag(run.tx.conn, run.contact_id, tag.id, run.tx.now)
+
+
+def _check_allowed(run: _Run, tag_lookup: Callable[[str], Tag]) -> None:
+    """Refuse (before anything is written) unless every ``requires`` tag is held and no
+    ``blocked_by`` tag is."""
+    definition = run.actionset
+
+    def holds(ref: str | Ref) -> bool:
+        tag = tag_lookup(str(run.arg(ref)))
+        return contacts.holds_tag(run.tx.conn, run.contact_id, tag.id, run.tx.now)
+
+    if all(holds(t) for t in definition.requires) and not any(
+        holds(t) for t in definition.blocked_by
+    ):
+        return
+    values = {"title": definition.title, **run.params}
+    raise RunRefused(render_message(definition.refused or REFUSED_MESSAGE, values))
 
 
 def _claim_run(run: _Run, fp: str, outcome: str) -> int | None:

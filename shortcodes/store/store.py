@@ -26,7 +26,12 @@ from shortcodes.actionsets import Actionset, SiteActions, parse_duration
 from shortcodes.context import Contact, Tag
 from shortcodes.store import contacts, importer, ledger, runner, schema
 from shortcodes.store.engine import default_url, dispose, make_engine
-from shortcodes.store.errors import InsufficientCredits, InvalidInput, UnknownAction
+from shortcodes.store.errors import (
+    InsufficientCredits,
+    InvalidInput,
+    RunRefused,
+    UnknownAction,
+)
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
@@ -330,7 +335,9 @@ class Store:
         """Run an actionset once per key (the button's nonce); an overdraft is a refused result.
 
         A refusal for lack of credits writes nothing and comes back as ``outcome="insufficient"``
-        with the message "You need 50 credits; you have 30". Other problems raise StoreError.
+        with the message "You need 50 credits; you have 30"; one by the actionset's ``requires``
+        / ``blocked_by`` tags comes back as ``outcome="refused"``. Other problems raise
+        StoreError.
         """
         definition = self.actionset(action)
         key = _fresh_key() if idempotency_key is None else idempotency_key
@@ -345,6 +352,8 @@ class Store:
             return self.run_in_transaction(work)
         except InsufficientCredits as exc:
             return RunResult(action, "insufficient", str(exc), balances={exc.field: exc.balance})
+        except RunRefused as exc:
+            return RunResult(action, "refused", str(exc))
 
     # -- bulk ----------------------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ fields = ["_Credits", "_Points"]
 "Lock Course B" = "lock"
 "Gold" = "membership"
 "Trial" = "access"
+"Borrowed Guide" = "access"
+"Lock Guide" = "lock"
 
 [actionsets.buy-course-b]
 title = "Course B"
@@ -57,6 +59,26 @@ params.cost = { type = "int", default = 50 }
 steps = [
   { do = "debit", amount = "$cost" },
   { do = "send_email", template = "receipt" },
+]
+
+[actionsets.borrow-guide]
+title = "The Guide"
+owns = "Borrowed Guide"
+steps = [
+  { do = "debit", amount = 1 },
+  { do = "apply_tag", tag = "Borrowed Guide" },
+  { do = "grant", tag = "Lock Guide", for = "14d" },
+]
+
+[actionsets.return-guide]
+title = "The Guide"
+requires = "Borrowed Guide"
+blocked_by = ["Lock Guide"]
+refused = "You can return {title} once its lock ends"
+message = "Returned {title}: {balance} credits"
+steps = [
+  { do = "remove_tag", tag = "Borrowed Guide" },
+  { do = "credit", amount = 1 },
 ]
 
 [actionsets.everything]

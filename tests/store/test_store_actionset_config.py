@@ -187,6 +187,20 @@ CASES = [
         id="negative parameter default",
     ),
     pytest.param(
+        _steps('{ do = "redirect", url = "/x" }', extra='requires = ["Gold", "Platinum"]\n'),
+        "actionsets.act.requires[1]",
+        10,
+        "unknown tag 'Platinum'",
+        id="requires an unknown tag",
+    ),
+    pytest.param(
+        _steps('{ do = "redirect", url = "/x" }', extra="blocked_by = 5\n"),
+        "actionsets.act.blocked_by",
+        10,
+        "tag name or a list",
+        id="blocked_by not a list",
+    ),
+    pytest.param(
         "[credits]\nfields = ['has space']\n",
         "credits.fields",
         2,

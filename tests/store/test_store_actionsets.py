@@ -196,3 +196,22 @@ def test_a_failure_between_any_two_steps_writes_nothing(store: Store, fail_at: i
     # The nonce was not used up by the failed run: the visitor's retry goes through once.
     assert store.run_actionset("everything", ann, {}, "nonce-1", VISITOR).outcome == "done"
     assert store.balance(ann) == 70
+
+
+def test_requires_and_blocked_by_guard_a_lending_library_return(
+    store: Store, clock: MovableClock
+) -> None:
+    ann = buyer(store, credits=1)
+    before = dump(store)
+    early = store.run_actionset("return-guide", ann, {}, "n1", VISITOR)
+    assert (early.outcome, early.ok) == ("refused", False)
+    assert early.message == "You can return The Guide once its lock ends"
+    assert dump(store) == before
+    assert store.run_actionset("borrow-guide", ann, {}, "n2", VISITOR).outcome == "done"
+    assert store.run_actionset("return-guide", ann, {}, "n3", VISITOR).outcome == "refused"
+    clock.advance(days=14)
+    back = store.run_actionset("return-guide", ann, {}, "n4", VISITOR)
+    assert (back.outcome, back.message) == ("done", "Returned The Guide: 1 credits")
+    assert not store.get_contact(ann).has_tag("Borrowed Guide")
+    assert store.run_actionset("return-guide", ann, {}, "n5", VISITOR).outcome == "refused"
+    assert store.balance(ann) == 1

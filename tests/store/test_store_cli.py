@@ -54,7 +54,7 @@ def test_db_upgrade_creates_the_schema_and_site_tags_and_is_repeatable(
     assert "run `shortcodes db upgrade` first" in capsys.readouterr().err
     for _ in range(2):
         assert main(["db", "upgrade", *args]) == 0
-        expected = f"database at revision {head_revision()}; 5 site tags present"
+        expected = f"database at revision {head_revision()}; 7 site tags present"
         assert expected in capsys.readouterr().out
     assert (instance / "shortcodes.db").is_file()
 
