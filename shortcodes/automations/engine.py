@@ -38,16 +38,39 @@ CHAIN_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
-class StepRow:
-    """A step row as the worker claimed it."""
+class RunInfo:
+    """What a step needs of its run: the rule's name and the run's data (trigger, plan)."""
 
     id: int
-    run_id: int
+    rule: str
+    contact_id: int
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """A step row as the worker claimed it, with its run."""
+
+    id: int
+    run: RunInfo
     idx: int
     kind: str
     args: Mapping[str, Any]
     contact_id: int
     due_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StepRow:
+        """From a row of :func:`step_query`."""
+        run = RunInfo(row.run_id, row.rule, row.contact_id, row.data)
+        return cls(row.id, run, row.idx, row.kind, row.args, row.contact_id, row.due_at)
+
+
+def step_query() -> Any:
+    """SELECT of step rows joined with their run, as :meth:`StepRow.from_row` reads them."""
+    s, r = auto.steps, auto.runs
+    columns = (s.c.id, s.c.run_id, s.c.idx, s.c.kind, s.c.args, s.c.contact_id, s.c.due_at)
+    return select(*columns, r.c.rule, r.c.data).join(r, s.c.run_id == r.c.id)
 
 
 def contact_view(tx: Tx, config: AutomationConfig, contact_id: int) -> Contact:
@@ -141,20 +164,38 @@ def _insert_step(
 
 
 def execute(
-    tx: Tx, config: AutomationConfig, step: StepRow, worker: str, limit: int = CHAIN_LIMIT
+    tx: Tx,
+    config: AutomationConfig,
+    step: StepRow,
+    worker: str,
+    limit: int = CHAIN_LIMIT,
+    *,
+    isolate: bool = True,
 ) -> int:
-    """Execute a claimed pending step and the due-now steps after it (at most ``limit``)."""
+    """Execute a claimed pending step and the due-now steps after it (at most ``limit``).
+
+    ``isolate`` runs each step in a savepoint, so a step refused by the store (too few credits)
+    is marked failed while the transaction goes on. Without it (the worker's fast path, two
+    round trips fewer per step) such a refusal propagates and the caller rolls back the batch
+    and redoes it isolated.
+    """
     count = 0
     current: StepRow | None = step
     while current is not None and count < limit:
-        current = _execute_one(tx, config, current, worker)
+        current = _execute_one(tx, config, current, worker, isolate)
         count += 1
     return count
 
 
-def _execute_one(tx: Tx, config: AutomationConfig, step: StepRow, worker: str) -> StepRow | None:
-    run = tx.conn.execute(select(auto.runs).where(auto.runs.c.id == step.run_id)).one()
+def _execute_one(
+    tx: Tx, config: AutomationConfig, step: StepRow, worker: str, isolate: bool
+) -> StepRow | None:
+    run = step.run
     contacts.lock_contact(tx, step.contact_id)
+    if not isolate:
+        note = _perform(tx, config, run, step)
+        _finish_step(tx, step, "done", note, worker)
+        return None if step.args.get("side") else _advance(tx, run, step)
     try:
         with tx.conn.begin_nested():
             note = _perform(tx, config, run, step)
@@ -169,7 +210,7 @@ def _execute_one(tx: Tx, config: AutomationConfig, step: StepRow, worker: str) -
     return _advance(tx, run, step)
 
 
-def _advance(tx: Tx, run: Any, step: StepRow) -> StepRow | None:
+def _advance(tx: Tx, run: RunInfo, step: StepRow) -> StepRow | None:
     planned = run.data["steps"]
     nxt = step.idx + 1
     if nxt >= len(planned):
@@ -182,7 +223,7 @@ def _advance(tx: Tx, run: Any, step: StepRow) -> StepRow | None:
     if due > tx.now:
         return None
     args = {k: v for k, v in planned[nxt].items() if k != "do"}
-    return StepRow(new_id, run.id, nxt, planned[nxt]["do"], args, run.contact_id, due)
+    return StepRow(new_id, run, nxt, planned[nxt]["do"], args, run.contact_id, due)
 
 
 def _finish_step(tx: Tx, step: StepRow, status: str, note: str, worker: str) -> None:
@@ -201,7 +242,7 @@ def _finish_run(tx: Tx, run_id: int, status: str, message: str) -> None:
     )
 
 
-def _perform(tx: Tx, config: AutomationConfig, run: Any, step: StepRow) -> str:
+def _perform(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow) -> str:
     """Do one step's effect inside the caller's savepoint; a short note of what it did."""
     args, cid = step.args, step.contact_id
     actor = Actor("automation", run.rule)
@@ -238,7 +279,7 @@ def _perform(tx: Tx, config: AutomationConfig, run: Any, step: StepRow) -> str:
     raise StoreError(f"unknown step {kind!r}")  # rules.py validates kinds on load
 
 
-def _award(tx: Tx, config: AutomationConfig, run: Any, step: StepRow, key: str) -> str:
+def _award(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow, key: str) -> str:
     target = step.args.get("to", "contact")
     who: list[tuple[str, int]] = []
     if target in ("contact", "both"):
@@ -254,7 +295,7 @@ def _award(tx: Tx, config: AutomationConfig, run: Any, step: StepRow, key: str) 
     return f"awarded {step.args['points']} to {', '.join(label for label, _ in who)}"
 
 
-def _queue(tx: Tx, config: AutomationConfig, run: Any, step: StepRow, key: str) -> None:
+def _queue(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow, key: str) -> None:
     c = db.contacts
     email = tx.conn.execute(select(c.c.email).where(c.c.id == step.contact_id)).scalar_one()
     a = db.credit_accounts

@@ -159,11 +159,15 @@ class Delivery:
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         path = self.mail_dir / f"{row.id:09d}.eml"
         if path.exists():
-            return f"already written: {path.name}"
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(bytes(msg))
-        os.replace(tmp, path)
-        return f"written: {path.name}"
+            note = f"already written: {path.name}"
+        else:
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(bytes(msg))
+            os.replace(tmp, path)  # atomic: a reader sees the whole message or none
+            note = f"written: {path.name}"
+        for stale in self.mail_dir.glob(f"{row.id:09d}.tmp*"):  # left by a killed worker
+            stale.unlink(missing_ok=True)
+        return note
 
     # -- webhooks ------------------------------------------------------------------------------
 

@@ -141,12 +141,12 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
 def _next_step(tx: Tx, run_id: int) -> engine.StepRow | None:
     t = auto.steps
     row = tx.conn.execute(
-        select(t.c.id, t.c.run_id, t.c.idx, t.c.kind, t.c.args, t.c.contact_id, t.c.due_at)
+        engine.step_query()
         .where((t.c.run_id == run_id) & (t.c.status == "pending"))
         .order_by(t.c.due_at, t.c.id)
         .limit(1)
     ).first()
-    return None if row is None else engine.StepRow(*row)
+    return None if row is None else engine.StepRow.from_row(row)
 
 
 @dataclass(frozen=True, slots=True)

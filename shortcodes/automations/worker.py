@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shortcodes.automations import engine, loyalty
 from shortcodes.automations import schema as auto
@@ -119,7 +119,7 @@ class Worker:
                 passes += 1
                 try:
                     stats = self._guarded_pass()
-                except DBAPIError as exc:
+                except SQLAlchemyError as exc:  # DBAPIError, or a connection found closed
                     if not survive_db_errors:
                         raise
                     self.errors += 1
@@ -136,7 +136,7 @@ class Worker:
                     sleep(poll)
         finally:
             if self.sqlite:
-                with contextlib.suppress(DBAPIError):
+                with contextlib.suppress(SQLAlchemyError):
                     self.release_lease()
         return total
 
@@ -177,21 +177,22 @@ class Worker:
     def _claim(self, tx: Tx, limit: int) -> list[engine.StepRow]:
         t = auto.steps
         query = (
-            select(t.c.id, t.c.run_id, t.c.idx, t.c.kind, t.c.args, t.c.contact_id, t.c.due_at)
+            engine.step_query()
             .where((t.c.status == "pending") & (t.c.due_at <= tx.now))
             .order_by(t.c.due_at, t.c.id)
             .limit(limit)
         )
         if tx.is_postgres:
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(of=t, skip_locked=True)
         rows = tx.conn.execute(query).all()
         # Contact order: two workers locking contacts for their batches never wait in a cycle.
-        return sorted((engine.StepRow(*r) for r in rows), key=lambda s: (s.contact_id, s.id))
+        steps = (engine.StepRow.from_row(r) for r in rows)
+        return sorted(steps, key=lambda s: (s.contact_id, s.id))
 
     def _batch(self, tx: Tx) -> int:
         done = 0
         for step in self._claim(tx, self.batch):
-            done += engine.execute(tx, self.config, step, self.ident)
+            done += engine.execute(tx, self.config, step, self.ident, isolate=False)
         if self.before_commit is not None:
             self.before_commit(done)
         return done
@@ -213,14 +214,13 @@ class Worker:
 
     def _single(self, tx: Tx, step_id: int) -> int:
         t = auto.steps
-        query = select(t.c.id, t.c.run_id, t.c.idx, t.c.kind, t.c.args, t.c.contact_id, t.c.due_at)
-        query = query.where((t.c.id == step_id) & (t.c.status == "pending"))
+        query = engine.step_query().where((t.c.id == step_id) & (t.c.status == "pending"))
         if tx.is_postgres:
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(of=t, skip_locked=True)
         row = tx.conn.execute(query).first()
-        return (
-            0 if row is None else engine.execute(tx, self.config, engine.StepRow(*row), self.ident)
-        )
+        if row is None:
+            return 0
+        return engine.execute(tx, self.config, engine.StepRow.from_row(row), self.ident)
 
     # -- the SQLite lease ----------------------------------------------------------------------
 

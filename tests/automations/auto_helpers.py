@@ -188,6 +188,14 @@ trigger = "referral_approved"
 steps = [{ do = "award_points", points = 50, to = "both", reason = "referral" }]
 
 [[rules]]
+name = "charge"
+trigger = "webhook('charge')"
+steps = [
+  { do = "debit", field = "_Credits", amount = 10 },
+  { do = "apply_tag", tag = "Regular" },
+]
+
+[[rules]]
 name = "welcome-back"
 trigger = "login"
 conditions = "not has_tag('Regular')"

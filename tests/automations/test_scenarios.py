@@ -292,6 +292,25 @@ def test_login_trigger_runs_only_while_its_condition_holds(harness: Harness) -> 
     assert [r.status for r in harness.runs("welcome-back")] == ["done", "skipped"]
 
 
+def test_a_refused_debit_fails_its_own_run_and_the_rest_of_the_batch_goes_through(
+    harness: Harness,
+) -> None:
+    poor = harness.contact("poor@example.com", credits=5)
+    rich = harness.contact("rich@example.com", credits=20)
+    for who in (poor, rich):
+        harness.event("webhook", who, {"name": "charge", "event_id": f"charge-{who}"})
+    harness.drain()
+    assert (harness.store.balance(poor), harness.store.balance(rich)) == (5, 10)
+    assert "Regular" not in harness.tags(poor)
+    assert "Regular" in harness.tags(rich)
+    runs = {r.contact_id: r for r in harness.runs("charge")}
+    assert runs[poor].status == "failed"
+    assert "You need 10 credits; you have 5" in runs[poor].message
+    assert runs[rich].status == "done"
+    harness.advance(days=1)
+    assert harness.store.balance(poor) == 5, "a failed step is not retried into a double charge"
+
+
 def points(harness: Harness, contact_id: int) -> loyalty.PointsSummary:
     def read(tx: Tx) -> loyalty.PointsSummary:
         return loyalty.summary(tx.conn, harness.config.loyalty, contact_id, tx.now)
