@@ -35,6 +35,7 @@ from shortcodes.store.session import Tx
 FLOOR_LAG = 60.0
 FULL_SCAN_EVERY = 5.0
 _NAME = "events"
+_PAYMENT_KINDS = ("payment_succeeded", "payment_failed", "refunded")
 
 #: Event kinds whose changed value a ``field_above`` rule watches, and how to read it.
 _VALUE_KINDS = ("balance_changed", "field_set", "points_changed")
@@ -99,11 +100,23 @@ class Dispatcher:
         for rule in self.config.rules.values():
             if not _matches(tx, rule, event):
                 continue
-            key = f"{rule.name}:event:{event.id}"
+            key = _dedupe_key(rule, event)
             trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
             run = engine.start_run(tx, self.config, rule, event.contact_id, key, trigger, event.id)
             started += run is not None
         return started
+
+
+def _dedupe_key(rule: Rule, event: Row[Any]) -> str:
+    """One run per rule and event; for payments, per rule and payment.
+
+    A payment provider that retries with a new event id still names the same payment, so a
+    monthly-credits rule deposits once per charge however often the charge is reported.
+    """
+    payment = event.data.get("payment_id")
+    if event.kind in _PAYMENT_KINDS and isinstance(payment, str) and payment:
+        return f"{rule.name}:{event.kind}:{payment}"
+    return f"{rule.name}:event:{event.id}"
 
 
 def _state(tx: Tx) -> Any:

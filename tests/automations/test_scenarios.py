@@ -60,6 +60,8 @@ def test_monthly_subscription_adds_50_credits_per_payment_and_a_retried_webhook_
         harness.drain()
         assert harness.store.balance(ann) == 50
         assert post_hook(client, "payments/succeeded", first)["duplicate"] is True  # a retry
+        # A provider retrying the same charge under a new event id changes nothing either.
+        post_hook(client, "payments/succeeded", {**first, "event_id": "evt-1-retry"})
         harness.drain()
         assert harness.store.balance(ann) == 50
         harness.clock.advance(days=31)
