@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -49,6 +49,14 @@ from shortcodes.store.session import (
 )
 
 T = TypeVar("T")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when an email is unknown (see ``check_password``); matches no password."""
+    return generate_password_hash(uuid.uuid4().hex)
+
+
 TagRef = int | str | Tag
 
 
@@ -148,14 +156,17 @@ class Store:
             contact_id = contacts.resolve_contact(conn, ref)
             return contacts.snapshot(conn, contact_id, now, self.site.credit_fields)
 
-        return self._read(read)
+        # One snapshot on PostgreSQL too: never a new balance beside old tags, or the reverse.
+        return run_read(self.engine, read, snapshot=True)
 
     def check_password(self, email: str, password: str) -> Contact | None:
         """The contact if ``password`` is theirs, else None (also for unknown emails)."""
         t = schema.contacts
         query = select(t.c.id, t.c.password_hash).where(t.c.email == email.strip().lower())
         row = self._read(lambda conn: conn.execute(query).first())
+        # Hash even for an unknown email, so the answer's timing does not say which emails exist.
         if row is None or not row.password_hash:
+            check_password_hash(_dummy_hash(), password)
             return None
         if not check_password_hash(row.password_hash, password):
             return None
