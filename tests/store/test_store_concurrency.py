@@ -13,6 +13,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,8 @@ from sqlalchemy import func, select
 from store_helpers import buyer
 
 from shortcodes.store import Actor, RunResult, Store
+from shortcodes.store import contacts as contact_ops
+from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
 
 BUYER = Path(__file__).with_name("buyer.py")
@@ -208,3 +211,35 @@ def _kill_each_when_paused(procs: list[subprocess.Popen[str]]) -> list[str]:
                     keys.append(paused[0].split()[1].decode())
                     selector.unregister(item.fd)
     return keys
+
+
+def test_a_deadlock_between_two_writers_is_retried_until_both_succeed(
+    store: Store, backend: str
+) -> None:
+    """Two transactions lock two contacts in opposite orders. PostgreSQL kills one with a
+    deadlock error; run_in_transaction retries it and both complete. (SQLite's BEGIN IMMEDIATE
+    never lets them interleave, so there both simply complete.)"""
+    ann, bob = buyer(store, "ann@example.com", 10), buyer(store, "bob@example.com", 10)
+    both_hold_one = threading.Barrier(2, timeout=10)
+    attempts = Counter[str]()
+
+    def transfer(name: str, first: int, second: int) -> None:
+        def work(tx: Any) -> None:
+            attempts[name] += 1
+            contact_ops.lock_contact(tx, first)
+            if backend == "postgresql" and attempts[name] == 1:
+                both_hold_one.wait()  # first attempts only: each holds one lock, wants the other
+            contact_ops.lock_contact(tx, second)
+            ledger_ops.debit(tx, first, "_Credits", 1, f"{name}-out", "move", VISITOR)
+            ledger_ops.credit(tx, second, "_Credits", 1, f"{name}-in", "move", VISITOR)
+
+        store.run_in_transaction(work)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(transfer, "a", ann, bob), pool.submit(transfer, "b", bob, ann)]
+        for future in futures:
+            future.result()
+    assert (store.balance(ann), store.balance(bob)) == (10, 10)
+    assert count(store, db.operations) == 6  # two openings and four moves, each exactly once
+    if backend == "postgresql":
+        assert sum(attempts.values()) == 3  # the deadlock victim ran twice
