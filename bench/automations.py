@@ -111,6 +111,7 @@ def bulk_contacts(store: Store, count: int, tag: str | None = None) -> list[int]
                     for i in ids
                 ],
             )
+    analyze(store)
     return ids
 
 
@@ -154,6 +155,13 @@ def bulk_steps(store: Store, contact_ids: list[int], count: int) -> None:
         ]
         for start in range(0, len(steps), 10_000):
             conn.execute(insert(auto.steps), steps[start : start + 10_000])
+    analyze(store)
+
+
+def analyze(store: Store) -> None:
+    """Refresh planner statistics after a bulk load (autovacuum would, a little later)."""
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
 
 
 def run_workers(url: str, site: Path, instance: Path, workers: int) -> float:

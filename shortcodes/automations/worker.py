@@ -175,19 +175,7 @@ class Worker:
             return self._one_by_one()
 
     def _claim(self, tx: Tx, limit: int) -> list[engine.StepRow]:
-        t = auto.steps
-        query = (
-            engine.step_query()
-            .where((t.c.status == "pending") & (t.c.due_at <= tx.now))
-            .order_by(t.c.due_at, t.c.id)
-            .limit(limit)
-        )
-        if tx.is_postgres:
-            query = query.with_for_update(of=t, skip_locked=True)
-        rows = tx.conn.execute(query).all()
-        # Contact order: two workers locking contacts for their batches never wait in a cycle.
-        steps = (engine.StepRow.from_row(r) for r in rows)
-        return sorted(steps, key=lambda s: (s.contact_id, s.id))
+        return engine.claim_due(tx, limit)
 
     def _batch(self, tx: Tx) -> int:
         done = 0
