@@ -10,6 +10,7 @@ and ``--site`` (the ``site.toml`` declaring credit fields, tags and actionsets).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -186,8 +187,8 @@ def _site(args: argparse.Namespace) -> SiteActions:
 def open_store(args: argparse.Namespace, *, migrated: bool = True) -> Store:
     """The store the arguments name; refuses a database that ``db upgrade`` has not prepared."""
     url = args.database_url or default_url(args.instance)
-    if url.startswith("sqlite:///") and not args.database_url:
-        Path(args.instance).mkdir(parents=True, exist_ok=True)
+    if not args.database_url and not os.environ.get("DATABASE_URL", "").strip():
+        Path(args.instance).mkdir(parents=True, exist_ok=True)  # the default SQLite file's home
     store = Store.from_url(url, site=_site(args), pool_size=2)
     if migrated and current_revision(store.engine) != head_revision():
         store.close()
