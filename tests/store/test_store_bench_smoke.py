@@ -22,7 +22,8 @@ def test_the_ledger_benchmark_runs_and_reports_zero_anomalies(
     argv += ["--clients", "1,2", "--json", str(tmp_path / "ledger.json")]
     if backend == "postgresql":
         _, worker_url = request.getfixturevalue("pg_admin")
-        database = f"bench_ledger_smoke_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        database = f"bench_ledger_smoke_{worker}_{os.getpid()}"
         url = make_url(worker_url).difference_update_query(["options"]).set(database=database)
         url = url.set(drivername="postgresql+psycopg")
         argv += ["--pg", url.render_as_string(hide_password=False)]
