@@ -10,12 +10,16 @@ For each backend it builds a fresh database with the store's own migrations, bul
 contacts with one opening entry each (PostgreSQL ``COPY``, SQLite ``executemany``) and measures
 the balance read and the first history page (20 entries) at that size; loads nine more entries per
 contact (10x the ledger) and measures them again, so a read that grows with the ledger shows. Then
-1 and 8 client *processes* (as gunicorn workers would be) run the purchase actionset (debit 5
-credits, queue a receipt email, record the run: the real ``Store.run_actionset`` path, one
-transaction each, a fresh nonce each) on random contacts for ``--seconds`` each, after a short
-warm-up round and ``ANALYZE`` (so the planner knows the run table is not empty). Afterwards the
-ledger must verify, every purchase a client saw succeed must be a run in the database, and the
-balances must have dropped by exactly 5 per run: any difference is an anomaly and fails the run.
+1 and 8 concurrent clients run the purchase actionset (debit 5 credits, queue a receipt email,
+record the run: the real ``Store.run_actionset`` path, one transaction each, a fresh nonce each)
+on random contacts for ``--seconds`` each, after a short warm-up round and ``ANALYZE`` (so the
+planner knows the run table is not empty). Clients are threads with their own connections in up
+to ``--processes`` client processes (default one per core, as ``gunicorn --workers 2 --threads 4``
+would run them; ``--processes 8`` gives each client its own process). Each round also reports the
+CPU a purchase cost, client processes plus their PostgreSQL server processes, which holds whatever
+else the machine is doing. Afterwards the ledger must verify, every purchase a client saw succeed
+must be a run in the database, and the balances must have dropped by exactly 5 per run: any
+difference is an anomaly and fails the run.
 
 PostgreSQL: the database named by ``--pg`` (default ``postgresql://postgres@127.0.0.1:5432/
 bench_ledger``, created if missing; its schema ``bench`` is dropped and rebuilt, nothing else is
@@ -33,8 +37,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -235,41 +241,78 @@ def _time_each(call: Callable[[int], Any], picks: list[int]) -> list[float]:
 # -- purchases -------------------------------------------------------------------------------------
 
 
-def worker(url: str, seconds: float, seed: int, go_file: str, contacts: int) -> None:
-    """One client process: buy on random contacts until the time is up; print a JSON summary."""
-    store = Store.from_url(url, site=parse_site_actions(SITE), pool_size=1)
-    rng = random.Random(seed)
-    store.balance(1)  # connect before the start signal
+def worker(url: str, seconds: float, seed: int, go_file: str, contacts: int, threads: int) -> None:
+    """One client process of ``threads`` clients: each buys on random contacts until the time is
+    up, on its own pooled connection; prints a JSON summary of all of them."""
+    store = Store.from_url(url, site=parse_site_actions(SITE), pool_size=threads)
+    backends = _connect_all(store, threads)  # every connection open before the start signal
     print("ready", flush=True)
     while not os.path.exists(go_file):
         time.sleep(0.001)
-    done, refused, latencies = 0, 0, []
     began = time.monotonic()  # CLOCK_MONOTONIC: comparable between processes on one machine
-    deadline = time.perf_counter() + seconds
+    cpu, server_cpu = time.process_time(), sum(map(_cpu_seconds, backends))
+    outcomes: list[list[Any]] = [[] for _ in range(threads)]
+    pool = [
+        threading.Thread(target=_buy, args=(store, seconds, seed * 100 + t, contacts, outcomes[t]))
+        for t in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    ended = time.monotonic()
+    cpu, server_cpu = time.process_time() - cpu, sum(map(_cpu_seconds, backends)) - server_cpu
+    store.close()
+    runs = [x for per_thread in outcomes for x in per_thread]
+    summary = {
+        "done": sum(ok for ok, _ in runs),
+        "refused": sum(not ok for ok, _ in runs),
+        "latencies": [t for _, t in runs],
+        "client_cpu": cpu,
+        "server_cpu": server_cpu,
+    }
+    print(json.dumps(summary | {"began": began, "ended": ended}), flush=True)
+
+
+def _buy(store: Store, seconds: float, seed: int, contacts: int, out: list[Any]) -> None:
+    rng = random.Random(seed)
     actor = Actor("visitor", f"bench-{seed}")
+    deadline = time.perf_counter() + seconds
     n = 0
     while time.perf_counter() < deadline:
         n += 1
         started = time.perf_counter()
         result = store.run_actionset("buy", rng.randint(1, contacts), {}, f"w{seed}-{n}", actor)
-        latencies.append(time.perf_counter() - started)
-        done += result.outcome == "done"
-        refused += result.outcome != "done"
-    ended = time.monotonic()
-    store.close()
-    summary = {"done": done, "refused": refused, "latencies": latencies}
-    print(json.dumps(summary | {"began": began, "ended": ended}), flush=True)
+        out.append((result.outcome == "done", time.perf_counter() - started))
+
+
+def _connect_all(store: Store, count: int) -> list[int]:
+    """Open ``count`` pooled connections at once; their PostgreSQL server pids (none on SQLite)."""
+    with ExitStack() as stack:
+        conns = [stack.enter_context(store.engine.connect()) for _ in range(count)]
+        if store.engine.dialect.name != "postgresql":
+            return []
+        return [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process of this machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def purchases(
-    url: str, clients: int, seconds: float, contacts: int, round_no: int
+    url: str, clients: int, seconds: float, contacts: int, round_no: int, processes: int
 ) -> dict[str, Any]:
-    """Run ``clients`` worker processes at once; purchases/s and latency percentiles."""
+    """Run ``clients`` clients at once, spread over up to ``processes`` worker processes (threads
+    within each, like gunicorn's ``--workers N --threads M``); purchases/s and latencies."""
     go_file = Path(tempfile.mkdtemp()) / "go"
     procs = []
-    for c in range(clients):
+    count = min(clients, processes)
+    for c in range(count):
+        threads = clients // count + (c < clients % count)
         argv = [sys.executable, __file__, "--worker", url, str(seconds), str(round_no * 100 + c),
-                str(go_file), str(contacts)]  # fmt: skip
+                str(go_file), str(contacts), str(threads)]  # fmt: skip
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "ready":
@@ -285,11 +328,16 @@ def purchases(
     done = sum(r["done"] for r in reports)
     return {
         "clients": clients,
+        "processes": count,
         "done": done,
         "refused": sum(r["refused"] for r in reports),
         "per_second": done / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": statistics.quantiles(latencies, n=100)[98] * 1000,
+        # Client processes plus their database server processes: what a purchase costs in CPU,
+        # whatever else the machine is doing.
+        "client_cpu_ms": sum(r["client_cpu"] for r in reports) * 1000 / max(done, 1),
+        "server_cpu_ms": sum(r["server_cpu"] for r in reports) * 1000 / max(done, 1),
     }
 
 
@@ -333,13 +381,13 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, An
         # A warm-up round, then ANALYZE: PostgreSQL plans the foreign-key checks on the run table
         # from its statistics, and a freshly created, empty table is planned as a sequential
         # scan, which a live site's run table never is.
-        warm = purchases(url, 1, min(2.0, args.seconds), args.contacts, 99)
+        warm = purchases(url, 1, min(2.0, args.seconds), args.contacts, 99, 1)
         if store.engine.dialect.name == "postgresql":
             with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("ANALYZE")
         result["runs"] = []
         for round_no, clients in enumerate(args.clients):
-            run = purchases(url, clients, args.seconds, args.contacts, round_no)
+            run = purchases(url, clients, args.seconds, args.contacts, round_no, args.processes)
             print(f"{clients} client(s): {run['per_second']:.0f} purchases/s", flush=True)
             result["runs"].append(run)
         done = warm["done"] + sum(r["done"] for r in result["runs"])
@@ -353,35 +401,41 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, An
 
 def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """The report: one block per backend."""
-    print(f"\nLedger benchmark: {args.contacts:,} contacts, {args.entries:,} entries loaded, "
-          f"{args.seconds:g} s per purchase round, purchase = debit {COST} + receipt email")  # fmt: skip
-    head = f"{'backend':<11} {'measure':<38} {'value':>12}"
+    print(
+        f"\nLedger benchmark: {args.contacts:,} contacts, {args.entries:,} entries loaded, "
+        f"{args.seconds:g} s per purchase round, purchase = debit {COST} + receipt email"
+    )
+    head = f"{'backend':<11} {'measure':<40} {'value':>14}"
     print(head + "\n" + "-" * len(head))
     for r in results:
-        b = r["backend"]
-        for size, key in (
-            (f"{args.contacts:,} entries", "reads_1x"),
-            (f"{args.entries:,} entries", "reads_10x"),
-        ):
+
+        def row(label: str, value: str, backend: str = r["backend"]) -> None:
+            print(f"{backend:<11} {label:<40} {value:>14}")
+
+        for size, key in ((args.contacts, "reads_1x"), (args.entries, "reads_10x")):
             reads = r[key]
-            print(
-                f"{b:<11} {'balance read p50/p99 ms @ ' + size:<38} {reads['balance_p50']:>5.2f}/{reads['balance_p99']:<6.2f}"
-            )
-            print(
-                f"{b:<11} {'history page p50/p99 ms @ ' + size:<38} {reads['history_p50']:>5.2f}/{reads['history_p99']:<6.2f}"
-            )
+            for name in ("balance", "history"):
+                label = f"{name} read p50/p99 ms @ {size:,} entries"
+                row(label, f"{reads[name + '_p50']:.2f}/{reads[name + '_p99']:.2f}")
         for run in r["runs"]:
-            label = f"purchases/s, {run['clients']} client(s)"
-            print(f"{b:<11} {label:<38} {run['per_second']:>12,.0f}")
-            print(
-                f"{b:<11} {'  latency p50/p99 ms':<38} {run['p50_ms']:>5.1f}/{run['p99_ms']:<6.1f}"
-            )
-        print(f"{b:<11} {'entries at the end':<38} {r['entries_at_end']:>12,}")
-        print(f"{b:<11} {'anomalies':<38} {len(r['anomalies']):>12}")
+            label = f"purchases/s, {run['clients']} client(s) in {run['processes']} process(es)"
+            row(label, f"{run['per_second']:,.0f}")
+            row("  latency p50/p99 ms", f"{run['p50_ms']:.1f}/{run['p99_ms']:.1f}")
+            cpu = run["client_cpu_ms"] + run["server_cpu_ms"]
+            split = f"{run['client_cpu_ms']:.2f}+{run['server_cpu_ms']:.2f}"
+            row("  CPU ms/purchase client+server", split)
+            row("  => purchases/s two idle cores could do", f"{2000 / cpu:,.0f}")
+        row("entries at the end", f"{r['entries_at_end']:,}")
+        row("anomalies", str(len(r["anomalies"])))
         for problem in r["anomalies"][:10]:
             print(f"    {problem}")
-    pg8 = [run["per_second"] for r in results if r["backend"] == "postgresql"
-           for run in r["runs"] if run["clients"] == 8]  # fmt: skip
+    pg8 = [
+        run["per_second"]
+        for r in results
+        if r["backend"] == "postgresql"
+        for run in r["runs"]
+        if run["clients"] == 8
+    ]
     if pg8:
         verdict = "PASS" if pg8[0] >= 1000 else "FAIL"
         print(
@@ -392,8 +446,8 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
 def main() -> int:
     """Parse arguments and run the benchmark (or one client, with --worker)."""
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        url, seconds, seed, go_file, contacts = sys.argv[2:7]
-        worker(url, float(seconds), int(seed), go_file, int(contacts))
+        url, seconds, seed, go_file, contacts, threads = sys.argv[2:8]
+        worker(url, float(seconds), int(seed), go_file, int(contacts), int(threads))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -404,6 +458,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="client processes the clients are spread over (default: one per core)",
+    )
     parser.add_argument("--quick", action="store_true", help="10x smaller, 2 s rounds")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()

@@ -33,7 +33,7 @@ def test_the_ledger_benchmark_runs_and_reports_zero_anomalies(
         if backend == "postgresql":
             _drop_database(url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{backend:<11} {'anomalies':<38} {0:>12}" in done.stdout
+    assert f"{backend:<11} {'anomalies':<40} {'0':>14}" in done.stdout
     assert "purchases/s, 2 client(s)" in done.stdout
     assert (tmp_path / "ledger.json").is_file()
 
