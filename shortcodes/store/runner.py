@@ -3,7 +3,8 @@
 :func:`run_actionset` binds the button's parameters, locks the contact, answers a replayed key
 with the first run's result, skips a purchase the contact already owns, then performs every step
 inside the caller's transaction. Any error (an overdraft, an unknown tag, a crash) propagates and
-the caller's transaction rolls back every step; nothing of a failed run is ever visible.
+the caller's transaction rolls back every step; nothing of a failed run is ever visible. Since a
+refused or failed run records nothing, its nonce stays unused: the visitor's retry runs once.
 """
 
 from __future__ import annotations
