@@ -80,12 +80,13 @@ def step_query() -> Any:
 def claim_due(tx: Tx, limit: int) -> list[StepRow]:
     """Lock up to ``limit`` due pending steps (skipping locked ones on PostgreSQL), with runs.
 
-    The locking query reads ``auto_steps`` alone in ``due_at`` order, so it walks the
-    ``(status, due_at)`` index and stops after ``limit`` rows however many steps are waiting;
-    the runs are fetched by id afterwards. Returned in contact order: two workers locking the
-    contacts of their batches then never wait on each other in a cycle.
+    The locking query walks the ``(status, due_at)`` index and stops after ``limit`` rows
+    however many steps are waiting; the runs are fetched by id afterwards. On PostgreSQL it
+    locks each step's *contact* too, with SKIP LOCKED: a worker takes only steps of contacts no
+    other transaction holds, so parallel workers (and visitors' purchases) never queue behind
+    each other's batches. Returned in contact order.
     """
-    s, r = auto.steps, auto.runs
+    s, r, c = auto.steps, auto.runs, db.contacts
     columns = (s.c.id, s.c.run_id, s.c.idx, s.c.kind, s.c.args, s.c.contact_id, s.c.due_at)
     query = (
         select(*columns)
@@ -94,7 +95,7 @@ def claim_due(tx: Tx, limit: int) -> list[StepRow]:
         .limit(limit)
     )
     if tx.is_postgres:
-        query = query.with_for_update(skip_locked=True)
+        query = query.join(c, c.c.id == s.c.contact_id).with_for_update(of=(s, c), skip_locked=True)
     rows = tx.conn.execute(query).all()
     if not rows:
         return []
