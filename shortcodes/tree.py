@@ -66,6 +66,7 @@ class PairingWalk:
         self.report = report
         self.root: list[Any] = []
         self.stack: list[Opening] = []
+        self.cur = self.root  # the items of the innermost open tag (or the page)
         self.pos = 0  # page text before this offset is already in the output
         self.last_close: dict[str, int] = {}
         self._markers: frozenset[str] | None = None
@@ -91,12 +92,15 @@ class PairingWalk:
         """The text item without its last character (the ``[`` of an escape), or None if empty."""
         raise NotImplementedError
 
-    def _children(self) -> list[Any]:
-        return self.stack[-1].children if self.stack else self.root
+    def _pop(self) -> Opening:
+        """Take the innermost opener off the stack; its parent's items become current."""
+        tag = self.stack.pop()
+        self.cur = self.stack[-1].children if self.stack else self.root
+        return tag
 
     def _flush(self, upto: int) -> None:
         if upto > self.pos:
-            self.add_text(self._children(), self.text[self.pos : upto], self.pos)
+            self.add_text(self.cur, self.text[self.pos : upto], self.pos)
             self.pos = upto
 
     def _problem(self, offset: int, width: int, message: str, severity: str = "error") -> None:
@@ -119,7 +123,7 @@ class PairingWalk:
                 self._open(registry[name], start, end, body, body_at, self_closing)
         self._flush(len(self.text))
         while self.stack:
-            self._close_unclosed(self.stack.pop(), len(self.text))
+            self._close_unclosed(self._pop(), len(self.text))
         return self.root
 
     def _open(
@@ -130,7 +134,7 @@ class PairingWalk:
         if wrapped_left and end < len(text) and text[end] == "]":
             # [[tag ...]] prints the inner tag literally and runs nothing.
             self._flush(start - 1)
-            self.add_text(self._children(), text[start:end], start)
+            self.add_text(self.cur, text[start:end], start)
             self.pos = end + 1
             return
         if not slash and not spec.enclosing and self.last_close.get(spec.name, -1) < start:
@@ -145,9 +149,11 @@ class PairingWalk:
         self._flush(start)
         self.pos = end
         if slash:
-            self._children().append(self.leaf(spec, start, end, body, body_at))
+            self.cur.append(self.leaf(spec, start, end, body, body_at))
         else:
-            self.stack.append(Opening(spec, start, end, body, body_at, wrapped_left))
+            tag = Opening(spec, start, end, body, body_at, wrapped_left)
+            self.stack.append(tag)
+            self.cur = tag.children
 
     def _close(self, name: str, start: int, end: int) -> None:
         stack = self.stack
@@ -164,10 +170,10 @@ class PairingWalk:
             return
         self._flush(start)
         while len(stack) > depth + 1:
-            self._close_unclosed(stack.pop(), start)
-        tag = stack.pop()
+            self._close_unclosed(self._pop(), start)
+        tag = self._pop()
         text = self.text
-        siblings = self._children()
+        siblings = self.cur
         if tag.escape_open and end < len(text) and text[end] == "]":
             # [[tag]...[/tag]] prints the whole inner construct literally.
             self._drop_escape_bracket(siblings)
@@ -185,7 +191,7 @@ class PairingWalk:
 
     def _close_unclosed(self, tag: Opening, at: int) -> None:
         """An opener whose closer never came, closed where its parent ends."""
-        siblings = self._children()
+        siblings = self.cur
         if tag.spec.enclosing:
             # Fail closed: the gate keeps everything up to its parent's end.
             self._problem(
