@@ -261,7 +261,8 @@ def bench_billing(base: str, site: Path, instance: Path, count: int, workers: in
     store = fresh_store(base, site)
     bulk_contacts(store, count, "Subscriber")
     t = time.perf_counter()
-    report = billing_run(store, "monthly", "2026-01", "Subscriber")
+    with Analyzer(schema_url(base)):
+        report = billing_run(store, "monthly", "2026-01", "Subscriber")
     recorded = time.perf_counter() - t
     assert report.billed == count, report
     print(
