@@ -23,6 +23,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from shortcodes.automations.rules import load_automations
+from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
 from shortcodes.host import actions, auth, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
@@ -115,11 +117,14 @@ def _build_state(app: Flask) -> HostState:
         site = dataclasses.replace(site, webhook_secret=app.config["WEBHOOK_SECRET"])
     url = app.config.get("DATABASE_URL") or default_url(app.instance_path)
     store = _open_store(url, site, seed_demo=bool(app.config["SEED"]))
+    # Rules are checked at startup too: a bad rule stops the site with an error naming it.
+    automations = load_automations(site.root / "site.toml")
     env = Environment()
     register_host_shortcodes(env)
+    register_loyalty_shortcodes(env)
     theme = load_theme(env, theme_path(site.theme, app.config["THEMES_DIR"]), url_for=url_for)
     signer = ActionSigner(app.config["SECRET_KEY"], max_age=int(app.config["ACTION_TOKEN_MAX_AGE"]))
-    return HostState(site, store, env, PageStore(site.pages_dir, env), signer, theme)
+    return HostState(site, store, env, PageStore(site.pages_dir, env), signer, theme, automations)
 
 
 def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:

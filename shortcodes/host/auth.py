@@ -13,6 +13,7 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
+from shortcodes.automations.events import record_login
 from shortcodes.host.render import simple_page
 from shortcodes.host.state import current_contact, host
 
@@ -71,6 +72,8 @@ def login() -> ResponseReturnValue:
     session.clear()
     session.permanent = True
     session["contact_id"] = contact.id
+    contact_id = contact.id
+    host().store.run_in_transaction(lambda tx: record_login(tx, contact_id))  # `login` rules
     flash(f"Welcome, {contact.field('Name') or contact.email}.", "success")
     return redirect(next_url, 303)
 

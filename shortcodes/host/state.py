@@ -6,11 +6,13 @@ One :class:`HostState` lives in ``app.extensions["shortcodes"]``; views reach it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask import current_app, g, session
 
+from shortcodes.automations.rules import AutomationConfig
+from shortcodes.automations.shortcodes import with_points
 from shortcodes.context import Contact
 from shortcodes.environment import Environment
 from shortcodes.signing import ActionSigner
@@ -35,6 +37,8 @@ class HostState:
     pages: PageStore
     signer: ActionSigner
     theme: Theme
+    #: The site's automation settings (rules run in the worker; loyalty is read on every page).
+    automations: AutomationConfig = field(default_factory=AutomationConfig)
 
 
 def host() -> HostState:
@@ -52,7 +56,10 @@ def current_contact() -> Contact | None:
     contact_id = session.get("contact_id")
     if isinstance(contact_id, int):
         try:
-            contact = host().store.get_contact(contact_id)
+            state = host()
+            contact = with_points(
+                state.store, state.automations.loyalty, state.store.get_contact(contact_id)
+            )
         except UnknownContact:
             session.clear()  # the contact was deleted: the session means nothing any more
     g.contact = contact
