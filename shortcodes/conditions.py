@@ -36,20 +36,19 @@ condition text; Lark's exceptions are translated in exactly one place (:func:`_p
 from __future__ import annotations
 
 import difflib
-import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from shortcodes.context import Contact, Context
 from shortcodes.errors import Problem, ShortcodeError, make_problem
+from shortcodes.values import COMPARISON_OPERATORS, as_number, compare_values
 
 __all__ = [
     "COMPARISON_OPERATORS",
@@ -99,55 +98,15 @@ class ConditionSyntaxError(ShortcodeError):
         return make_problem(page, value_offset + self.offset, self.message, source_name=source_name)
 
 
-# --- value semantics shared with memb_if ------------------------------------------------------
-
-# PHP's is_numeric shape (surrounding whitespace, sign, decimals, exponent), ASCII digits only.
-# The exponent is capped at 15 digits: larger ones exceed what Decimal can compare without
-# raising, and no balance or field is written that way.
-_NUMBER_RE = re.compile(
-    r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,15})?\s*", re.ASCII
-)
-
-COMPARISON_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-"""The comparison operators of the condition language (``=`` is ``==``)."""
-
-
-def as_number(text: str) -> Decimal | None:
-    """``text`` as an exact number if it reads as one (``"007"``, ``"1e1"``, ``" 2.5"``), else None.
-
-    An empty or blank value is never a number, so an empty balance never passes ``>= 50``.
-    """
-    if _NUMBER_RE.fullmatch(text) is None:
-        return None
-    return Decimal(text.strip())
-
-
-def compare_values(left: str, op: str, right: str, *, case_insensitive: bool = True) -> bool:
-    """Compare two values the way ``memb_if`` does.
-
-    When both sides read as numbers (:func:`as_number`) they compare numerically, so
-    ``"10" > "9"``, ``"007" == "7"`` and ``"1e1" == "10"``; otherwise they compare as text,
-    case-insensitively unless ``case_insensitive`` is false. ``op`` is one of
-    :data:`COMPARISON_OPERATORS`; any other raises ``ValueError``.
-    """
-    try:
-        test = COMPARISON_OPERATORS[op]
-    except KeyError:
-        raise ValueError(f"unknown comparison operator {op!r}") from None
-    left_num, right_num = as_number(left), as_number(right)
-    if left_num is not None and right_num is not None:
-        return bool(test(left_num, right_num))
-    if case_insensitive:
-        return bool(test(left.casefold(), right.casefold()))
-    return bool(test(left, right))
+# as_number, compare_values and COMPARISON_OPERATORS are re-exported: memb_if imports them here.
+__all__ = [
+    "COMPARISON_OPERATORS",
+    "Condition",
+    "ConditionSyntaxError",
+    "as_number",
+    "compare_values",
+    "compile_condition",
+]
 
 
 def _text(value: object) -> str:
