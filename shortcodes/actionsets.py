@@ -164,16 +164,19 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def read_site_file(
+    path: str | Path, error: type[ActionsetConfigError] = ActionsetConfigError
+) -> str:
+    """The text of a site.toml file; an unreadable one is ``error`` naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read the site configuration: {exc.strerror}", file=str(path)) from exc
+
+
 def load_site_actions(path: str | Path) -> SiteActions:
     """Read and validate ``site.toml`` (a missing file is an error naming it)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ActionsetConfigError(
-            f"cannot read the site configuration: {exc.strerror}", file=str(path)
-        ) from exc
-    return parse_site_actions(text, str(path))
+    return parse_site_actions(read_site_file(path), str(path))
 
 
 def parse_site_actions(text: str, file: str = "site.toml") -> SiteActions:

@@ -130,18 +130,24 @@ def earn(
     return True
 
 
-def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
-    """Make pending lots whose wait is over available (and count them as lifetime points)."""
+def _due_lots(tx: Tx, status: str, due: Any, limit: int) -> list[Any]:
+    """Lots in ``status`` whose ``due`` time has come, locked (skipping locked ones) on PostgreSQL."""
     t = auto.lots
     query = (
         select(t.c.id, t.c.contact_id, t.c.remaining)
-        .where((t.c.status == "pending") & (t.c.available_at <= tx.now))
+        .where((t.c.status == status) & (due <= tx.now))
         .order_by(t.c.contact_id, t.c.id)
         .limit(limit)
     )
-    rows = tx.conn.execute(
-        query.with_for_update(skip_locked=True) if tx.is_postgres else query
-    ).all()
+    return list(
+        tx.conn.execute(query.with_for_update(skip_locked=True) if tx.is_postgres else query).all()
+    )
+
+
+def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
+    """Make pending lots whose wait is over available (and count them as lifetime points)."""
+    t = auto.lots
+    rows = _due_lots(tx, "pending", t.c.available_at, limit)
     for row in rows:
         contacts.lock_contact(tx, row.contact_id)
         tx.conn.execute(update(t).where(t.c.id == row.id).values(status="available"))
@@ -156,15 +162,7 @@ def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
 def expire(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
     """Expire available lots past their date; what was left of them leaves the balance."""
     t = auto.lots
-    query = (
-        select(t.c.id, t.c.contact_id, t.c.remaining)
-        .where((t.c.status == "available") & (t.c.expires_at <= tx.now))
-        .order_by(t.c.contact_id, t.c.id)
-        .limit(limit)
-    )
-    rows = tx.conn.execute(
-        query.with_for_update(skip_locked=True) if tx.is_postgres else query
-    ).all()
+    rows = _due_lots(tx, "available", t.c.expires_at, limit)
     for row in rows:
         contacts.lock_contact(tx, row.contact_id)
         tx.conn.execute(update(t).where(t.c.id == row.id).values(status="expired", remaining=0))

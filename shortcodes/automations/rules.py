@@ -31,7 +31,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shortcodes.actionsets import MAX_AMOUNT, ActionsetConfigError, SiteActions, parse_site_actions
+from shortcodes.actionsets import (
+    MAX_AMOUNT,
+    ActionsetConfigError,
+    SiteActions,
+    parse_site_actions,
+    read_site_file,
+)
 from shortcodes.conditions import ConditionSyntaxError, compile_condition
 
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -170,14 +176,7 @@ class AutomationConfig:
 
 def load_automations(path: str | Path) -> AutomationConfig:
     """Read and validate a site.toml file (the store's sections included)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleConfigError(
-            f"cannot read the site configuration: {exc.strerror}", file=str(path)
-        ) from exc
-    return parse_automations(text, str(path))
+    return parse_automations(read_site_file(path, RuleConfigError), str(path))
 
 
 def parse_automations(text: str, file: str = "site.toml") -> AutomationConfig:
