@@ -9,26 +9,19 @@ they fail. Every test's ledger must still verify when it ends.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from auto_helpers import SITE_TOML, Harness, MovableClock
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from backends import worker_schema
+from sqlalchemy import Engine, text
 
 from shortcodes.automations import AutomationConfig, parse_automations
 from shortcodes.automations import schema as auto
 from shortcodes.store import Store
 from shortcodes.store import schema as db
-from shortcodes.store.engine import make_engine, normalize_url
-from shortcodes.store.migrate import upgrade
-
-PG_URL = os.environ.get("SHORTCODES_TEST_PG_URL", "").strip()
-REQUIRE_PG = os.environ.get("SHORTCODES_REQUIRE_PG", "") == "1"
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture(scope="session")
@@ -53,52 +46,9 @@ def config(site_dir: Path) -> AutomationConfig:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file each test copies."""
-    path = tmp_path_factory.mktemp("autotemplate") / "template.db"
-    engine = make_engine(f"sqlite:///{path}")
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    return path
-
-
-def _pg_unavailable(reason: str) -> None:
-    if REQUIRE_PG:
-        pytest.fail(f"SHORTCODES_REQUIRE_PG=1 but PostgreSQL is unusable: {reason}")
-    pytest.skip(f"PostgreSQL case skipped: {reason}")
-
-
-@pytest.fixture(scope="session")
 def pg_admin() -> Iterator[tuple[Engine, str]]:
-    """An engine on this worker's own schema and the URL selecting it; dropped at the end."""
-    if not PG_URL:
-        _pg_unavailable("set SHORTCODES_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
-    schema_name = f"auto_{WORKER}_{os.getpid()}".lower()
-    base = make_url(normalize_url(PG_URL))
-    url = base.update_query_dict({"options": f"-csearch_path={schema_name}"})
-    url_text = url.render_as_string(hide_password=False)
-    root = create_engine(base)
-    try:
-        with root.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
-    except Exception as exc:  # any connection failure means "no usable PostgreSQL"
-        root.dispose()
-        _pg_unavailable(f"cannot connect to {base.render_as_string()}: {exc}")
-    engine = make_engine(url_text, pool_size=2)
-    upgrade(engine)
-    yield engine, url_text
-    engine.dispose()
-    with root.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
-    root.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The database every automations test runs on, once each."""
-    return str(request.param)
+    """An engine on this worker's own automations schema and the URL selecting it."""
+    yield from worker_schema("auto")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ never overdraw.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import uuid
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from backends import PG_URL, WORKER, pg_unavailable
 from host_helpers import SITE
 from live_server import Answer, HttpVisitor, LiveServer
 from sqlalchemy import create_engine, func, select, text
@@ -26,9 +26,6 @@ from shortcodes.store import schema
 from shortcodes.store.store import Store
 
 pytestmark = pytest.mark.slow
-
-PG_URL = os.environ.get("SHORTCODES_TEST_PG_URL", "").strip()
-REQUIRE_PG = os.environ.get("SHORTCODES_REQUIRE_PG", "") == "1"
 
 
 def test_python_server_py_first_run_creates_the_database_and_sells_a_course(tmp_path: Path) -> None:
@@ -116,11 +113,8 @@ def test_100_simultaneous_posts_of_one_button_by_one_session_debit_once(
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test (dropped afterwards)."""
     if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("SHORTCODES_REQUIRE_PG=1 but SHORTCODES_TEST_PG_URL is not set")
-        pytest.skip("PostgreSQL case skipped: set SHORTCODES_TEST_PG_URL")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"host_{worker}_{uuid.uuid4().hex[:10]}"
+        pg_unavailable("set SHORTCODES_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
+    name = f"host_{WORKER}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(
         PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
     )
