@@ -12,7 +12,7 @@ same grammar; the test suite checks that both tokenize every input identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -47,6 +47,12 @@ CANDIDATE_RE: Final = re.compile(rf"\[(/?)({_NAME})")
 
 #: The rest of an opening tag after its name: group 1 the attribute text, group 2 the slash.
 OPEN_REST_RE: Final = re.compile(rf"({_BODY})?(/)?\]")
+
+#: A candidate and, when it is spelled completely, the whole tag in the same match, so that a
+#: common tag costs one regex step instead of two. Closer: group 1 the name, group 2 its "]".
+#: Opener: group 3 the name, group 4 the attribute text, group 5 the slash, group 6 its "]".
+#: What follows a name is optional, so every candidate still matches (as CANDIDATE_RE does).
+TAG_RE: Final = re.compile(rf"\[(?:/({_NAME})(\])?|({_NAME})(?:({_BODY})?(/)?(\]))?)")
 
 _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", "POS_BARE")
 
@@ -89,40 +95,66 @@ ScannedTag = tuple[int, int, str, bool, str, int, bool]
 
 def scan(
     text: str, names: Container[str], unknown: Callable[[int, str], None] | None = None
-) -> Iterator[ScannedTag]:
-    """Yield every opening and closing tag of a registered shortcode in ``text``, in order.
+) -> list[ScannedTag]:
+    """Every opening and closing tag of a registered shortcode in ``text``, in order.
 
     ``unknown(offset, name)`` hears of every ``[name`` that is not registered (lint uses it).
     """
     # No tag can end after the last "]": bounding every search there keeps a page full of
     # unfinished tags linear (each failed attempt would otherwise read to the end).
     endpos = text.rfind("]") + 1
-    consumed = 0
-    for m in CANDIDATE_RE.finditer(text, 0, endpos):
-        start = m.start()
-        if start < consumed:
-            continue  # inside the tag just read
-        slash, name = m.group(1, 2)
-        if slash:
-            if name in names and text.startswith("]", m.end()):
-                consumed = m.end() + 1
-                yield start, consumed, name, True, "", consumed, False
+    tags: list[ScannedTag] = []
+    pos = 0
+    while pos < endpos:
+        pos = _scan_from(text, pos, endpos, names, unknown, tags)
+    return tags
+
+
+def _scan_from(
+    text: str,
+    pos: int,
+    endpos: int,
+    names: Container[str],
+    unknown: Callable[[int, str], None] | None,
+    tags: list[ScannedTag],
+) -> int:
+    """Append the tags from ``pos`` on to ``tags``; returns where to scan again, or ``endpos``.
+
+    TAG_RE reads a tag whole, assuming its spelled name is the shortcode's. When it is not (an
+    unknown name whose tag may hide registered ones, or a registered prefix like ``foo`` in
+    ``[foo.bar]``), the tag ends elsewhere: the scan stops and resumes from the right place.
+    """
+    append = tags.append
+    for m in TAG_RE.finditer(text, pos, endpos):
+        closer, closed, name, body, slash, shut = m.groups()
+        if closer is not None:
+            if closed is not None and closer in names:
+                start, end = m.span()
+                append((start, end, closer, True, "", end, False))
             continue
         if name in names:
-            resolved, length = name, len(name)
-        else:
-            found = resolve_name(name, names)
-            if found is None:
-                if unknown is not None:
-                    unknown(start, name)
-                continue
-            resolved, length = found
+            if shut is not None:
+                start, end = m.span()
+                body_at = start + 1 + len(name)
+                append((start, end, name, False, body or "", body_at, slash is not None))
+            continue
+        start, after_name = m.start(), m.end(3)
+        found = resolve_name(name, names)
+        if found is None:
+            if unknown is not None:
+                unknown(start, name)
+            if text.find("[", after_name, m.end()) == -1:
+                continue  # nothing the unknown tag's match skipped could start a tag
+            return after_name
+        resolved, length = found
         body_at = start + 1 + length
         rest = OPEN_REST_RE.match(text, body_at, endpos)
-        if rest is not None:
-            consumed = rest.end()
-            body, self_closing = rest.group(1, 2)
-            yield start, consumed, resolved, False, body or "", body_at, self_closing is not None
+        if rest is None:
+            return after_name
+        body, slash = rest.group(1, 2)
+        append((start, rest.end(), resolved, False, body or "", body_at, slash is not None))
+        return rest.end()
+    return endpos
 
 
 def last_closers(text: str) -> dict[str, int]:
