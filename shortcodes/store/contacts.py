@@ -137,12 +137,18 @@ _LOOKUPS = {
 }
 
 
-def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int, str]:
+def parse_ref(ref: ContactRef) -> int | str:
+    """A contact reference as the lookups take it: an id (``int``) or a normalized email."""
     if isinstance(ref, bool) or not isinstance(ref, int | str):
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
-    by_id = isinstance(ref, int) or ref.strip().isdigit()
-    key: int | str = int(ref) if by_id else str(ref).strip().lower()
-    row = _LOOKUPS[by_id, lock].first(conn, {"ref": key})
+    if isinstance(ref, int) or ref.strip().isdigit():
+        return int(ref)
+    return ref.strip().lower()
+
+
+def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int, str]:
+    key = parse_ref(ref)
+    row = _LOOKUPS[isinstance(key, int), lock].first(conn, {"ref": key})
     if row is None:
         raise UnknownContact(f"no contact {ref!r}")
     return int(row[0]), str(row[1])

@@ -89,7 +89,25 @@ def enqueue(
     run_id: int | None = None,
 ) -> None:
     """Queue an outgoing email or webhook in the current transaction, due now."""
-    values = {
+    _INSERT_OUTBOX.execute(tx.conn, outbox_row(tx, kind, dedupe_key, payload, contact_id, run_id))
+
+
+def enqueue_many(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Queue several messages (rows as :func:`outbox_row` makes them)."""
+    if rows:
+        _INSERT_OUTBOX.executemany(tx.conn, rows)
+
+
+def outbox_row(
+    tx: Tx,
+    kind: OutboxKind,
+    dedupe_key: str,
+    payload: Mapping[str, Any],
+    contact_id: int | None = None,
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """The row :func:`enqueue` would insert, for writing later with :func:`enqueue_many`."""
+    return {
         "kind": kind,
         "dedupe_key": dedupe_key,
         "payload": dict(payload),
@@ -100,7 +118,6 @@ def enqueue(
         "next_attempt_at": tx.now,
         "created_at": tx.now,
     }
-    _INSERT_OUTBOX.execute(tx.conn, values)
 
 
 def events_after(conn: Connection, after_id: int = 0, limit: int = 100) -> list[Event]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -143,14 +143,10 @@ def apply_delta(
     ``balance_changed`` event is inserted now, or appended to ``events`` for the caller to
     insert with the rest of its events before the transaction ends (one statement for all).
     """
-    balance = (
-        _raise(tx, contact_id, field, delta) if delta > 0 else _lower(tx, contact_id, field, -delta)
-    )
-    values = {
+    entry = {
         "contact_id": contact_id,
         "field": field,
         "delta": delta,
-        "balance_after": balance,
         "reason": reason[:500],
         "actor_kind": actor.kind,
         "actor_id": actor.id,
@@ -160,7 +156,11 @@ def apply_delta(
         "reverses_id": reverses_id,
         "created_at": tx.now,
     }
-    entry_id = _INSERT_ENTRY.scalar(tx.conn, values)
+    if tx.is_postgres:
+        entry_id, balance = _move_with_entry(tx, entry)
+    else:
+        balance = _move(tx, contact_id, field, delta)
+        entry_id = _INSERT_ENTRY.scalar(tx.conn, entry | {"balance_after": balance})
     data = {
         "field": field,
         "delta": delta,
@@ -190,7 +190,12 @@ _BALANCE = Prepared(select(_acc.c.balance).where(_ACCOUNT))
 
 
 def _upsert(insert_class: Any) -> Prepared:
-    stmt = insert_class(_acc)
+    stmt = insert_class(_acc).values(
+        contact_id=bindparam("b_contact"),
+        field=bindparam("b_field"),
+        balance=bindparam("b_amount"),
+        updated_at=bindparam("b_now"),
+    )
     return Prepared(
         stmt.on_conflict_do_update(
             index_elements=[_acc.c.contact_id, _acc.c.field],
@@ -205,18 +210,55 @@ def _upsert(insert_class: Any) -> Prepared:
 _RAISE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
-def _raise(tx: Tx, contact_id: int, field: str, amount: int) -> int:
-    values = {"contact_id": contact_id, "field": field, "balance": amount, "updated_at": tx.now}
-    return int(_RAISE[tx.conn.dialect.name].scalar(tx.conn, values))
+def _with_entry(change: Prepared) -> Prepared:
+    """PostgreSQL: ``change`` (a balance statement returning ``balance``) and the entry recording
+    it as one statement, a data-modifying CTE: one round trip instead of two on every purchase.
+    A refused debit changes no row, so the insert selects nothing and the statement returns none.
+    """
+    moved = change.statement.cte("moved")  # type: ignore[attr-defined]
+    columns = [c for c in _entries.c if c.name != "id"]
+    values = [
+        # Prefixed: a bind named like an account column would make the UPDATE set that column.
+        moved.c.balance if c.name == "balance_after" else bindparam(f"e_{c.name}", type_=c.type)
+        for c in columns
+    ]
+    return Prepared(
+        insert(_entries)
+        .from_select([c.name for c in columns], select(*values).select_from(moved))
+        .returning(_entries.c.id, _entries.c.balance_after)
+    )
 
 
-def _lower(tx: Tx, contact_id: int, field: str, amount: int) -> int:
-    where = {"b_contact": contact_id, "b_field": field}
-    balance = _LOWER.scalar(tx.conn, where | {"b_amount": amount, "b_now": tx.now})
+_entries = schema.ledger_entries
+_RAISE_WITH_ENTRY = _with_entry(_RAISE["postgresql"])
+_LOWER_WITH_ENTRY = _with_entry(_LOWER)
+
+
+def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
+    """Change one balance by ``delta``; the balance after (refuses an overdraft)."""
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
+    if delta > 0:
+        return int(_RAISE[tx.conn.dialect.name].scalar(tx.conn, values))
+    balance = _LOWER.scalar(tx.conn, values)
     if balance is None:
-        have = _BALANCE.scalar(tx.conn, where) or 0
-        raise InsufficientCredits(field, amount, int(have))
+        _refuse_overdraft(tx, contact_id, field, -delta)
     return int(balance)
+
+
+def _move_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
+    """PostgreSQL: :func:`_move` and the entry's insert in one statement; (entry id, balance)."""
+    contact_id, field, delta = entry["contact_id"], entry["field"], entry["delta"]
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
+    statement = _RAISE_WITH_ENTRY if delta > 0 else _LOWER_WITH_ENTRY
+    row = statement.first(tx.conn, {f"e_{k}": v for k, v in entry.items()} | values)
+    if row is None:
+        _refuse_overdraft(tx, contact_id, field, -delta)
+    return int(row[0]), int(row[1])
+
+
+def _refuse_overdraft(tx: Tx, contact_id: int, field: str, amount: int) -> NoReturn:
+    have = _BALANCE.scalar(tx.conn, {"b_contact": contact_id, "b_field": field}) or 0
+    raise InsufficientCredits(field, amount, int(have))
 
 
 def keyed(
