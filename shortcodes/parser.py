@@ -61,9 +61,6 @@ ATTR_RE: Final = re.compile(
     "|".join(f"(?P<{kind}>{_terminal('attrs', kind)})" for kind in _ATTR_KINDS)
 )
 
-#: Closing tags alone (see :func:`last_closers`).
-CLOSE_RE: Final = re.compile(rf"\[/({_NAME})\]")
-
 #: A valid shortcode name, whole.
 NAME_RE: Final = re.compile(_NAME)
 
@@ -157,14 +154,15 @@ def _scan_from(
     return endpos
 
 
-def last_closers(text: str) -> dict[str, int]:
-    """Where the last ``[/name]`` of each name starts.
+def last_closer(text: str, name: str) -> int:
+    """Where the last ``[/name]`` in ``text`` starts, or -1.
 
     A hint for the tree builder: an opener with no closer after it is self-closing. (A closer
     spelled inside a quoted attribute value is counted too; that only costs the builder a
-    stack frame, never a different tree.)
+    stack frame, never a different tree.) Every ``[/name]`` in the text is a closing tag as
+    spelled (a name holds no ``[``), so a plain search finds the last one.
     """
-    return {m.group(1): m.start() for m in CLOSE_RE.finditer(text)}
+    return text.rfind(f"[/{name}]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from shortcodes.nodes import Node, ShortcodeNode, Text
-from shortcodes.parser import AttrItem, last_closers, scan
+from shortcodes.parser import AttrItem, last_closer, scan
 from shortcodes.registry import ShortcodeSpec
 
 MAX_DEPTH: Final = 100
@@ -112,9 +112,6 @@ class PairingWalk:
         """Pair every tag of the text; returns the top-level items."""
         registry = self.registry
         text = self.text
-        # An opener can only enclose if a closer of its name comes later; knowing where each
-        # name's last closer is lets the common self-closing tag skip the stack entirely.
-        self.last_close = last_closers(text)
         unknown = self._unknown if self.report is not None else None
         for start, end, name, closing, body, body_at, self_closing in scan(text, registry, unknown):
             if closing:
@@ -137,8 +134,14 @@ class PairingWalk:
             self.add_text(self.cur, text[start:end], start)
             self.pos = end + 1
             return
-        if not slash and not spec.enclosing and self.last_close.get(spec.name, -1) < start:
-            slash = True  # no closer follows: self-closing, as WordPress reads it
+        if not slash and not spec.enclosing:
+            # An opener can only enclose if a closer of its name comes later; knowing where
+            # its name's last closer is lets the common self-closing tag skip the stack.
+            last = self.last_close.get(spec.name)
+            if last is None:  # looked up once per name, only for names the page uses
+                last = self.last_close[spec.name] = last_closer(text, spec.name)
+            if last < start:
+                slash = True  # no closer follows: self-closing, as WordPress reads it
         if not slash and len(self.stack) >= self.max_depth:
             self._problem(
                 start,
@@ -146,7 +149,9 @@ class PairingWalk:
                 f"[{spec.name}] is nested deeper than {self.max_depth} levels; it is shown as text",
             )
             return
-        self._flush(start)
+        pos = self.pos
+        if start > pos:  # _flush(start), written out: this runs for nearly every tag
+            self.add_text(self.cur, text[pos:start], pos)
         self.pos = end
         if slash:
             self.cur.append(self.leaf(spec, start, end, body, body_at))
