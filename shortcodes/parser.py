@@ -12,7 +12,7 @@ same grammar; the test suite checks that both tokenize every input identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Generator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -92,19 +92,17 @@ ScannedTag = tuple[int, int, str, bool, str, int, bool]
 
 def scan(
     text: str, names: Container[str], unknown: Callable[[int, str], None] | None = None
-) -> list[ScannedTag]:
-    """Every opening and closing tag of a registered shortcode in ``text``, in order.
+) -> Iterator[ScannedTag]:
+    """Yield every opening and closing tag of a registered shortcode in ``text``, in order.
 
     ``unknown(offset, name)`` hears of every ``[name`` that is not registered (lint uses it).
     """
     # No tag can end after the last "]": bounding every search there keeps a page full of
     # unfinished tags linear (each failed attempt would otherwise read to the end).
     endpos = text.rfind("]") + 1
-    tags: list[ScannedTag] = []
     pos = 0
     while pos < endpos:
-        pos = _scan_from(text, pos, endpos, names, unknown, tags)
-    return tags
+        pos = yield from _scan_from(text, pos, endpos, names, unknown)
 
 
 def _scan_from(
@@ -113,27 +111,26 @@ def _scan_from(
     endpos: int,
     names: Container[str],
     unknown: Callable[[int, str], None] | None,
-    tags: list[ScannedTag],
-) -> int:
-    """Append the tags from ``pos`` on to ``tags``; returns where to scan again, or ``endpos``.
+) -> Generator[ScannedTag, None, int]:
+    """Yield the tags from ``pos`` on; returns where to scan again, or ``endpos``.
 
     TAG_RE reads a tag whole, assuming its spelled name is the shortcode's. When it is not (an
     unknown name whose tag may hide registered ones, or a registered prefix like ``foo`` in
     ``[foo.bar]``), the tag ends elsewhere: the scan stops and resumes from the right place.
+    (A generator, not a list: the tags are consumed at once, so they never pile up for the
+    garbage collector to walk.)
     """
-    append = tags.append
     for m in TAG_RE.finditer(text, pos, endpos):
         closer, closed, name, body, slash, shut = m.groups()
         if closer is not None:
             if closed is not None and closer in names:
                 start, end = m.span()
-                append((start, end, closer, True, "", end, False))
+                yield start, end, closer, True, "", end, False
             continue
         if name in names:
             if shut is not None:
                 start, end = m.span()
-                body_at = start + 1 + len(name)
-                append((start, end, name, False, body or "", body_at, slash is not None))
+                yield start, end, name, False, body or "", start + 1 + len(name), slash is not None
             continue
         start, after_name = m.start(), m.end(3)
         found = resolve_name(name, names)
@@ -149,7 +146,7 @@ def _scan_from(
         if rest is None:
             return after_name
         body, slash = rest.group(1, 2)
-        append((start, rest.end(), resolved, False, body or "", body_at, slash is not None))
+        yield start, rest.end(), resolved, False, body or "", body_at, slash is not None
         return rest.end()
     return endpos
 
