@@ -215,3 +215,41 @@ def test_requires_and_blocked_by_guard_a_lending_library_return(
     assert not store.get_contact(ann).has_tag("Borrowed Guide")
     assert store.run_actionset("return-guide", ann, {}, "n5", VISITOR).outcome == "refused"
     assert store.balance(ann) == 1
+
+
+def test_a_replayed_nonce_answers_with_its_first_result_after_the_guard_has_closed(
+    store: Store, clock: MovableClock
+) -> None:
+    ann = buyer(store, credits=5)
+    assert store.run_actionset("borrow-guide", ann, {}, "n1", VISITOR).outcome == "done"
+    clock.advance(days=14)
+    first = store.run_actionset("return-guide", ann, {}, "n2", VISITOR)
+    assert first.outcome == "done"
+    # The return removed "Borrowed Guide", which return-guide requires: a new run is refused,
+    # but the same click submitted again is the same run and answers as it did.
+    again = store.run_actionset("return-guide", ann, {}, "n2", VISITOR)
+    assert (again.outcome, again.replayed, again.message) == ("done", True, first.message)
+    assert store.run_actionset("return-guide", ann, {}, "n3", VISITOR).outcome == "refused"
+    assert store.balance(ann) == 5
+
+
+def test_a_run_records_its_events_and_messages_in_step_order(store: Store) -> None:
+    ann = buyer(store, credits=100)
+    store.apply_tag(ann, "Lock Course B")
+    before = store.events_after(0, limit=1000)[-1].id
+    result = store.run_actionset("everything", ann, {}, "nonce-1", VISITOR)
+    events = store.events_after(before)  # tag and field events carry no run id
+    assert [(e.kind, e.data.get("field") or e.data.get("tag")) for e in events] == [
+        ("balance_changed", "_Credits"),
+        ("balance_changed", "_Points"),
+        ("tag_applied", "Gold"),
+        ("tag_applied", "Trial"),
+        ("field_set", "LastPurchase"),
+        ("tag_removed", "Lock Course B"),
+        ("actionset_run", None),
+    ]
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    assert [(m.kind, m.dedupe_key) for m in outbox_rows(store)] == [
+        ("email", f"run:{result.run_id}#6"),
+        ("webhook", f"run:{result.run_id}#7"),
+    ]
