@@ -1,7 +1,8 @@
 """Store fast path: the few statements of a purchase, run straight on the driver's cursor.
 
-A purchase is eight short statements; SQLAlchemy's per-call execution machinery costs more client
-CPU than the driver itself, and on a small machine the client shares its cores with the database.
+A purchase is a handful of short statements (three on PostgreSQL, see ``runner``); SQLAlchemy's
+per-call execution machinery costs more client CPU than the driver itself, and on a small machine
+the client shares its cores with the database.
 :class:`Prepared` compiles a SQLAlchemy Core statement once per dialect and parameter set (the
 same SQL SQLAlchemy would send, with the same bind conversions for JSON and datetimes) and then
 executes it on the raw DBAPI cursor of the caller's connection, inside the caller's transaction.
