@@ -57,6 +57,8 @@ class _PartsWalk(PairingWalk):
         super().__init__(text, env.shortcodes, env.max_depth)
         self.compiler = compiler
         self.in_attribute = in_attribute
+        self.attrs_cache = env._attrs_cache  # cleared in place, never replaced
+        self.strict = env.strict
 
     def text_item(self, text: str, offset: int) -> str:
         return text
@@ -74,10 +76,12 @@ class _PartsWalk(PairingWalk):
     def leaf(
         self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int
     ) -> CompiledShortcode:
-        compiler = self.compiler
-        return CompiledShortcode(
-            spec, compiler.attrs(spec, body), self.text, start, compiler.env.strict
-        )
+        # Most tags repeat an earlier (name, attribute text): take the cached attributes here
+        # rather than through Compiler.attrs, which costs a call per tag.
+        attrs = self.attrs_cache.get((spec.name, body))
+        if attrs is None:
+            attrs = self.compiler.attrs(spec, body)
+        return CompiledShortcode(spec, attrs, self.text, start, self.strict)
 
     def pair(self, tag: Opening, content: str, closed: bool) -> CompiledShortcode:
         return self.compiler.shortcode(tag, self.text, content, self.in_attribute)
