@@ -12,10 +12,13 @@ same grammar; the test suite checks that both tokenize every input identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container, Generator, Iterator
+from collections.abc import Callable, Collection, Container, Generator, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from itertools import groupby
+from operator import itemgetter
+from os.path import commonprefix
 from typing import Final
 
 from lark import Lark
@@ -47,12 +50,6 @@ CANDIDATE_RE: Final = re.compile(rf"\[(/?)({_NAME})")
 
 #: The rest of an opening tag after its name: group 1 the attribute text, group 2 the slash.
 OPEN_REST_RE: Final = re.compile(rf"({_BODY})?(/)?\]")
-
-#: A candidate and, when it is spelled completely, the whole tag in the same match, so that a
-#: common tag costs one regex step instead of two. Closer: group 1 the name, group 2 its "]".
-#: Opener: group 3 the name, group 4 the attribute text, group 5 the slash, group 6 its "]".
-#: What follows a name is optional, so every candidate still matches (as CANDIDATE_RE does).
-TAG_RE: Final = re.compile(rf"\[(?:/({_NAME})(\])?|({_NAME})(?:({_BODY})?(/)?(\]))?)")
 
 _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", "POS_BARE")
 
@@ -86,12 +83,54 @@ def resolve_name(name: str, names: Container[str]) -> tuple[str, int] | None:
     return None
 
 
+def _trie(names: list[str]) -> str:
+    """``names`` (sorted, distinct, non-empty) as one alternation shaped like a trie.
+
+    Names sharing a prefix share a branch (``memb_(?:contact|if)``), so the regex engine reads
+    a tag's name once instead of trying every registered name in turn.
+    """
+    branches = []
+    for _first, group in groupby(names, key=itemgetter(0)):
+        words = list(group)
+        prefix = commonprefix(words)  # noqa: RUF071 - names, not paths: per character is meant
+        rests = [word[len(prefix) :] for word in words]
+        if rests == [""]:
+            branches.append(re.escape(prefix))
+            continue
+        optional = "?" if rests[0] == "" else ""  # sorted: the prefix itself comes first
+        branches.append(f"{re.escape(prefix)}(?:{_trie([r for r in rests if r])}){optional}")
+    return "|".join(branches)
+
+
+@lru_cache(maxsize=64)
+def tag_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """The scanner's regex for one set of registered names: a candidate and, for a registered
+    name, the whole tag in the same match (one regex step for the common tag, not two).
+
+    Closer: group 1 the name, group 2 its ``]``. Registered opener: group 3 the name (followed
+    by no name character, so it is the whole spelled name), group 4 the attribute text, group
+    5 the slash, group 6 its ``]``. Any other opener: group 7 its spelled name, and nothing
+    after it is read, so an unknown ``[word ...`` never hides the tags written inside it.
+    """
+    valid = sorted(name for name in names if NAME_RE.fullmatch(name))
+    try:
+        return _tag_re(_trie(valid) if valid else "(?!)")
+    except RecursionError:  # hundreds of names, each a prefix of the next: no trie, then
+        return _tag_re("|".join(map(re.escape, valid)))
+
+
+def _tag_re(registered: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\[(?:/({_NAME})(\])?|({registered})(?!{_NAME})(?:({_BODY})?(/)?(\]))?|({_NAME}))"
+    )
+
+
 #: One scanned tag: (start, end, name, closing, attribute text, where it starts, self-closing).
 ScannedTag = tuple[int, int, str, bool, str, int, bool]
 
 
 def scan(
-    text: str, names: Container[str], unknown: Callable[[int, str], None] | None = None
+    text: str, names: Collection[str], unknown: Callable[[int, str], None] | None = None
 ) -> Iterator[ScannedTag]:
     """Yield every opening and closing tag of a registered shortcode in ``text``, in order.
 
@@ -100,54 +139,52 @@ def scan(
     # No tag can end after the last "]": bounding every search there keeps a page full of
     # unfinished tags linear (each failed attempt would otherwise read to the end).
     endpos = text.rfind("]") + 1
+    pattern = tag_pattern(frozenset(names))
     pos = 0
     while pos < endpos:
-        pos = yield from _scan_from(text, pos, endpos, names, unknown)
+        pos = yield from _scan_from(text, pos, endpos, pattern, names, unknown)
 
 
 def _scan_from(
     text: str,
     pos: int,
     endpos: int,
-    names: Container[str],
+    pattern: re.Pattern[str],
+    names: Collection[str],
     unknown: Callable[[int, str], None] | None,
 ) -> Generator[ScannedTag, None, int]:
     """Yield the tags from ``pos`` on; returns where to scan again, or ``endpos``.
 
-    TAG_RE reads a tag whole, assuming its spelled name is the shortcode's. When it is not (an
-    unknown name whose tag may hide registered ones, or a registered prefix like ``foo`` in
-    ``[foo.bar]``), the tag ends elsewhere: the scan stops and resumes from the right place.
+    The pattern reads a registered tag whole. A registered prefix of a longer spelled name
+    (``foo`` in ``[foo.bar]``) is read here, and the scan resumes after the tag it makes.
     (A generator, not a list: the tags are consumed at once, so they never pile up for the
     garbage collector to walk.)
     """
-    for m in TAG_RE.finditer(text, pos, endpos):
-        closer, closed, name, body, slash, shut = m.groups()
+    for m in pattern.finditer(text, pos, endpos):
+        closer, closed, name, body, slash, shut, spelled = m.groups()
+        if name is not None:
+            if shut is not None:
+                start, end = m.span()
+                yield start, end, name, False, body or "", start + 1 + len(name), slash is not None
+            continue
         if closer is not None:
             if closed is not None and closer in names:
                 start, end = m.span()
                 yield start, end, closer, True, "", end, False
             continue
-        if name in names:
-            if shut is not None:
-                start, end = m.span()
-                yield start, end, name, False, body or "", start + 1 + len(name), slash is not None
-            continue
-        start, after_name = m.start(), m.end(3)
-        found = resolve_name(name, names)
+        start = m.start()
+        found = resolve_name(spelled, names)
         if found is None:
             if unknown is not None:
-                unknown(start, name)
-            if text.find("[", after_name, m.end()) == -1:
-                continue  # nothing the unknown tag's match skipped could start a tag
-            return after_name
+                unknown(start, spelled)
+            continue
         resolved, length = found
         body_at = start + 1 + length
         rest = OPEN_REST_RE.match(text, body_at, endpos)
-        if rest is None:
-            return after_name
-        body, slash = rest.group(1, 2)
-        yield start, rest.end(), resolved, False, body or "", body_at, slash is not None
-        return rest.end()
+        if rest is not None:
+            body, slash = rest.group(1, 2)
+            yield start, rest.end(), resolved, False, body or "", body_at, slash is not None
+            return rest.end()
     return endpos
 
 
