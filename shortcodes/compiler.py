@@ -52,6 +52,8 @@ class CompiledAttrs:
 class _PartsWalk(PairingWalk):
     """The pairing walk, building render parts instead of frozen nodes."""
 
+    plain_text = True
+
     def __init__(self, compiler: Compiler, text: str, in_attribute: bool) -> None:
         env = compiler.env
         super().__init__(text, env.shortcodes, env.max_depth)
@@ -64,10 +66,9 @@ class _PartsWalk(PairingWalk):
         return text
 
     def add_text(self, items: list[Any], text: str, offset: int) -> None:
-        # Only escapes put two texts side by side; remember whether that ever happened so
-        # content without it skips the merging pass.
-        if items and items[-1].__class__ is str:
-            self.compiler.adjacent_text = True
+        # Only escapes put two texts side by side (the text before or after them); remember
+        # that one was seen, so content of pages without escapes skips the merging pass.
+        self.compiler.adjacent_text = True
         items.append(text)
 
     def trim_text(self, item: str) -> str | None:

@@ -53,6 +53,10 @@ class Opening:
 class PairingWalk:
     """Walks the scanned tags once, keeping a stack of openers waiting for their closers."""
 
+    #: True when a walk's text items are the text itself (``str``): the page text before each
+    #: tag is then appended as is, without a ``text_item`` call per tag.
+    plain_text = False
+
     def __init__(
         self,
         text: str,
@@ -77,7 +81,11 @@ class PairingWalk:
         raise NotImplementedError
 
     def add_text(self, items: list[Any], text: str, offset: int) -> None:
-        """Append literal text to ``items`` (a walk may merge it with text already there)."""
+        """Append the literal text of an escape to ``items``.
+
+        Only escapes put two texts side by side (page text is flushed only before a tag), so a
+        walk that merges adjacent text needs to look only here.
+        """
         items.append(self.text_item(text, offset))
 
     def leaf(self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int) -> Any:
@@ -99,8 +107,11 @@ class PairingWalk:
         return tag
 
     def _flush(self, upto: int) -> None:
-        if upto > self.pos:
-            self.add_text(self.cur, self.text[self.pos : upto], self.pos)
+        """Append the page text up to ``upto`` that is not in the output yet."""
+        pos = self.pos
+        if upto > pos:
+            text = self.text[pos:upto]
+            self.cur.append(text if self.plain_text else self.text_item(text, pos))
             self.pos = upto
 
     def _problem(self, offset: int, width: int, message: str, severity: str = "error") -> None:
@@ -151,7 +162,8 @@ class PairingWalk:
             return
         pos = self.pos
         if start > pos:  # _flush(start), written out: this runs for nearly every tag
-            self.add_text(self.cur, text[pos:start], pos)
+            piece = text[pos:start]
+            self.cur.append(piece if self.plain_text else self.text_item(piece, pos))
         self.pos = end
         if slash:
             self.cur.append(self.leaf(spec, start, end, body, body_at))
