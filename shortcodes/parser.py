@@ -188,15 +188,16 @@ def _scan_from(
     return endpos
 
 
-def last_closer(text: str, name: str) -> int:
-    """Where the last ``[/name]`` in ``text`` starts, or -1.
+def next_closer(text: str, name: str, start: int) -> int:
+    """Where the first ``[/name]`` at or after ``start`` begins, or -1.
 
     A hint for the tree builder: an opener with no closer after it is self-closing. (A closer
     spelled inside a quoted attribute value is counted too; that only costs the builder a
     stack frame, never a different tree.) Every ``[/name]`` in the text is a closing tag as
-    spelled (a name holds no ``[``), so a plain search finds the last one.
+    spelled (a name holds no ``[``), so a plain search finds them; a forward search, since
+    CPython's is several times faster than its backward one on long pages.
     """
-    return text.rfind(f"[/{name}]")
+    return text.find(f"[/{name}]", start)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from shortcodes.nodes import Node, ShortcodeNode, Text
-from shortcodes.parser import AttrItem, last_closer, scan
+from shortcodes.parser import AttrItem, next_closer, scan
 from shortcodes.registry import ShortcodeSpec
 
 MAX_DEPTH: Final = 100
@@ -72,7 +72,7 @@ class PairingWalk:
         self.stack: list[Opening] = []
         self.cur = self.root  # the items of the innermost open tag (or the page)
         self.pos = 0  # page text before this offset is already in the output
-        self.last_close: dict[str, int] = {}
+        self.next_close: dict[str, int] = {}  # per name: a closer found ahead, or -1 for none
         self._markers: frozenset[str] | None = None
 
     # -- hooks: what the walk builds -------------------------------------------------------------
@@ -146,12 +146,13 @@ class PairingWalk:
             self.pos = end + 1
             return
         if not slash and not spec.enclosing:
-            # An opener can only enclose if a closer of its name comes later; knowing where
-            # its name's last closer is lets the common self-closing tag skip the stack.
-            last = self.last_close.get(spec.name)
-            if last is None:  # looked up once per name, only for names the page uses
-                last = self.last_close[spec.name] = last_closer(text, spec.name)
-            if last < start:
+            # An opener can only enclose if a closer of its name comes later. Searching ahead
+            # only when the last closer found for the name is behind (or none was looked for)
+            # reads the page at most once per name, and only for names the page uses.
+            closer = self.next_close.get(spec.name)
+            if closer is None or -1 < closer < start:
+                closer = self.next_close[spec.name] = next_closer(text, spec.name, start)
+            if closer == -1:
                 slash = True  # no closer follows: self-closing, as WordPress reads it
         if not slash and len(self.stack) >= self.max_depth:
             self._problem(
