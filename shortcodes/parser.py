@@ -12,7 +12,7 @@ same grammar; the test suite checks that both tokenize every input identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Container, Generator, Iterator
+from collections.abc import Callable, Collection, Container, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -135,57 +135,58 @@ def scan(
     """Yield every opening and closing tag of a registered shortcode in ``text``, in order.
 
     ``unknown(offset, name)`` hears of every ``[name`` that is not registered (lint uses it).
+    (A generator, not a list: the walk consumes each tag at once, so the tags never pile up
+    for the garbage collector to walk.)
     """
     # No tag can end after the last "]": bounding every search there keeps a page full of
     # unfinished tags linear (each failed attempt would otherwise read to the end).
     endpos = text.rfind("]") + 1
     pattern = tag_pattern(frozenset(names))
     pos = 0
-    while pos < endpos:
-        pos = yield from _scan_from(text, pos, endpos, pattern, names, unknown)
+    while True:
+        for m in pattern.finditer(text, pos, endpos):
+            closer, closed, name, body, slash, shut, spelled = m.groups()
+            if name is not None:  # a registered name: the pattern read the whole tag
+                if shut is not None:
+                    start, end = m.span()
+                    body_at = start + 1 + len(name)
+                    yield start, end, name, False, body or "", body_at, slash is not None
+            elif closer is not None:
+                if closed is not None and closer in names:
+                    start, end = m.span()
+                    yield start, end, closer, True, "", end, False
+            else:
+                tag = _prefixed_tag(text, m.start(), spelled, names, endpos, unknown)
+                if tag is not None:
+                    yield tag
+                    pos = tag[1]
+                    break  # the tag ends past this match: search again from its end
+        else:
+            return
 
 
-def _scan_from(
+def _prefixed_tag(
     text: str,
-    pos: int,
-    endpos: int,
-    pattern: re.Pattern[str],
+    start: int,
+    spelled: str,
     names: Collection[str],
+    endpos: int,
     unknown: Callable[[int, str], None] | None,
-) -> Generator[ScannedTag, None, int]:
-    """Yield the tags from ``pos`` on; returns where to scan again, or ``endpos``.
-
-    The pattern reads a registered tag whole. A registered prefix of a longer spelled name
-    (``foo`` in ``[foo.bar]``) is read here, and the scan resumes after the tag it makes.
-    (A generator, not a list: the tags are consumed at once, so they never pile up for the
-    garbage collector to walk.)
-    """
-    for m in pattern.finditer(text, pos, endpos):
-        closer, closed, name, body, slash, shut, spelled = m.groups()
-        if name is not None:
-            if shut is not None:
-                start, end = m.span()
-                yield start, end, name, False, body or "", start + 1 + len(name), slash is not None
-            continue
-        if closer is not None:
-            if closed is not None and closer in names:
-                start, end = m.span()
-                yield start, end, closer, True, "", end, False
-            continue
-        start = m.start()
-        found = resolve_name(spelled, names)
-        if found is None:
-            if unknown is not None:
-                unknown(start, spelled)
-            continue
-        resolved, length = found
-        body_at = start + 1 + length
-        rest = OPEN_REST_RE.match(text, body_at, endpos)
-        if rest is not None:
-            body, slash = rest.group(1, 2)
-            yield start, rest.end(), resolved, False, body or "", body_at, slash is not None
-            return rest.end()
-    return endpos
+) -> ScannedTag | None:
+    """The tag an unregistered spelled name makes if a registered name is a prefix of it
+    (``foo`` in ``[foo.bar]``), else None (and ``unknown`` hears of the name)."""
+    found = resolve_name(spelled, names)
+    if found is None:
+        if unknown is not None:
+            unknown(start, spelled)
+        return None
+    resolved, length = found
+    body_at = start + 1 + length
+    rest = OPEN_REST_RE.match(text, body_at, endpos)
+    if rest is None:
+        return None
+    body, slash = rest.group(1, 2)
+    return start, rest.end(), resolved, False, body or "", body_at, slash is not None
 
 
 def next_closer(text: str, name: str, start: int) -> int:
