@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Container, Iterator
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from itertools import groupby
 from operator import itemgetter
@@ -102,8 +102,25 @@ def _trie(names: list[str]) -> str:
     return "|".join(branches)
 
 
-@lru_cache(maxsize=64)
-def tag_pattern(names: frozenset[str]) -> re.Pattern[str]:
+_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def tag_pattern(names: Collection[str]) -> re.Pattern[str]:
+    """:func:`registry_pattern` for ``names``, cached per registry.
+
+    The key is the names in their order, a tuple: cheap to build, hash and compare for a
+    registry of dozens of names, which matters when the page is a short snippet.
+    """
+    key = tuple(names)
+    pattern = _PATTERNS.get(key)
+    if pattern is None:
+        if len(_PATTERNS) >= 64:
+            _PATTERNS.clear()
+        pattern = _PATTERNS[key] = registry_pattern(key)
+    return pattern
+
+
+def registry_pattern(names: Collection[str]) -> re.Pattern[str]:
     """The scanner's regex for one set of registered names: a candidate and, for a registered
     name, the whole tag in the same match (one regex step for the common tag, not two).
 
@@ -141,7 +158,7 @@ def scan(
     # No tag can end after the last "]": bounding every search there keeps a page full of
     # unfinished tags linear (each failed attempt would otherwise read to the end).
     endpos = text.rfind("]") + 1
-    pattern = tag_pattern(frozenset(names))
+    pattern = tag_pattern(names)
     pos = 0
     while True:
         for m in pattern.finditer(text, pos, endpos):
