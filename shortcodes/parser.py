@@ -108,8 +108,8 @@ _PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
 def tag_pattern(names: Collection[str]) -> re.Pattern[str]:
     """:func:`registry_pattern` for ``names``, cached per registry.
 
-    The key is the names in their order, a tuple: cheap to build, hash and compare for a
-    registry of dozens of names, which matters when the page is a short snippet.
+    The key is the names in their order, a tuple: several times cheaper to build, hash and
+    compare than a frozenset of them, which a short snippet notices.
     """
     key = tuple(names)
     pattern = _PATTERNS.get(key)
@@ -132,11 +132,14 @@ def registry_pattern(names: Collection[str]) -> re.Pattern[str]:
     valid = sorted(name for name in names if NAME_RE.fullmatch(name))
     try:
         return _tag_re(_trie(valid) if valid else "(?!)")
-    except RecursionError:  # hundreds of names, each a prefix of the next: no trie, then
+    except RecursionError:
+        # Hundreds of names, each a prefix of the next, nest the trie too deep for ``re``:
+        # a flat alternation matches the same names (the lookahead makes each one whole).
         return _tag_re("|".join(map(re.escape, valid)))
 
 
 def _tag_re(registered: str) -> re.Pattern[str]:
+    """The pattern :func:`registry_pattern` describes, for a given alternation of names."""
     return re.compile(
         rf"\[(?:/({_NAME})(\])?|({registered})(?!{_NAME})(?:({_BODY})?(/)?(\]))?|({_NAME}))"
     )
