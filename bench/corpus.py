@@ -300,4 +300,6 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
                  False),
     Pathological("{{ in value", lambda n: '[b x="' + "{{" * n + '"]', 50_000, False),
     Pathological("<: stand-ins in value", lambda n: '[b x="' + "<:" * n + '"]', 50_000, False),
+    Pathological('unknown names [x "a" (never read)', lambda n: '[x "a" ' * n + "]", 20_000, True),
+    Pathological('quoted [b] past the last ]', lambda n: '[a "[b]' * n + " v" * n, 10_000, False),
 )

@@ -158,13 +158,21 @@ def scan(
     (A generator, not a list: the walk consumes each tag at once, so the tags never pile up
     for the garbage collector to walk.)
     """
-    # No tag can end after the last "]": bounding every search there keeps a page full of
-    # unfinished tags linear (each failed attempt would otherwise read to the end).
-    endpos = text.rfind("]") + 1
+    last = text.rfind("]")
+    if last < 0:
+        return  # every tag ends with "]"
+    # No tag starts after the last "]", and no search reads past the end of its line: that keeps
+    # a page full of unfinished tags linear (each failed attempt would otherwise read to the
+    # end). Only a quoted value can run past a "]", and quoted values stop at a newline, so
+    # within this bound every match is the one the grammar's lexer makes on the whole page.
+    line_end = text.find("\n", last)
+    endpos = len(text) if line_end < 0 else line_end
     pattern = tag_pattern(names)
     pos = 0
     while True:
         for m in pattern.finditer(text, pos, endpos):
+            if m.start() > last:
+                return
             closer, closed, name, body, slash, shut, spelled = m.groups()
             if name is not None:  # a registered name: the pattern read the whole tag
                 if shut is not None:
