@@ -8,6 +8,7 @@ are saved in the test's temporary folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+# CI installs Chromium and sets SHORTCODES_REQUIRE_BROWSER=1: there a missing browser fails the
+# run instead of skipping it, so a broken install step cannot pass unseen.
+if not CHROMIUM.exists() and os.environ.get("SHORTCODES_REQUIRE_BROWSER") == "1":
+    raise RuntimeError("SHORTCODES_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
 
 pytestmark = [
     pytest.mark.browser,
