@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortcodes import conditions
+from shortcodes import condition_syntax, conditions
 from shortcodes.conditions import (
     MAX_CONDITION_LENGTH,
     MAX_NESTING,
@@ -218,11 +219,12 @@ def test_compiling_the_same_text_twice_returns_the_same_condition() -> None:
 
 
 def test_grammar_is_loaded_once_per_process() -> None:
-    assert conditions._parser() is conditions._parser()
+    assert condition_syntax._parser() is condition_syntax._parser()
 
 
-def test_module_never_calls_eval_or_exec() -> None:
-    source = Path(conditions.__file__).read_text("utf-8")
+@pytest.mark.parametrize("module", [conditions, condition_syntax])
+def test_module_never_calls_eval_or_exec(module: ModuleType) -> None:
+    source = Path(str(module.__file__)).read_text("utf-8")
     assert not re.search(r"(?<![\w.])(eval|exec|compile)\(", source)
 
 
