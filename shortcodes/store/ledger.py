@@ -207,7 +207,7 @@ def _upsert(insert_class: Any) -> Prepared:
     )
 
 
-_RAISE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+_RAISE = _upsert(sqlite.insert)
 
 
 def _with_entry(change: Prepared) -> Prepared:
@@ -230,15 +230,15 @@ def _with_entry(change: Prepared) -> Prepared:
 
 
 _entries = schema.ledger_entries
-_RAISE_WITH_ENTRY = _with_entry(_RAISE["postgresql"])
+_RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert))
 _LOWER_WITH_ENTRY = _with_entry(_LOWER)
 
 
 def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
-    """Change one balance by ``delta``; the balance after (refuses an overdraft)."""
+    """SQLite: change one balance by ``delta``; the balance after (refuses an overdraft)."""
     values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
     if delta > 0:
-        return int(_RAISE[tx.conn.dialect.name].scalar(tx.conn, values))
+        return int(_RAISE.scalar(tx.conn, values))
     balance = _LOWER.scalar(tx.conn, values)
     if balance is None:
         _refuse_overdraft(tx, contact_id, field, -delta)
