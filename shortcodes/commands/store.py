@@ -1,6 +1,6 @@
 """Operator CLI for the store: database, contacts, tags, credits, the ledger and actionsets.
 
-``shortcodes db upgrade``, ``contacts add/show/import``, ``tags create/apply/remove``,
+``shortcodes db upgrade``, ``contacts add/show/import/unlock``, ``tags create/apply/remove``,
 ``credits add/debit``, ``ledger history/verify`` and ``actions run``. Every command takes
 ``--instance`` (the folder holding ``shortcodes.db``), ``--database-url`` (else ``DATABASE_URL``)
 and ``--site`` (the ``site.toml`` declaring credit fields, tags and actionsets). Refusals print
@@ -110,6 +110,11 @@ def _contacts(sub: Any, common: argparse.ArgumentParser) -> None:
     imp.add_argument(
         "--skip-bad", action="store_true", help="import the good rows even if some are rejected"
     )
+    unlock = _cmd(
+        group, "unlock", "forget an email's failed logins (lift its login lock)", common,
+        cmd_contacts_unlock,
+    )  # fmt: skip
+    unlock.add_argument("email")
 
 
 def _tags(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -227,6 +232,14 @@ def cmd_contacts_show(args: argparse.Namespace) -> int:
     print("tags: " + (", ".join(f"{t.name} ({t.id})" for t in contact.tags) or "-"))
     for name, value in contact.fields.items():
         print(f"{name}: {value}")
+    return 0
+
+
+def cmd_contacts_unlock(args: argparse.Namespace) -> int:
+    """``contacts unlock EMAIL``: the login throttle forgets the email's failures."""
+    with open_store(args) as store:
+        cleared = store.login_throttle().clear(args.email)
+    print(f"forgot {cleared} failed login{'' if cleared == 1 else 's'} of {args.email}")
     return 0
 
 

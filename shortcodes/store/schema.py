@@ -177,3 +177,18 @@ outbox = Table(
     CheckConstraint("kind IN ('email', 'webhook')", name="kind_known"),
     Index(None, "status", "next_attempt_at"),
 )
+
+# Login attempts in the throttle's window (see throttle.py): claimed before the password is
+# checked, kept when it fails. Emails are stored as typed (normalized), not as contact ids, so
+# unknown emails are counted exactly like known ones.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("attempted_at", DateTime, nullable=False),
+    Index(None, "email", "attempted_at"),
+    Index(None, "address", "attempted_at"),
+    Index(None, "attempted_at"),
+)

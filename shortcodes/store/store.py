@@ -47,6 +47,7 @@ from shortcodes.store.session import (
     system_clock,
     to_db_time,
 )
+from shortcodes.store.throttle import LoginPolicy, LoginThrottle
 
 T = TypeVar("T")
 
@@ -171,6 +172,10 @@ class Store:
         if not check_password_hash(row.password_hash, password):
             return None
         return self.get_contact(int(row.id))
+
+    def login_throttle(self, policy: LoginPolicy | None = None) -> LoginThrottle:
+        """Password checks limited per account and address (see :mod:`.throttle`)."""
+        return LoginThrottle(self, policy or LoginPolicy())
 
     def create_tag(self, name: str, category: str = "") -> Tag:
         """Create a tag (or return the one with that name, case-insensitively)."""

@@ -14,9 +14,11 @@ from sqlalchemy import update
 from store_helpers import dump
 
 from shortcodes.cli import main
+from shortcodes.context import Contact
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.migrate import head_revision
+from shortcodes.store.throttle import Locked
 
 #: Runs the CLI on the test database: (exit code, stdout, stderr).
 Cli = Callable[..., tuple[int, str, str]]
@@ -147,6 +149,7 @@ def test_actions_run_reports_success_refusal_and_replay(cli: Cli) -> None:
         ),
         (["ledger", "history", "ann@example.com", "--limit", "0"], "greater than 0"),
         (["contacts", "add"], "required: email"),
+        (["contacts", "unlock"], "required: email"),
         (["contacts", "add", "a@b.c", "--field", "=x"], "expected NAME=VALUE"),
         (["tags", "apply", "ann@example.com"], "required: tag"),
         (["credits", "refund"], "invalid choice"),
@@ -220,3 +223,23 @@ def test_the_console_entry_point_runs_as_a_separate_process(db_url: str, site_fi
     verify = [sys.executable, "-m", "shortcodes", "ledger", "verify"]
     done = subprocess.run(verify, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stdout) == (0, "checked 0 balances and 0 entries: ok\n")
+
+
+def test_contacts_unlock_lifts_a_login_lock(cli: Cli, store: Store) -> None:
+    store.add_contact("ann@example.com", password="right horse")
+    throttle = store.login_throttle()
+    for _ in range(5):
+        assert throttle.check_password("ann@example.com", "guess", "203.0.113.7") is None
+    assert isinstance(
+        throttle.check_password("ann@example.com", "right horse", "203.0.113.7"), Locked
+    )
+    assert cli("contacts", "unlock", " Ann@Example.com") == (
+        0, "forgot 5 failed logins of  Ann@Example.com\n", ""
+    )  # fmt: skip
+    assert isinstance(
+        throttle.check_password("ann@example.com", "right horse", "203.0.113.7"), Contact
+    )
+    assert (
+        cli("contacts", "unlock", "ann@example.com")[1]
+        == "forgot 0 failed logins of ann@example.com\n"
+    )
