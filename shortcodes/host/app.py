@@ -4,7 +4,8 @@
 instance folder), migrates it, seeds the demo contacts when the site has a seed file, and
 registers the views. Configuration keys (all optional): ``SITE_DIR``, ``THEMES_DIR``,
 ``INSTANCE_PATH``, ``DATABASE_URL``, ``SECRET_KEY``, ``SESSION_COOKIE_SECURE``, ``SEED``,
-``ACTION_TOKEN_MAX_AGE``, ``WEBHOOK_SECRET``, plus any Flask setting.
+``ACTION_TOKEN_MAX_AGE``, ``WEBHOOK_SECRET``, ``PROXY_HOPS`` (proxies in front whose
+``X-Forwarded-For``/``-Proto`` to trust; ``SHORTCODES_PROXY_HOPS``), plus any Flask setting.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shortcodes.automations.rules import load_automations
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
@@ -66,10 +68,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
+    hops = _proxy_hops(app.config.get("PROXY_HOPS", 0))
+    if hops:
+        # The address the login throttle counts is the visitor's, not the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     state = _build_state(app)
     app.extensions[EXTENSION] = state
     _register(app)
     return app
+
+
+def _proxy_hops(value: Any) -> int:
+    """``PROXY_HOPS``: how many proxies in front set ``X-Forwarded-For`` (0: none, trust no
+    header, since anyone can send one)."""
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"PROXY_HOPS must be a whole number >= 0, got {value!r}")
+    return int(text)
 
 
 def _environ() -> dict[str, Any]:
@@ -81,6 +96,8 @@ def _environ() -> dict[str, Any]:
         )
         if value:
             found[key] = value
+    if os.environ.get("SHORTCODES_PROXY_HOPS"):
+        found["PROXY_HOPS"] = os.environ["SHORTCODES_PROXY_HOPS"]
     for key in ("SITE_DIR", "INSTANCE_PATH", "THEMES_DIR"):
         if os.environ.get(f"SHORTCODES_{key}"):
             found[key] = Path(os.environ[f"SHORTCODES_{key}"])

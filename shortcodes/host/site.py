@@ -1,7 +1,7 @@
 """Host site settings: the parts of ``site.toml`` the web host reads (the store reads the rest).
 
 ``[site]`` names the site, its theme and its admin tag; ``[webhooks]`` holds the shared secret
-inbound webhooks are signed with; ``[products.<id>]`` says what a successful payment for a
+inbound webhooks are signed with; ``[login]`` sets how many failed logins are allowed; ``[products.<id>]`` says what a successful payment for a
 product grants (credits, a tag) so the payment webhooks can credit bundles and revoke access.
 ``[credits]``, ``[tags]`` and ``[actionsets]`` are validated by :mod:`shortcodes.actionsets`.
 """
@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shortcodes.actionsets import ActionsetConfigError, SiteActions, parse_site_actions
+from shortcodes.actionsets import (
+    ActionsetConfigError,
+    SiteActions,
+    parse_duration,
+    parse_site_actions,
+)
+from shortcodes.store.throttle import LoginPolicy
 
 _SITE_KEYS = {"name", "url", "theme", "admin_tag", "buy_more_url", "pages"}
 _PRODUCT_KEYS = {"title", "credits", "field", "tag", "price"}
+#: ``[login]`` keys and the :class:`LoginPolicy` limits they set.
+_LOGIN_LIMITS = {
+    "max_failures": "per_account_address",
+    "max_failures_per_address": "per_address",
+    "max_failures_per_account": "per_account",
+}
+_DEFAULT_LOGIN = LoginPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,7 @@ class SiteSettings:
     webhook_secret: str = ""
     products: Mapping[str, Product] = field(default_factory=dict)
     actions: SiteActions = field(default_factory=SiteActions)
+    login: LoginPolicy = field(default_factory=LoginPolicy)
 
     @property
     def seed_file(self) -> Path:
@@ -85,6 +99,7 @@ def load_site(root: str | os.PathLike[str]) -> SiteSettings:
         webhook_secret=secret,
         products=products,
         actions=actions,
+        login=_login_policy(file, _table(file, data, "login", {"window", *_LOGIN_LIMITS})),
     )
 
 
@@ -105,6 +120,21 @@ def _text(file: Path, table: Mapping[str, Any], key: str, default: str) -> str:
     if not isinstance(value, str):
         raise _fail(file, key, f"must be text, got {value!r}")
     return value
+
+
+def _login_policy(file: Path, table: Mapping[str, Any]) -> LoginPolicy:
+    """``[login]``: how many failed logins the window allows (see :mod:`.store.throttle`)."""
+    limits = {}
+    for key, name in _LOGIN_LIMITS.items():
+        value = table.get(key, getattr(_DEFAULT_LOGIN, name))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _fail(file, f"login.{key}", f"must be a whole number >= 1, got {value!r}")
+        limits[name] = value
+    window = table.get("window", "15m")
+    try:
+        return LoginPolicy(**limits, window=parse_duration(window))
+    except ValueError as exc:
+        raise _fail(file, "login.window", str(exc)) from exc
 
 
 def _products(file: Path, raw: Any, actions: SiteActions) -> dict[str, Product]:

@@ -125,3 +125,64 @@ def test_a_forged_session_cookie_is_ignored(app: Flask) -> None:
     visitor = Visitor(app.test_client())
     visitor.client.set_cookie("shortcodes_session", "eyJjb250YWN0X2lkIjoyfQ.forged.signature")
     assert visitor.client.get("/account").status_code == 302
+
+
+def visitor_from(app: Flask, address: str, forwarded_for: str | None = None) -> Visitor:
+    """A visitor whose requests come from ``address`` (optionally claiming ``forwarded_for``)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    if forwarded_for is not None:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return Visitor(client)
+
+
+def test_the_sixth_guess_is_answered_429_with_retry_after_and_the_password_unchecked(
+    visitor: Visitor,
+) -> None:
+    for _ in range(5):
+        assert visitor.login("rich@example.com", "guess").status_code == 401
+    response = visitor.login("rich@example.com")  # the right password, while locked
+    assert response.status_code == 429
+    assert 890 <= int(response.headers["Retry-After"]) <= 900  # the first guess was just now
+    assert "Too many failed logins. Try again in 15 minutes." in response.get_data(as_text=True)
+    assert visitor.client.get("/account").status_code == 302  # still anonymous
+
+
+def test_a_locked_account_still_logs_in_from_another_address(app: Flask) -> None:
+    stranger = visitor_from(app, "203.0.113.7")
+    for _ in range(5):
+        stranger.login("rich@example.com", "guess")
+    assert stranger.login("rich@example.com").status_code == 429
+    assert visitor_from(app, "198.51.100.9").login("rich@example.com").status_code == 303
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_limit(app: Flask) -> None:
+    for n in range(5):
+        visitor_from(app, "203.0.113.7", f"10.0.0.{n}").login("rich@example.com", "guess")
+    response = visitor_from(app, "203.0.113.7", "10.0.0.99").login("rich@example.com")
+    assert response.status_code == 429
+
+
+def test_behind_a_proxy_the_forwarded_address_is_the_one_counted(
+    template_db: Path, tmp_path: Path
+) -> None:
+    app = make_app(template_db, tmp_path / "instance", PROXY_HOPS=1)
+    try:
+        for _ in range(5):
+            visitor_from(app, "127.0.0.1", "203.0.113.7").login("rich@example.com", "guess")
+        assert (
+            visitor_from(app, "127.0.0.1", "203.0.113.7").login("rich@example.com").status_code
+            == 429
+        )
+        assert (
+            visitor_from(app, "127.0.0.1", "198.51.100.9").login("rich@example.com").status_code
+            == 303
+        )
+    finally:
+        store(app).close()
+
+
+@pytest.mark.parametrize("hops", ["two", "-1", "1.5", ""])
+def test_proxy_hops_must_be_a_whole_number(template_db: Path, tmp_path: Path, hops: str) -> None:
+    with pytest.raises(ValueError, match="PROXY_HOPS must be a whole number >= 0"):
+        make_app(template_db, tmp_path / "instance", PROXY_HOPS=hops)

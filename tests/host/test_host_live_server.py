@@ -167,3 +167,25 @@ def test_two_server_processes_on_postgresql_never_overdraw(
             ).scalar_one()  # fmt: skip
         assert runs == 5
         assert store.verify().ok
+
+
+@pytest.mark.postgres
+def test_30_parallel_password_guesses_on_two_workers_get_exactly_five_checks(
+    pg_database: str, tmp_path: Path
+) -> None:
+    with LiveServer(tmp_path / "a", pg_database, gunicorn_workers=2, threads=8) as server:
+        guessers = [HttpVisitor(server.url) for _ in range(30)]
+        sends = []
+        for guesser in guessers:
+            guesser.request("/login")
+            form = {"email": "rich@example.com", "password": "guess", "csrf_token": guesser.csrf()}
+            sends.append((guesser, "/login", form))
+        statuses = [a.status for a in fire(len(sends), sends)]
+        assert set(statuses) <= {401, 429}, server.read_log()[-2000:]
+        checked = statuses.count(401)
+        # Whatever the interleaving, five guesses were allowed: the rest of them is still there.
+        while (answer := guessers[0].login("rich@example.com", "guess")).status == 401:
+            checked += 1
+        assert answer.status == 429
+        assert checked == 5
+        assert guessers[0].login("rich@example.com", "rich-pass").status == 429

@@ -38,6 +38,13 @@ def test_the_demo_site_loads_with_its_products_and_actionsets() -> None:
         ("[products.x]\ncredits = -5\n", "products.x.credits", "whole number"),
         ('[products.x]\ncredits = 5\nfield = "_Points"\n', "products.x.field", "credit field"),
         ('[products.x]\ntitle = "Nothing"\n', "products.x", "grants nothing"),
+        ("[login]\nmax_failures = 0\n", "login.max_failures", "whole number >= 1"),
+        ('[login]\nmax_failures_per_address = "20"\n', "login.max_failures_per_address", "whole"),
+        ("[login]\nmax_failures_per_account = true\n", "login.max_failures_per_account", "whole"),
+        ('[login]\nwindow = "soon"\n', "login.window", "a duration is"),
+        ('[login]\nwindow = "0m"\n', "login.window", "a duration is"),
+        ("[login]\nlockout = 5\n", "login.lockout", "unknown key"),
+        ('[[login]]\nwindow = "1h"\n', "login", "must be a table"),
         ('[products.x]\ncredits = 5\ncolour = "red"\n', "products.x", "a product is a table"),
         ("[webhooks]\nsecret = 1\n", "webhooks.secret", "must be text"),
     ],
@@ -103,3 +110,10 @@ def test_front_matter_is_read_and_counted_in_lines() -> None:
 def test_bad_front_matter_names_the_page_and_line(text: str, words: str) -> None:
     with pytest.raises(PageError, match=words):
         split_front_matter(text, "b.md")
+
+
+def test_login_limits_are_read_from_the_site_file(tmp_path: Path) -> None:
+    extra = '[login]\nmax_failures = 3\nmax_failures_per_address = 9\nwindow = "1h"\n'
+    policy = load_site(site_with(tmp_path, extra)).login
+    assert (policy.per_account_address, policy.per_address, policy.per_account) == (3, 9, 50)
+    assert policy.window.total_seconds() == 3600
