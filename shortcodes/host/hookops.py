@@ -247,7 +247,19 @@ def payment_refunded(
     return result
 
 
-#: URL name under /hooks/ -> operation.
+def custom_event(name: str, rules: list[str]) -> HookOp:
+    """The operation of ``/hooks/events/<name>``: it changes nothing itself; the ``webhook``
+    event recorded with it (see :func:`shortcodes.host.webhooks.apply_once`) starts ``rules``."""
+
+    def announce(
+        tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
+    ) -> dict[str, Any]:
+        return {"contact": _contact(tx, payload), "event": name, "rules": rules}
+
+    return announce
+
+
+#: URL name under /hooks/ -> operation (``events/<name>`` is :func:`custom_event`).
 OPERATIONS: dict[str, HookOp] = {
     "tags/apply": tag_apply,
     "tags/remove": tag_remove,

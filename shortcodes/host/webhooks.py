@@ -6,6 +6,10 @@ older (or newer) than five minutes are refused, so a captured request cannot be 
 within the window, the body's ``event_id`` is claimed in the store's idempotency table inside the
 same transaction as the change, so a retried webhook answers ``duplicate: true`` and changes
 nothing. These endpoints are exempt from CSRF (no browser session is involved) and answer JSON.
+
+Besides the operations of :mod:`.hookops`, ``POST /hooks/events/<name>`` with a ``contact`` starts
+the automation rules whose trigger is ``webhook('<name>')`` (a CRM's "course completed", say); a
+name no rule listens to is refused (404 ``unknown_event``) rather than dropped.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from shortcodes.host.hookops import OPERATIONS, HookOp
+from shortcodes.host.hookops import OPERATIONS, HookOp, custom_event
 from shortcodes.host.state import host
 from shortcodes.store.errors import (
     IdempotencyConflict,
@@ -42,6 +47,8 @@ from shortcodes.store.session import Actor, Tx
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
+#: A custom event's name, as a ``webhook('name')`` rule spells it.
+EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_AGE = 300
 MAX_BODY = 64 * 1024
 TIMESTAMP_HEADER = "X-Shortcodes-Timestamp"
@@ -106,8 +113,30 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def apply_once(name: str, op: HookOp, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Run ``op`` and claim the event id in one transaction; (result, was it a duplicate)."""
+def resolve(name: str) -> tuple[HookOp, str]:
+    """The operation of ``/hooks/<name>`` and the name its ``webhook`` event carries (a custom
+    event's own name, which ``webhook(name)`` rules match case-insensitively)."""
+    op = OPERATIONS.get(name)
+    if op is not None:
+        return op, name
+    prefix, _, event = name.partition("/")
+    if prefix != "events" or not event:
+        raise HookError(404, "unknown_hook", f"no webhook {name!r}")
+    rules = host().automations.rules_for("webhook")
+    wanted = event.casefold()
+    listening = [r.name for r in rules if str(r.trigger.args["name"]).casefold() == wanted]
+    if not (EVENT_NAME.fullmatch(event) and listening):
+        # A typo in the sender's configuration or in site.toml: say so instead of dropping it.
+        raise HookError(404, "unknown_event", f"no rule listens to webhook({event!r})")
+    return custom_event(event, listening), event
+
+
+def apply_once(
+    name: str, op: HookOp, data: dict[str, Any], event_name: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Run ``op`` and claim the event id in one transaction; (result, was it a duplicate).
+
+    The ``webhook`` event recorded with the change is named ``event_name`` (default ``name``)."""
     state = host()
     event_id = data["event_id"]
     key = f"hook:{event_id}"
@@ -121,7 +150,8 @@ def apply_once(name: str, op: HookOp, data: dict[str, Any]) -> tuple[dict[str, A
         op_id = claim_operation(tx, key, "webhook", None, fp, actor)
         result = op(tx, state.site, data, event_id, actor)
         finish_operation(tx, op_id, result)
-        record_event(tx, "webhook", result.get("contact"), {"name": name, "event_id": event_id})
+        event = {"name": event_name or name, "event_id": event_id}
+        record_event(tx, "webhook", result.get("contact"), event)
         return result, False
 
     return state.store.run_in_transaction(work)
@@ -143,17 +173,15 @@ def process(
     name: str, headers: Any, body: bytes, now: float | None = None
 ) -> tuple[dict[str, Any], int]:
     """Authenticate, parse and apply one webhook; the JSON answer and its status."""
-    op = OPERATIONS.get(name)
-    if op is None:
-        return error(404, "unknown_hook", f"no webhook {name!r}")
-    if len(body) > MAX_BODY:
-        return error(413, "too_large", f"bodies are limited to {MAX_BODY} bytes")
     try:
+        op, event_name = resolve(name)
+        if len(body) > MAX_BODY:
+            raise HookError(413, "too_large", f"bodies are limited to {MAX_BODY} bytes")
         check_signature(
             host().site.webhook_secret, headers, body, time.time() if now is None else now
         )
         data = parse_body(body)
-        result, duplicate = apply_once(name, op, data)
+        result, duplicate = apply_once(name, op, data, event_name)
     except HookError as exc:
         return error(exc.status, exc.code, exc.message)
     except StoreError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from host_helpers import counts, store
 
+from shortcodes.automations.worker import Worker
 from shortcodes.host.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
 
 SECRET = "demo-webhook-secret-not-for-production"  # site/site.toml [webhooks]
@@ -269,3 +271,57 @@ def test_demo_checkout_buys_a_bundle_through_the_payment_webhook(app: Flask) -> 
     assert store(app).balance("poor@example.com") == 305
     assert poor.client.post("/checkout/credits-300").status_code == 400  # CSRF
     assert poor.client.post("/checkout/bogus", data={"csrf_token": poor.csrf()}).status_code == 404
+
+
+def run_automations(app: Flask) -> None:
+    """One pass of the automation worker over the app's store (no email delivery)."""
+    state = app.extensions["shortcodes"]
+    Worker(state.store, state.automations, Path(app.instance_path), deliver=False).run_once()
+
+
+def test_a_custom_event_starts_the_rules_listening_to_it_once(
+    app: Flask, client: FlaskClient
+) -> None:
+    rich = store(app).contact_id("rich@example.com")
+    event = {"event_id": "ws-1", "contact": "rich@example.com"}
+    response = send(client, "events/Workshop-Attended", event)  # names match case-insensitively
+    assert response.status_code == 200, response.json
+    expected = {"contact": rich, "event": "Workshop-Attended", "rules": ["workshop-attended"]}
+    assert response.json["result"] == expected
+    retried = send(client, "events/Workshop-Attended", event)
+    assert retried.json["duplicate"] is True
+    assert retried.json["result"] == expected
+    run_automations(app)
+    run_automations(app)
+    assert store(app).balance("rich@example.com") == 260 + 10  # one event, one run
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "status", "code"),
+    [
+        ("events/no-such-event", {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_event"),
+        ("events/", {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_hook"),
+        ("events/workshop attended", {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_event"),
+        ("events/" + "x" * 101, {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_event"),
+        ("events/workshop-attended", {"event_id": "e"}, 422, "invalid"),
+        ("events/workshop-attended", {"event_id": "e", "contact": ["rich"]}, 422, "invalid"),
+        ("events/workshop-attended", {"event_id": "e", "contact": "ghost@example.com"}, 404, "unknown_contact"),
+        ("events/workshop-attended", {"contact": "rich@example.com"}, 400, "no_event_id"),
+    ],
+)  # fmt: skip
+def test_bad_custom_events_are_refused_and_start_nothing(
+    app: Flask, client: FlaskClient, name: str, payload: Any, status: int, code: str
+) -> None:
+    before = len(store(app).events_after(0, 10_000))
+    response = send(client, name, payload)
+    assert response.status_code == status, response.json
+    assert response.json["error"] == code
+    assert len(store(app).events_after(0, 10_000)) == before
+
+
+def test_a_custom_event_needs_a_valid_signature(app: Flask, client: FlaskClient) -> None:
+    event = {"event_id": "ws-forged", "contact": "rich@example.com"}
+    response = send(client, "events/workshop-attended", event, secret="guessed")
+    assert response.status_code == 401
+    run_automations(app)
+    assert store(app).balance("rich@example.com") == 260
