@@ -47,7 +47,7 @@ PARAM_TYPES = ("int", "tag", "str")
 MAX_AMOUNT = 10**12
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # A line that starts a step: an inline table in the steps array, a [[...steps]] table, a "do =".
 _STEP_START = re.compile(r"^\s*(\{|\[\[)|\bdo\s*=")
@@ -161,7 +161,10 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"a duration is a positive number and a unit s/m/h/d/w, like '14d', got {text!r}"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValueError(f"the duration {text!r} is too long") from None
 
 
 def read_site_file(

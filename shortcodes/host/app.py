@@ -82,7 +82,7 @@ def _proxy_hops(value: Any) -> int:
     """``PROXY_HOPS``: how many proxies in front set ``X-Forwarded-For`` (0: none, trust no
     header, since anyone can send one)."""
     text = str(value).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"PROXY_HOPS must be a whole number >= 0, got {value!r}")
     return int(text)
 

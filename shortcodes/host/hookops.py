@@ -249,7 +249,8 @@ def payment_refunded(
 
 def custom_event(name: str, rules: list[str]) -> HookOp:
     """The operation of ``/hooks/events/<name>``: it changes nothing itself; the ``webhook``
-    event recorded with it (see :func:`shortcodes.host.webhooks.apply_once`) starts ``rules``."""
+    event recorded with it (see :func:`shortcodes.host.webhooks.apply_once`) is heard by
+    ``rules``, the rules listening to ``name`` (their conditions decide whether they run)."""
 
     def announce(
         tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor

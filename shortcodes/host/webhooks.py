@@ -113,22 +113,26 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def resolve(name: str) -> tuple[HookOp, str]:
-    """The operation of ``/hooks/<name>`` and the name its ``webhook`` event carries (a custom
-    event's own name, which ``webhook(name)`` rules match case-insensitively)."""
+def resolve(name: str) -> tuple[HookOp, str, str]:
+    """The operation of ``/hooks/<name>``, the name its dedupe record goes under, and the name
+    its ``webhook`` event carries (a custom event's own name, which ``webhook(name)`` rules match
+    case-insensitively). Called after the signature check: which names rules listen to is no
+    business of an unsigned caller."""
     op = OPERATIONS.get(name)
     if op is not None:
-        return op, name
+        return op, name, name
     prefix, _, event = name.partition("/")
     if prefix != "events" or not event:
         raise HookError(404, "unknown_hook", f"no webhook {name!r}")
-    rules = host().automations.rules_for("webhook")
     wanted = event.casefold()
+    if wanted in OPERATIONS:  # its rules hear the built-in hook, which really does change things
+        raise HookError(404, "unknown_event", f"{event!r} is a built-in webhook, not an event")
+    rules = host().automations.rules_for("webhook")
     listening = [r.name for r in rules if str(r.trigger.args["name"]).casefold() == wanted]
     if not (EVENT_NAME.fullmatch(event) and listening):
         # A typo in the sender's configuration or in site.toml: say so instead of dropping it.
         raise HookError(404, "unknown_event", f"no rule listens to webhook({event!r})")
-    return custom_event(event, listening), event
+    return custom_event(event, listening), f"events/{wanted}", event
 
 
 def apply_once(
@@ -174,14 +178,14 @@ def process(
 ) -> tuple[dict[str, Any], int]:
     """Authenticate, parse and apply one webhook; the JSON answer and its status."""
     try:
-        op, event_name = resolve(name)
         if len(body) > MAX_BODY:
             raise HookError(413, "too_large", f"bodies are limited to {MAX_BODY} bytes")
         check_signature(
             host().site.webhook_secret, headers, body, time.time() if now is None else now
         )
+        op, hook_name, event_name = resolve(name)
         data = parse_body(body)
-        result, duplicate = apply_once(name, op, data, event_name)
+        result, duplicate = apply_once(hook_name, op, data, event_name)
     except HookError as exc:
         return error(exc.status, exc.code, exc.message)
     except StoreError as exc:

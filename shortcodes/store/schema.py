@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -179,7 +181,7 @@ outbox = Table(
 )
 
 # Login attempts in the throttle's window (see throttle.py): claimed before the password is
-# checked, kept when it fails. Emails are stored as typed (normalized), not as contact ids, so
+# checked, kept (and marked failed) when it is wrong. Emails are stored as typed (normalized), not as contact ids, so
 # unknown emails are counted exactly like known ones.
 login_attempts = Table(
     "login_attempts",
@@ -188,6 +190,8 @@ login_attempts = Table(
     Column("email", String(320), nullable=False),
     Column("address", String(64), nullable=False),
     Column("attempted_at", DateTime, nullable=False),
+    # False while the password is being checked; True once it proved wrong.
+    Column("failed", Boolean, nullable=False, server_default=false()),
     Index(None, "email", "attempted_at"),
     Index(None, "address", "attempted_at"),
     Index(None, "attempted_at"),

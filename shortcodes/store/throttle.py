@@ -1,17 +1,20 @@
 """Store login throttle: a bounded number of password guesses per account and per address.
 
-Every login attempt is first *claimed*: a row in ``login_attempts`` committed before anything is
-counted. The attempt then counts the rows of the window that share its email or its address,
-its own included, and goes on to check the password only while every limit still holds. A refused
-attempt deletes its row (so hammering a locked account does not extend the lock), a successful one
-deletes its row and the earlier failures of the same email from the same address, and a failed one
-keeps its row: that row *is* the failure record.
+Every login attempt is first *claimed*: a pending row in ``login_attempts`` committed before
+anything is counted. The attempt then counts the rows of the window that share its email or its
+address (pending ones too) and goes on to check the password only while every limit still holds.
+A refused attempt deletes its row (so hammering a locked account does not extend the lock), a
+successful one deletes its row and the earlier failures of the same email from the same address,
+and a failed one marks its row failed: that row *is* the failure record.
 
-Claiming before counting makes the limits exact under any concurrency, on every worker sharing the
-database: an attempt sees every attempt that counted before it (their rows were committed first
-and failed ones are never deleted), so the k-th attempt to pass the count sees at least k rows.
+Claiming before counting makes the limits hold under any concurrency, on every worker sharing the
+database: an attempt sees every attempt that passed the count before it (their rows were committed
+first and are never deleted unless the password was right), so no more than the limit of wrong
+passwords are ever checked in a window. A burst of parallel attempts can be refused by rows still
+in flight; it is told to wait :data:`BURST_WAIT`, not the window, since those rows settle at once.
 
-Three limits, each over the last :attr:`LoginPolicy.window`:
+Three limits, each over the last :attr:`LoginPolicy.window`; addresses are counted by
+:func:`address_key` (an IPv6 /64 is one address):
 
 * ``per_account_address``: failures for one email from one address. The usual lock; the owner
   mistyping from home is never locked out by a stranger elsewhere.
@@ -26,13 +29,14 @@ emails have accounts).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact
@@ -45,6 +49,10 @@ if TYPE_CHECKING:
 _attempts = schema.login_attempts
 MAX_EMAIL = 320
 MAX_ADDRESS = 64
+#: The longest window a policy may have (a longer one is a typo, and overflows date arithmetic).
+MAX_WINDOW = timedelta(days=30)
+#: What a visitor refused by a burst of attempts still in flight is told to wait.
+BURST_WAIT = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +69,8 @@ class LoginPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        if self.window <= timedelta(0):
-            raise ValueError(f"window must be positive, got {self.window}")
+        if not timedelta(0) < self.window <= MAX_WINDOW:
+            raise ValueError(f"window must be positive and at most 30 days, got {self.window}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,7 @@ class Locked:
 class _Seen:
     attempt_id: int
     at: datetime
+    failed: bool
     same_email: bool
     same_address: bool
 
@@ -109,7 +118,7 @@ class LoginThrottle:
     def check_password(self, email: str, password: str, address: str) -> Contact | Locked | None:
         """:meth:`Store.check_password` from ``address`` unless a limit is reached: the contact on
         success, None on a wrong password or unknown email, :class:`Locked` when refused unchecked."""
-        key, where = normalize_email(email), address[:MAX_ADDRESS]
+        key, where = normalize_email(email), address_key(address)
         store, window = self.store, self.policy.window
         now = to_db_time(store.clock())
         attempt_id = store.run_in_transaction(lambda tx: _claim(tx, key, where, now, window))
@@ -118,14 +127,16 @@ class LoginThrottle:
         if locked is not None:
             store.run_in_transaction(lambda tx: _forget(tx, attempt_id))
             return locked
-        # A crash from here on leaves the row: it then counts as a failure, which is the safe side.
+        # A crash from here on leaves the row pending: it counts like a failure (the safe side).
         contact = store.check_password(email, password)
-        if contact is not None:
+        if contact is None:
+            store.run_in_transaction(lambda tx: _settle(tx, attempt_id))
+        else:
             store.run_in_transaction(lambda tx: _forget(tx, attempt_id, key, where))
         return contact
 
     def clear(self, email: str) -> int:
-        """Forget every recorded failure of ``email`` (an operator lifting a lock); how many."""
+        """Forget every recorded attempt of ``email`` (an operator lifting a lock); how many."""
         key = normalize_email(email)
         query = delete(_attempts).where(_attempts.c.email == key)
         return self.store.run_in_transaction(lambda tx: tx.conn.execute(query).rowcount)
@@ -135,10 +146,15 @@ class LoginThrottle:
         waits = []
         for name, matches in _LIMITS:
             limit: int = getattr(self.policy, name)
-            times = sorted(s.at for s in others if matches(s))
-            if len(times) >= limit:
-                # Open again once fewer than `limit` of them are inside the window.
-                waits.append(Locked(name, times[len(times) - limit] + self.policy.window - now))
+            counted = [s for s in others if matches(s)]
+            if len(counted) < limit:
+                continue
+            failed = sorted(s.at for s in counted if s.failed)
+            if len(failed) >= limit:
+                # Open again once fewer than `limit` failures are inside the window.
+                waits.append(Locked(name, failed[len(failed) - limit] + self.policy.window - now))
+            else:  # attempts still in flight tipped it: they settle within a second
+                waits.append(Locked(name, BURST_WAIT))
         return max(waits, key=lambda w: w.retry_after, default=None)
 
 
@@ -147,10 +163,25 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()[:MAX_EMAIL]
 
 
+def address_key(address: str) -> str:
+    """The form an address is counted under. An IPv6 visitor usually holds a whole /64, so the
+    /64 is the address; an IPv4-mapped IPv6 address is its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()[:MAX_ADDRESS]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _claim(tx: Tx, email: str, address: str, now: datetime, window: timedelta) -> int:
-    # Rows older than any window are dead weight: drop them while we are here (indexed).
-    tx.conn.execute(delete(_attempts).where(_attempts.c.attempted_at < now - window))
-    values = {"email": email, "address": address, "attempted_at": now}
+    # Rows older than any window are dead weight: drop them while we are here (indexed). Twice
+    # the window, so a worker whose clock runs ahead never prunes rows the others still count.
+    tx.conn.execute(delete(_attempts).where(_attempts.c.attempted_at < now - 2 * window))
+    values = {"email": email, "address": address, "attempted_at": now, "failed": False}
     return int(
         tx.conn.execute(insert(_attempts).values(values).returning(_attempts.c.id)).scalar_one()
     )
@@ -158,14 +189,20 @@ def _claim(tx: Tx, email: str, address: str, now: datetime, window: timedelta) -
 
 def _seen(conn: Connection, email: str, address: str, since: datetime) -> list[_Seen]:
     a = _attempts
-    query = select(a.c.id, a.c.attempted_at, a.c.email == email, a.c.address == address).where(
-        a.c.attempted_at > since, or_(a.c.email == email, a.c.address == address)
-    )
-    return [_Seen(int(i), at, bool(e), bool(d)) for i, at, e, d in conn.execute(query)]
+    query = select(
+        a.c.id, a.c.attempted_at, a.c.failed, a.c.email == email, a.c.address == address
+    ).where(a.c.attempted_at > since, or_(a.c.email == email, a.c.address == address))
+    return [_Seen(int(i), at, bool(f), bool(e), bool(d)) for i, at, f, e, d in conn.execute(query)]
+
+
+def _settle(tx: Tx, attempt_id: int) -> None:
+    tx.conn.execute(update(_attempts).where(_attempts.c.id == attempt_id).values(failed=True))
 
 
 def _forget(tx: Tx, attempt_id: int, email: str | None = None, address: str = "") -> None:
     a = _attempts
     tx.conn.execute(delete(a).where(a.c.id == attempt_id))
-    if email is not None:  # a success: the same person's earlier typos from here are forgiven
-        tx.conn.execute(delete(a).where(a.c.email == email, a.c.address == address))
+    if email is not None:
+        # A success: the same person's earlier typos from here are forgiven. Attempts still in
+        # flight are left to settle themselves.
+        tx.conn.execute(delete(a).where(a.c.email == email, a.c.address == address, a.c.failed))

@@ -182,7 +182,7 @@ def test_behind_a_proxy_the_forwarded_address_is_the_one_counted(
         store(app).close()
 
 
-@pytest.mark.parametrize("hops", ["two", "-1", "1.5", ""])
+@pytest.mark.parametrize("hops", ["two", "-1", "1.5", "", "\u00b2"])
 def test_proxy_hops_must_be_a_whole_number(template_db: Path, tmp_path: Path, hops: str) -> None:
     with pytest.raises(ValueError, match="PROXY_HOPS must be a whole number >= 0"):
         make_app(template_db, tmp_path / "instance", PROXY_HOPS=hops)

@@ -288,7 +288,7 @@ def test_a_custom_event_starts_the_rules_listening_to_it_once(
     assert response.status_code == 200, response.json
     expected = {"contact": rich, "event": "Workshop-Attended", "rules": ["workshop-attended"]}
     assert response.json["result"] == expected
-    retried = send(client, "events/Workshop-Attended", event)
+    retried = send(client, "events/workshop-attended", event)  # a retry, spelled otherwise
     assert retried.json["duplicate"] is True
     assert retried.json["result"] == expected
     run_automations(app)
@@ -307,6 +307,8 @@ def test_a_custom_event_starts_the_rules_listening_to_it_once(
         ("events/workshop-attended", {"event_id": "e", "contact": ["rich"]}, 422, "invalid"),
         ("events/workshop-attended", {"event_id": "e", "contact": "ghost@example.com"}, 404, "unknown_contact"),
         ("events/workshop-attended", {"contact": "rich@example.com"}, 400, "no_event_id"),
+        ("events/credits", {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_event"),
+        ("events/Tags/Apply", {"event_id": "e", "contact": "rich@example.com"}, 404, "unknown_event"),
     ],
 )  # fmt: skip
 def test_bad_custom_events_are_refused_and_start_nothing(
@@ -325,3 +327,9 @@ def test_a_custom_event_needs_a_valid_signature(app: Flask, client: FlaskClient)
     assert response.status_code == 401
     run_automations(app)
     assert store(app).balance("rich@example.com") == 260
+
+
+def test_an_unsigned_caller_learns_nothing_about_the_rules(client: FlaskClient) -> None:
+    for name in ("events/workshop-attended", "events/no-such-event"):
+        response = send(client, name, {"event_id": "e", "contact": 1}, headers={})
+        assert (response.status_code, response.json["error"]) == (401, "unsigned")

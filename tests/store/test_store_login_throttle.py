@@ -7,12 +7,13 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from store_helpers import MovableClock
 
 from shortcodes.context import Contact
 from shortcodes.store import Store
 from shortcodes.store import schema as db
+from shortcodes.store.session import to_db_time
 from shortcodes.store.throttle import Locked, LoginPolicy, LoginThrottle
 
 HOME, CAFE = "203.0.113.7", "198.51.100.9"
@@ -156,9 +157,12 @@ def test_attempts_older_than_the_window_are_pruned(
 ) -> None:
     fail(throttle, 5, email="old@example.com")
     assert attempts_stored(store) == 5
+    clock.advance(minutes=16)  # out of the window, but kept while another clock may lag
+    fail(throttle, 1)
+    assert attempts_stored(store) == 6
     clock.advance(minutes=16)
     fail(throttle, 1)
-    assert attempts_stored(store) == 1
+    assert attempts_stored(store) == 2
 
 
 @pytest.mark.parametrize(
@@ -169,6 +173,7 @@ def test_attempts_older_than_the_window_are_pruned(
         ({"per_account": True}, "per_account must be"),
         ({"per_account": 2.5}, "per_account must be"),
         ({"window": timedelta(0)}, "window must be positive"),
+        ({"window": timedelta(days=31)}, "at most 30 days"),
     ],
 )
 def test_a_bad_policy_is_refused_with_the_limit_named(
@@ -176,3 +181,50 @@ def test_a_bad_policy_is_refused_with_the_limit_named(
 ) -> None:
     with pytest.raises(ValueError, match=words):
         LoginPolicy(**changes)  # type: ignore[arg-type]
+
+
+def in_flight(store: Store, count: int, email: str = EMAIL, address: str = HOME) -> None:
+    """``count`` attempts whose passwords are being checked right now (claimed, not settled)."""
+    now = to_db_time(store.clock())
+    rows = [{"email": email, "address": address, "attempted_at": now, "failed": False}] * count
+    with store.engine.begin() as conn:
+        conn.execute(insert(db.login_attempts), rows)
+
+
+def test_a_burst_still_in_flight_refuses_for_seconds_not_the_window(
+    store: Store, throttle: LoginThrottle
+) -> None:
+    in_flight(store, 5)
+    assert throttle.check_password(EMAIL, PASSWORD, HOME) == Locked(
+        "per_account_address", timedelta(seconds=2)
+    )
+    with store.engine.begin() as conn:  # they all turn out wrong
+        conn.execute(update(db.login_attempts).values(failed=True))
+    assert throttle.check_password(EMAIL, PASSWORD, HOME) == Locked(
+        "per_account_address", timedelta(minutes=15)
+    )
+
+
+def test_a_success_leaves_attempts_in_flight_to_settle_themselves(
+    store: Store, throttle: LoginThrottle
+) -> None:
+    fail(throttle, 2)
+    in_flight(store, 1)
+    assert isinstance(throttle.check_password(EMAIL, PASSWORD, HOME), Contact)
+    assert attempts_stored(store) == 1  # the two failures are forgiven, the pending one is not
+
+
+@pytest.mark.parametrize(
+    ("first", "same", "other"),
+    [
+        ("2001:db8:0:7::1", "2001:db8:0:7:ffff::99", "2001:db8:0:8::1"),  # a /64 is one visitor
+        ("::ffff:203.0.113.7", "203.0.113.7", "203.0.113.8"),  # IPv4-mapped is IPv4
+        (" 203.0.113.7", "203.0.113.7", "unknown"),
+    ],
+)
+def test_addresses_are_counted_by_visitor(
+    throttle: LoginThrottle, first: str, same: str, other: str
+) -> None:
+    fail(throttle, 5, address=first)
+    assert isinstance(throttle.check_password(EMAIL, PASSWORD, same), Locked)
+    assert isinstance(throttle.check_password(EMAIL, PASSWORD, other), Contact)

@@ -10,7 +10,18 @@ import the live schema).
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    false,
+)
 
 revision = "0003"
 down_revision: str | None = "0002"
@@ -32,6 +43,7 @@ def _table() -> Table:
         Column("email", String(320), nullable=False),
         Column("address", String(64), nullable=False),
         Column("attempted_at", DateTime, nullable=False),
+        Column("failed", Boolean, nullable=False, server_default=false()),
         Index(None, "email", "attempted_at"),
         Index(None, "address", "attempted_at"),
         Index(None, "attempted_at"),
