@@ -71,7 +71,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     hops = _proxy_hops(app.config.get("PROXY_HOPS", 0))
     if hops:
         # The address the login throttle counts is the visitor's, not the proxy's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     state = _build_state(app)
     app.extensions[EXTENSION] = state
     _register(app)

@@ -3,8 +3,8 @@
 The session (a signed cookie holding only the contact id) is cleared and re-issued at login so a
 session planted before login is worth nothing. Password guesses are limited per account and per
 address by the store's login throttle (``[login]`` in ``site.toml``): past a limit the form
-answers 429 with ``Retry-After`` and the password is not checked. The cookie settings (HttpOnly, SameSite=Lax, Secure
-when configured) are defaults of :mod:`shortcodes.host.app`.
+answers 429 with ``Retry-After`` and the password is not checked. The cookie settings (HttpOnly,
+SameSite=Lax, Secure when configured) are defaults of :mod:`shortcodes.host.app`.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def login() -> ResponseReturnValue:
     session.permanent = True
     session["contact_id"] = contact.id
     contact_id = contact.id
-    host().store.run_in_transaction(lambda tx: record_login(tx, contact_id))  # `login` rules
+    state.store.run_in_transaction(lambda tx: record_login(tx, contact_id))  # `login` rules
     flash(f"Welcome, {contact.field('Name') or contact.email}.", "success")
     return redirect(next_url, 303)
 

@@ -1,8 +1,9 @@
 """Host site settings: the parts of ``site.toml`` the web host reads (the store reads the rest).
 
 ``[site]`` names the site, its theme and its admin tag; ``[webhooks]`` holds the shared secret
-inbound webhooks are signed with; ``[login]`` sets how many failed logins are allowed; ``[products.<id>]`` says what a successful payment for a
-product grants (credits, a tag) so the payment webhooks can credit bundles and revoke access.
+inbound webhooks are signed with; ``[login]`` sets how many failed logins are allowed;
+``[products.<id>]`` says what a successful payment for a product grants (credits, a tag) so the
+payment webhooks can credit bundles and revoke access.
 ``[credits]``, ``[tags]`` and ``[actionsets]`` are validated by :mod:`shortcodes.actionsets`.
 """
 
@@ -21,7 +22,7 @@ from shortcodes.actionsets import (
     parse_duration,
     parse_site_actions,
 )
-from shortcodes.store.throttle import LoginPolicy
+from shortcodes.store.throttle import LoginPolicy, whole_limit
 
 _SITE_KEYS = {"name", "url", "theme", "admin_tag", "buy_more_url", "pages"}
 _PRODUCT_KEYS = {"title", "credits", "field", "tag", "price"}
@@ -31,7 +32,6 @@ _LOGIN_LIMITS = {
     "max_failures_per_address": "per_address",
     "max_failures_per_account": "per_account",
 }
-_DEFAULT_LOGIN = LoginPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +123,15 @@ def _text(file: Path, table: Mapping[str, Any], key: str, default: str) -> str:
 
 
 def _login_policy(file: Path, table: Mapping[str, Any]) -> LoginPolicy:
-    """``[login]``: how many failed logins the window allows (see :mod:`.store.throttle`)."""
+    """``[login]``: how many failed logins the window allows (see :mod:`.store.throttle`); the
+    policy's defaults stand for the keys left out."""
     limits = {}
     for key, name in _LOGIN_LIMITS.items():
-        value = table.get(key, getattr(_DEFAULT_LOGIN, name))
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _fail(file, f"login.{key}", f"must be a whole number >= 1, got {value!r}")
-        limits[name] = value
+        if key in table:
+            try:
+                limits[name] = whole_limit(table[key])
+            except ValueError as exc:
+                raise _fail(file, f"login.{key}", str(exc)) from exc
     window = table.get("window", "15m")
     try:
         return LoginPolicy(**limits, window=parse_duration(window))

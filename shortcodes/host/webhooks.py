@@ -136,11 +136,12 @@ def resolve(name: str) -> tuple[HookOp, str, str]:
 
 
 def apply_once(
-    name: str, op: HookOp, data: dict[str, Any], event_name: str | None = None
+    name: str, op: HookOp, data: dict[str, Any], event_name: str
 ) -> tuple[dict[str, Any], bool]:
     """Run ``op`` and claim the event id in one transaction; (result, was it a duplicate).
 
-    The ``webhook`` event recorded with the change is named ``event_name`` (default ``name``)."""
+    The dedupe record goes under ``name``; the ``webhook`` event recorded with the change is
+    named ``event_name`` (see :func:`resolve`)."""
     state = host()
     event_id = data["event_id"]
     key = f"hook:{event_id}"
@@ -154,7 +155,7 @@ def apply_once(
         op_id = claim_operation(tx, key, "webhook", None, fp, actor)
         result = op(tx, state.site, data, event_id, actor)
         finish_operation(tx, op_id, result)
-        event = {"name": event_name or name, "event_id": event_id}
+        event = {"name": event_name, "event_id": event_id}
         record_event(tx, "webhook", result.get("contact"), event)
         return result, False
 

@@ -55,6 +55,13 @@ MAX_WINDOW = timedelta(days=30)
 BURST_WAIT = timedelta(seconds=2)
 
 
+def whole_limit(value: object) -> int:
+    """``value`` as a limit of failures: a whole number >= 1 (ValueError saying so otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a whole number >= 1, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
     """How many failed logins a window allows (see the module docstring for the three limits)."""
@@ -66,9 +73,10 @@ class LoginPolicy:
 
     def __post_init__(self) -> None:
         for name in ("per_account_address", "per_address", "per_account"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            try:
+                whole_limit(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name} {exc}") from None
         if not timedelta(0) < self.window <= MAX_WINDOW:
             raise ValueError(f"window must be positive and at most 30 days, got {self.window}")
 
@@ -116,8 +124,9 @@ class LoginThrottle:
         self.policy = policy
 
     def check_password(self, email: str, password: str, address: str) -> Contact | Locked | None:
-        """:meth:`Store.check_password` from ``address`` unless a limit is reached: the contact on
-        success, None on a wrong password or unknown email, :class:`Locked` when refused unchecked."""
+        """:meth:`Store.check_password` from ``address`` unless a limit is reached: the contact
+        on success, None on a wrong password or unknown email, :class:`Locked` when refused
+        unchecked."""
         key, where = normalize_email(email), address_key(address)
         store, window = self.store, self.policy.window
         now = to_db_time(store.clock())
