@@ -48,7 +48,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, make_url
 
-from shortcodes.actionsets import parse_site_actions
+from shortcodes.membership.config import parse_config
 from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
 from shortcodes.store.engine import normalize_url
@@ -244,7 +244,7 @@ def _time_each(call: Callable[[int], Any], picks: list[int]) -> list[float]:
 def worker(url: str, seconds: float, seed: int, go_file: str, contacts: int, threads: int) -> None:
     """One client process of ``threads`` clients: each buys on random contacts until the time is
     up, on its own pooled connection; prints a JSON summary of all of them."""
-    store = Store.from_url(url, site=parse_site_actions(SITE), pool_size=threads)
+    store = Store.from_url(url, site=parse_config(SITE).actions, pool_size=threads)
     backends = _connect_all(store, threads)  # every connection open before the start signal
     print("ready", flush=True)
     while not os.path.exists(go_file):
@@ -363,7 +363,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, An
     """Everything for one backend: load, latency at 1x and 10x, purchases, anomalies."""
     print(f"\n== {name}", flush=True)
     result: dict[str, Any] = {"backend": name}
-    with Store.from_url(url, site=parse_site_actions(SITE), pool_size=2) as store:
+    with Store.from_url(url, site=parse_config(SITE).actions, pool_size=2) as store:
         store.upgrade()
         result["load_1x_s"] = bulk_load(store, args.contacts, 1, 0)
         print(

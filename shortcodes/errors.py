@@ -8,7 +8,7 @@ snippet of the offending line, like Lark's ``UnexpectedInput.get_context``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -106,3 +106,36 @@ def make_problem(
         offset=offset,
         source_name=source_name,
     )
+
+
+class ConfigError(ShortcodeError):
+    """A site configuration problem: file, 1-based line and column (0 when unknown), dotted key."""
+
+    def __init__(
+        self, message: str, *, file: str, key: str = "", line: int = 0, column: int = 0
+    ) -> None:
+        self.file = file
+        self.key = key
+        self.line = line
+        self.column = column
+        self.reason = message
+        super().__init__(self._where() + (f"{key}: " if key else "") + message)
+
+    def _where(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: " if self.line else f"{self.file}: "
+
+    def format(self) -> str:
+        """The ``check`` command's line: ``FILE:LINE:COL: error: KEY: MESSAGE``."""
+        return self._where() + "error: " + (f"{self.key}: " if self.key else "") + self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: rebuild through a function that takes them by position.
+        return (_config_error, (self.reason, self.file, self.key, self.line, self.column))
+
+
+def _config_error(message: str, file: str, key: str, line: int, column: int) -> ConfigError:
+    return ConfigError(message, file=file, key=key, line=line, column=column)
+
+
+class ActionsetParamError(ShortcodeError):
+    """Parameters a button bound that the actionset does not accept (``cost="fifty"``)."""

@@ -15,14 +15,11 @@ from shortcodes.automations.outbox import Delivery, redeliver
 from shortcodes.automations.preview import Preview, preview, preview_all
 from shortcodes.automations.rules import (
     AutomationConfig,
-    Duration,
     LoyaltyConfig,
     Rule,
-    RuleConfigError,
     Trigger,
     load_automations,
     parse_automations,
-    parse_duration,
 )
 from shortcodes.automations.worker import PassStats, Worker
 
@@ -30,20 +27,17 @@ __all__ = [
     "AutomationConfig",
     "BillingReport",
     "Delivery",
-    "Duration",
     "InsufficientPoints",
     "LoyaltyConfig",
     "PassStats",
     "PointsSummary",
     "Preview",
     "Rule",
-    "RuleConfigError",
     "Trigger",
     "Worker",
     "billing_run",
     "load_automations",
     "parse_automations",
-    "parse_duration",
     "preview",
     "preview_all",
     "record_login",

@@ -21,7 +21,7 @@ from shortcodes.store import Store, contacts
 from shortcodes.store import schema as db
 from shortcodes.store.errors import InvalidInput
 from shortcodes.store.events import record_event
-from shortcodes.store.idempotency import claim_operation, find_operation, fingerprint
+from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
 
 BATCH = 1000
@@ -58,17 +58,28 @@ def bill_batch(tx: Tx, ids: Iterable[int], product: str, period: str) -> tuple[i
     billed = already = 0
     for contact_id in ids:
         key = f"billing:{product}:{period}:{contact_id}"
-        fp = fingerprint("billing", {"product": product, "period": period, "contact": contact_id})
-        if find_operation(tx, key, fp) is not None:
-            already += 1
-            continue
-        contacts.lock_contact(tx, contact_id)
-        claim_operation(tx, key, "billing", contact_id, fp, ACTOR)
-        payment = f"billing-{period}-{product}-{contact_id}"
-        data = {"product": product, "payment_id": payment, "source": "billing-run"}
-        record_event(tx, "payment_succeeded", contact_id, data)
-        billed += 1
+        params = {"product": product, "period": period, "contact": contact_id}
+        _, replayed = once(
+            tx,
+            key,
+            "billing",
+            contact_id,
+            params,
+            ACTOR,
+            partial(_bill, tx, contact_id, product, period),
+        )
+        already += replayed
+        billed += not replayed
     return billed, already
+
+
+def _bill(tx: Tx, contact_id: int, product: str, period: str, _op: int) -> dict[str, Any]:
+    """Record one contact's payment event for the period (its contact row locked first)."""
+    contacts.lock_contact(tx, contact_id)
+    payment = f"billing-{period}-{product}-{contact_id}"
+    data = {"product": product, "payment_id": payment, "source": "billing-run"}
+    record_event(tx, "payment_succeeded", contact_id, data)
+    return {}
 
 
 def billing_run(

@@ -16,17 +16,20 @@ does not exist) rolls back its own effect, is marked ``failed`` with the reason,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
 
 from shortcodes.automations import loyalty
 from shortcodes.automations import schema as auto
-from shortcodes.automations.rules import AutomationConfig, Rule, parse_duration
+from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.conditions import compile_condition
-from shortcodes.context import Contact, Context
+from shortcodes.context import Contact, Context, Tag
+from shortcodes.membership import steps
+from shortcodes.membership.steps import Step
+from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.errors import StoreError
@@ -162,7 +165,7 @@ def start_run(
     data = {
         "trigger": dict(trigger),
         "branch": "steps" if holds else "otherwise",
-        "steps": [dict(s) for s in chosen],
+        "steps": [s.to_json() for s in chosen],
     }
     status = "running" if chosen else "skipped"
     message = "" if chosen else "conditions not met"
@@ -184,7 +187,7 @@ def start_run(
         ).scalar_one()
     )
     if chosen:
-        _insert_step(tx, run_id, contact_id, 0, chosen[0], f"{run_id}:0", tx.now)
+        _insert_step(tx, run_id, contact_id, 0, chosen[0].to_json(), f"{run_id}:0", tx.now)
     return run_id
 
 
@@ -247,12 +250,12 @@ def _execute_one(
     if step.kind not in _LOCKS_ITSELF:
         contacts.lock_contact(tx, step.contact_id)
     if not isolate:
-        note = _perform(tx, config, run, step)
+        note, delay = _perform(tx, config, run, step)
         _finish_step(tx, step, "done", note, worker)
-        return None if step.args.get("side") else _advance(tx, run, step)
+        return None if step.args.get("side") else _advance(tx, run, step, delay)
     try:
         with tx.conn.begin_nested():
-            note = _perform(tx, config, run, step)
+            note, delay = _perform(tx, config, run, step)
     except StoreError as exc:
         _finish_step(tx, step, "failed", str(exc), worker)
         if not step.args.get("side"):
@@ -261,18 +264,16 @@ def _execute_one(
     _finish_step(tx, step, "done", note, worker)
     if step.args.get("side"):
         return None
-    return _advance(tx, run, step)
+    return _advance(tx, run, step, delay)
 
 
-def _advance(tx: Tx, run: RunInfo, step: StepRow) -> StepRow | None:
+def _advance(tx: Tx, run: RunInfo, step: StepRow, delay: Duration | None) -> StepRow | None:
     planned = run.data["steps"]
     nxt = step.idx + 1
     if nxt >= len(planned):
         _finish_run(tx, run.id, "done", "")
         return None
-    due = tx.now
-    if step.kind == "wait":
-        due = parse_duration(step.args["for"]).after(tx.now)
+    due = tx.now if delay is None else delay.after(tx.now)
     new_id = _insert_step(tx, run.id, run.contact_id, nxt, planned[nxt], f"{run.id}:{nxt}", due)
     if due > tx.now:
         return None
@@ -296,86 +297,102 @@ def _finish_run(tx: Tx, run_id: int, status: str, message: str) -> None:
     )
 
 
-def _perform(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow) -> str:
-    """Do one step's effect inside the caller's savepoint; a short note of what it did."""
-    args, cid = step.args, step.contact_id
-    actor = Actor("automation", run.rule)
-    source = f"rule:{run.rule}"
-    key = f"auto:{step.id}"
-    kind = step.kind
-    if kind in ("credit", "debit"):
-        op = ledger.credit if kind == "credit" else ledger.debit
-        reason = f"rule {run.rule}"
-        done = op(tx, cid, args["field"], args["amount"], key, reason, actor)
-        return f"{args['field']} = {done.balances[args['field']]}"
-    if kind in ("apply_tag", "grant", "remove_tag"):
-        tag = contacts.resolve_tag(tx.conn, args["tag"])
-        if kind == "remove_tag":
-            return f"removed={contacts.remove_tag(tx, cid, tag, source)}"
-        until = parse_duration(args["for"]).after(tx.now) if kind == "grant" else None
-        return f"applied={contacts.apply_tag(tx, cid, tag, source, until)}"
-    if kind == "set_field":
-        contacts.set_field(tx, cid, args["field"], args["value"])
-        return "set"
-    if kind in ("send_email", "webhook"):
-        _queue(tx, config, run, step, key)
-        return "queued"
-    if kind == "wait":
-        return f"next step after {args['for']}"
-    if kind == "remove_tag_after":
-        contacts.resolve_tag(tx.conn, args["tag"])  # an unknown tag fails now, not in 14 days
-        side = {"do": "remove_tag", "tag": args["tag"], "side": True}
-        due = parse_duration(args["after"]).after(tx.now)
-        _insert_step(tx, run.id, cid, step.idx, side, f"{run.id}:{step.idx}:after", due)
-        return f"removal scheduled for {due.isoformat()}Z"
-    if kind == "award_points":
-        return _award(tx, config, run, step, key)
-    raise StoreError(f"unknown step {kind!r}")  # rules.py validates kinds on load
+def _perform(
+    tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow
+) -> tuple[str, Duration | None]:
+    """Do one step's effect inside the caller's savepoint: a note of what it did, and how long
+    the next step waits (None: due now)."""
+    performer = _RuleRun(tx, step.contact_id, f"rule:{run.rule}", config, run, step)
+    stored = Step.from_json({"do": step.kind, **step.args})
+    note = steps.perform(performer, stored, {k: v for k, v in stored.args.items() if k != "side"})
+    return note, performer.delay
 
 
-def _award(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow, key: str) -> str:
-    target = step.args.get("to", "contact")
-    who: list[tuple[str, int]] = []
-    if target in ("contact", "both"):
-        who.append(("contact", step.contact_id))
-    if target in ("referred", "both"):
-        referred = run.data["trigger"].get("referred_id")
-        if not isinstance(referred, int):
-            raise StoreError("award_points to='referred' needs a referral_approved trigger")
-        who.append(("referred", referred))
-    reason = step.args.get("reason", f"rule {run.rule}")
-    for label, contact_id in who:
-        loyalty.earn(tx, config.loyalty, contact_id, step.args["points"], f"{key}:{label}", reason)
-    return f"awarded {step.args['points']} to {', '.join(label for label, _ in who)}"
+@dataclass
+class _RuleRun:
+    """A rule step in progress: the automations' :class:`~shortcodes.membership.steps.StepRun`.
 
+    Every write is keyed by the step's id (``auto:<id>``), so a step can never apply twice."""
 
-def _queue(tx: Tx, config: AutomationConfig, run: RunInfo, step: StepRow, key: str) -> None:
-    c = db.contacts
-    email = tx.conn.execute(select(c.c.email).where(c.c.id == step.contact_id)).scalar_one()
-    a = db.credit_accounts
-    balances = dict.fromkeys(config.actions.credit_fields, 0)
-    for field, balance in tx.conn.execute(
-        select(a.c.field, a.c.balance).where(a.c.contact_id == step.contact_id)
-    ):
-        balances[field] = int(balance)
-    common = {
-        "rule": run.rule,
-        "run_id": run.id,
-        "step": step.idx,
-        "contact_id": step.contact_id,
-        "email": email,
-        "balances": balances,
-        "trigger": run.data.get("trigger", {}),
-    }
-    if step.kind == "send_email":
-        payload = {
-            "template": step.args["template"],
-            "subject": step.args.get("subject", ""),
-            **common,
-        }
-        enqueue(tx, "email", key, payload, step.contact_id)
-    else:
-        event = step.args.get("event", f"rule.{run.rule}")
-        enqueue(
-            tx, "webhook", key, {"url": step.args["url"], "event": event, **common}, step.contact_id
+    tx: Tx
+    contact_id: int
+    source: str
+    config: AutomationConfig
+    run: RunInfo
+    step: StepRow
+    delay: Duration | None = field(default=None)
+
+    @property
+    def key(self) -> str:
+        """The idempotency key of this step's writes."""
+        return f"auto:{self.step.id}"
+
+    def tag(self, name: str) -> Tag:
+        """The tag by name (an unknown tag fails the step)."""
+        return contacts.resolve_tag(self.tx.conn, name)
+
+    def before_event_writer(self) -> None:
+        """Nothing is buffered: every write records its events at once."""
+
+    def money(self, field_name: str, delta: int) -> int:
+        """A credit or debit through the ledger, keyed by the step."""
+        op = ledger.credit if delta > 0 else ledger.debit
+        actor = Actor("automation", self.run.rule)
+        done = op(
+            self.tx,
+            self.contact_id,
+            field_name,
+            abs(delta),
+            self.key,
+            f"rule {self.run.rule}",
+            actor,
         )
+        return int(done.balances[field_name])
+
+    def queue(self, kind: Literal["email", "webhook"], payload: Mapping[str, Any]) -> None:
+        """Put the message in the outbox now (the step's transaction)."""
+        c = db.contacts
+        email = self.tx.conn.execute(
+            select(c.c.email).where(c.c.id == self.contact_id)
+        ).scalar_one()
+        balances = ledger.balances(self.tx.conn, self.contact_id, self.config.actions.credit_fields)
+        origin = {
+            "rule": self.run.rule,
+            "run_id": self.run.id,
+            "step": self.step.idx,
+            "trigger": self.run.data.get("trigger", {}),
+        }
+        full = steps.outbox_payload(payload, self.contact_id, email, balances, origin)
+        enqueue(self.tx, kind, self.key, full, self.contact_id)
+
+    def redirect_to(self, url: str) -> None:
+        """Rules have no visitor (the registry refuses ``redirect`` in rules)."""
+        raise StoreError("a rule cannot redirect")
+
+    def defer_next(self, delay: Duration) -> None:
+        """The next step of the run is due ``delay`` from now."""
+        self.delay = delay
+
+    def schedule(self, step: Step, delay: Duration) -> datetime:
+        """A side step (it does not hold up the run), due ``delay`` from now."""
+        side = {**step.to_json(), "side": True}
+        due = delay.after(self.tx.now)
+        key = f"{self.run.id}:{self.step.idx}:after"
+        _insert_step(self.tx, self.run.id, self.contact_id, self.step.idx, side, key, due)
+        return due
+
+    def award(self, points: int, to: str, reason: str) -> str:
+        """Loyalty points for the contact, the contact it referred, or both."""
+        who: list[tuple[str, int]] = []
+        if to in ("contact", "both"):
+            who.append(("contact", self.contact_id))
+        if to in ("referred", "both"):
+            referred = self.run.data["trigger"].get("referred_id")
+            if not isinstance(referred, int):
+                raise StoreError("award_points to='referred' needs a referral_approved trigger")
+            who.append(("referred", referred))
+        for label, contact_id in who:
+            loyalty.earn(
+                self.tx, self.config.loyalty, contact_id, points, f"{self.key}:{label}", reason
+            )
+        return f"awarded {points} to {', '.join(label for label, _ in who)}"

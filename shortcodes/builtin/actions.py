@@ -20,6 +20,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from shortcodes.context import Context
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
@@ -46,8 +47,16 @@ BUTTON_ATTRIBUTES: Final = (
 )
 _OWN: Final = frozenset(a.name for a in BUTTON_ATTRIBUTES)
 
-# Actionset names as site.toml allows them (shortcodes.actionsets).
-_ACTION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+def _is_actionset_name(value: str) -> bool:
+    """Whether ``value`` is spelled as site.toml allows an actionset to be named."""
+    try:
+        vocab.name(value)
+    except ValueError:
+        return False
+    return True
+
+
 _CSS_CLASS: Final = re.compile(r"[^A-Za-z0-9_ -]+")
 
 _FORM: Final = Markup(
@@ -82,7 +91,7 @@ def action_form(
     if contact is None:
         return Markup()
     action_id = action_id.strip()
-    if not _ACTION_ID.fullmatch(action_id):
+    if not _is_actionset_name(action_id):
         raise ActionButtonError(
             f"action_id {action_id!r} is not an actionset name" if action_id else "needs action_id"
         )
@@ -131,7 +140,7 @@ def check_button(node: ShortcodeNode, report: Report) -> None:
         )
     else:
         value, item = given["action_id"]
-        if static_value(value) and not _ACTION_ID.fullmatch(value.strip()):
+        if static_value(value) and not _is_actionset_name(value.strip()):
             report(
                 value_offset(node, item),
                 max(1, len(item.raw)),

@@ -20,7 +20,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shortcodes.actionsets import ActionsetConfigError
 from shortcodes.automations import (
     AutomationConfig,
     Worker,
@@ -31,6 +30,7 @@ from shortcodes.automations import (
     redeliver,
 )
 from shortcodes.automations.outbox import delivery_log
+from shortcodes.errors import ConfigError
 from shortcodes.store import Store, StoreError
 from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
@@ -107,7 +107,7 @@ def _guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (StoreError, ActionsetConfigError) as exc:
+        except (StoreError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shortcodes.actionsets import ActionsetConfigError, SiteActions, load_site_actions
+from shortcodes.errors import ConfigError
+from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.config import load_config_file
 from shortcodes.store import Actor, Store, StoreError
 from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
@@ -176,7 +178,7 @@ def _guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (StoreError, ActionsetConfigError) as exc:
+        except (StoreError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 
@@ -185,8 +187,8 @@ def _guarded(handler: Handler) -> Handler:
 
 def _site(args: argparse.Namespace) -> SiteActions:
     if args.site is not None:
-        return load_site_actions(args.site)
-    return load_site_actions(DEFAULT_SITE) if DEFAULT_SITE.is_file() else SiteActions()
+        return load_config_file(args.site).actions
+    return load_config_file(DEFAULT_SITE).actions if DEFAULT_SITE.is_file() else SiteActions()
 
 
 def open_store(args: argparse.Namespace, *, migrated: bool = True) -> Store:

@@ -25,15 +25,15 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shortcodes.automations.rules import load_automations
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
 from shortcodes.host import actions, auth, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import PageError, PageStore
 from shortcodes.host.seed import seed
-from shortcodes.host.site import SiteSettings, load_site
 from shortcodes.host.state import EXTENSION, HostState
+from shortcodes.membership.config import load_config
+from shortcodes.membership.site import SiteSettings
 from shortcodes.signing import ActionSigner
 from shortcodes.store.engine import default_url
 from shortcodes.store.store import Store
@@ -130,13 +130,14 @@ def _instance_secret_retry(path: Path) -> str:
 
 
 def _build_state(app: Flask) -> HostState:
-    site = load_site(app.config["SITE_DIR"])
+    config = load_config(app.config["SITE_DIR"])
+    site = config.host
     if app.config.get("WEBHOOK_SECRET"):
         site = dataclasses.replace(site, webhook_secret=app.config["WEBHOOK_SECRET"])
     url = app.config.get("DATABASE_URL") or default_url(app.instance_path)
     store = _open_store(url, site, seed_demo=bool(app.config["SEED"]))
     # Rules are checked at startup too: a bad rule stops the site with an error naming it.
-    automations = load_automations(site.root / "site.toml")
+    automations = config.automations
     env = Environment()
     register_host_shortcodes(env)
     register_loyalty_shortcodes(env)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shortcodes.context import Tag
-from shortcodes.host.site import Product, SiteSettings
+from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.errors import InvalidInput, UnknownField
 from shortcodes.store.events import record_event

@@ -23,7 +23,7 @@ from typing import Any
 
 from werkzeug.security import generate_password_hash
 
-from shortcodes.actionsets import ActionsetConfigError
+from shortcodes.errors import ConfigError
 from shortcodes.store import contacts, ledger
 from shortcodes.store.errors import DuplicateContact, UnknownContact
 from shortcodes.store.session import SYSTEM, Tx
@@ -37,13 +37,13 @@ def load_seed(path: Path) -> list[dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ActionsetConfigError(f"cannot read the seed file: {exc}", file=str(path)) from exc
+        raise ConfigError(f"cannot read the seed file: {exc}", file=str(path)) from exc
     people = data.get("contacts", [])
     if not isinstance(people, list):
-        raise ActionsetConfigError("'contacts' must be an array of tables", file=str(path))
+        raise ConfigError("'contacts' must be an array of tables", file=str(path))
     for index, person in enumerate(people):
         if not isinstance(person, dict) or "email" not in person or set(person) - _KEYS:
-            raise ActionsetConfigError(
+            raise ConfigError(
                 f"each contact has email and optionally {', '.join(sorted(_KEYS - {'email'}))}",
                 file=str(path),
                 key=f"contacts[{index}]",

@@ -22,7 +22,7 @@ from shortcodes.themes import Theme
 
 if TYPE_CHECKING:
     from shortcodes.host.pages import PageStore
-    from shortcodes.host.site import SiteSettings
+    from shortcodes.membership.site import SiteSettings
 
 EXTENSION = "shortcodes"
 

@@ -37,12 +37,7 @@ from shortcodes.store.errors import (
     UnknownTag,
 )
 from shortcodes.store.events import record_event
-from shortcodes.store.idempotency import (
-    claim_operation,
-    find_operation,
-    fingerprint,
-    finish_operation,
-)
+from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
@@ -145,19 +140,17 @@ def apply_once(
     state = host()
     event_id = data["event_id"]
     key = f"hook:{event_id}"
-    fp = fingerprint(f"webhook:{name}", data)
     actor = Actor("webhook", f"{name}:{event_id}"[:200])
 
-    def work(tx: Tx) -> tuple[dict[str, Any], bool]:
-        found = find_operation(tx, key, fp)
-        if found is not None:
-            return dict(found), True
-        op_id = claim_operation(tx, key, "webhook", None, fp, actor)
+    def apply(tx: Tx) -> dict[str, Any]:
         result = op(tx, state.site, data, event_id, actor)
-        finish_operation(tx, op_id, result)
         event = {"name": event_name, "event_id": event_id}
         record_event(tx, "webhook", result.get("contact"), event)
-        return result, False
+        return result
+
+    def work(tx: Tx) -> tuple[dict[str, Any], bool]:
+        # The dedupe record keeps the old kind "webhook:<name>" in its fingerprint.
+        return once(tx, key, f"webhook:{name}", None, data, actor, lambda _op: apply(tx))
 
     return state.store.run_in_transaction(work)
 

@@ -7,7 +7,6 @@ is no longer held, whatever row remains. Every change records its event (see ``e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact, Tag
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.errors import (
     DuplicateContact,
@@ -28,34 +28,24 @@ from shortcodes.store.events import record_event
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.session import Tx
 
-_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-#: Fields every snapshot carries from the contact row itself; they cannot be set as custom fields.
-BUILTIN_FIELDS = frozenset({"email", "name"})
-
 FieldValue = str | int | float | bool | None
 ContactRef = int | str
 
 
 def normalize_email(email: str) -> str:
-    """The stored form of an email (trimmed, lower case); refuses what cannot be an address."""
-    value = email.strip().lower() if isinstance(email, str) else ""
-    if len(value) > 320 or not _EMAIL.match(value):
-        raise InvalidInput(f"not a valid email address: {email!r}")
-    return value
+    """The stored form of an email (see :func:`.vocabulary.email`); InvalidInput otherwise."""
+    try:
+        return vocab.email(email)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_tag_name(name: str) -> str:
-    """A tag name, trimmed; refuses empty, over-long, comma-containing or purely numeric names."""
-    value = name.strip() if isinstance(name, str) else ""
-    if not value or len(value) > 200:
-        raise InvalidInput(f"a tag name must be 1 to 200 characters, got {name!r}")
-    # Shortcode attributes list tags with commas and name them by id when numeric.
-    if "," in value or value.lstrip("-").isdigit() or value.startswith("-"):
-        raise InvalidInput(
-            f"a tag name cannot contain a comma, start with '-' or be a number: {name!r}"
-        )
-    return value
+    """A tag name, trimmed (see :func:`.vocabulary.tag_name`); InvalidInput otherwise."""
+    try:
+        return vocab.tag_name(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_field_value(name: str, value: Any) -> FieldValue:
@@ -68,17 +58,11 @@ def check_field_value(name: str, value: Any) -> FieldValue:
 
 
 def check_field_name(name: str, credit_fields: Iterable[str]) -> str:
-    """A settable custom field: an identifier that is neither built in nor a credit balance."""
-    if not isinstance(name, str) or not FIELD_NAME.match(name):
-        raise UnknownField(f"not a valid field name: {name!r} (letters, digits, underscores)")
-    folded = name.casefold()
-    if folded in BUILTIN_FIELDS:
-        raise UnknownField(f"field {name!r} is part of the contact itself and cannot be set here")
-    if folded in {f.casefold() for f in credit_fields}:
-        raise UnknownField(
-            f"field {name!r} is a credit balance: change it with credit/debit, never by setting it"
-        )
-    return name
+    """A settable custom field (see :func:`.vocabulary.custom_field`); UnknownField otherwise."""
+    try:
+        return vocab.custom_field(name, tuple(credit_fields))
+    except ValueError as exc:
+        raise UnknownField(str(exc)) from None
 
 
 def add_contact(

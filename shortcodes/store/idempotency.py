@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -36,6 +36,29 @@ def fingerprint(kind: str, params: Mapping[str, Any]) -> str:
     """A stable hash of what an operation was asked to do (kind plus canonical JSON parameters)."""
     blob = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def once(
+    tx: Tx,
+    key: str,
+    kind: str,
+    contact_id: int | None,
+    params: Mapping[str, Any],
+    actor: Actor,
+    perform: Callable[[int], Mapping[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """Run ``perform(operation_id)`` once per ``key`` in ``tx``: (its result, False); a replay
+    with the same ``params`` gets (the first result, True) and performs nothing; other params
+    under the same key are an :class:`IdempotencyConflict`. The claim and the effects commit
+    or roll back together, since they share the caller's transaction."""
+    fp = fingerprint(kind, params)
+    found = find_operation(tx, check_key(key), fp)
+    if found is not None:
+        return found, True
+    op_id = claim_operation(tx, key, kind, contact_id, fp, actor)
+    result = dict(perform(op_id))
+    finish_operation(tx, op_id, result)
+    return result, False
 
 
 def find_operation(tx: Tx, key: str, fp: str) -> dict[str, Any] | None:

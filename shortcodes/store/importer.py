@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from werkzeug.security import generate_password_hash
 
 from shortcodes.context import Tag
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.errors import InvalidInput, StoreError
 from shortcodes.store.session import Actor, Tx
@@ -123,10 +124,12 @@ class _Checker:
             declared = self.credit.get(column.casefold())
             if declared is None or not text:
                 continue
-            if not (text.isdigit() and text.isascii()) or int(text) > ledger.MAX_AMOUNT:
+            try:
+                vocab.amount_text(text)
+            except ValueError:
                 raise InvalidInput(
                     f"{column} must be a whole number of credits (0 or more), got {text!r}"
-                )
+                ) from None
             if int(text):
                 out[declared] = int(text)
         return out
@@ -172,6 +175,14 @@ def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     return [h if h.casefold() not in RESERVED else h.casefold() for h in header], rows()
 
 
+def _is_field_name(name: str) -> bool:
+    try:
+        vocab.field_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_header(path: Path, header: list[str], handle: Any) -> None:
     folded = [h.casefold() for h in header]
     problem = None
@@ -180,9 +191,7 @@ def _check_header(path: Path, header: list[str], handle: Any) -> None:
     elif len(set(folded)) != len(folded):
         problem = "the header names a column twice"
     else:
-        bad = [
-            h for h in header if h.casefold() not in RESERVED and not contacts.FIELD_NAME.match(h)
-        ]
+        bad = [h for h in header if h.casefold() not in RESERVED and not _is_field_name(h)]
         if bad:
             problem = f"column {bad[0]!r} is not a field name (letters, digits, underscores)"
     if problem:

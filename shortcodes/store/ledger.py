@@ -17,22 +17,17 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.store.events import event_row, record_event
 from shortcodes.store.fastpath import Prepared
-from shortcodes.store.idempotency import (
-    check_key,
-    claim_operation,
-    find_operation,
-    fingerprint,
-    finish_operation,
-)
+from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
 #: No single change may move more than this; it keeps sums far from 64-bit overflow.
-MAX_AMOUNT = 10**12
+MAX_AMOUNT = vocab.MAX_AMOUNT
 MAX_PAGE = 500
 
 
@@ -104,23 +99,18 @@ class VerifyReport:
 
 def check_amount(amount: Any, *, allow_zero: bool = False) -> int:
     """A credit amount: a whole number, positive (or zero when allowed), at most 10**12."""
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput(f"an amount must be a whole number of credits, got {amount!r}")
-    low = 0 if allow_zero else 1
-    if not low <= amount <= MAX_AMOUNT:
-        word = "zero or more" if allow_zero else "positive"
-        raise InvalidInput(f"an amount must be {word} and at most {MAX_AMOUNT}, got {amount}")
-    return amount
+    try:
+        return vocab.amount(amount, allow_zero=allow_zero)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_credit_field(credit_fields: Iterable[str], name: Any) -> str:
     """The declared spelling of a credit field named case-insensitively; else UnknownField."""
-    if isinstance(name, str):
-        for declared in credit_fields:
-            if declared.casefold() == name.strip().casefold():
-                return declared
-    known = ", ".join(sorted(credit_fields)) or "none"
-    raise UnknownField(f"unknown credit field {name!r} (the site declares: {known})")
+    try:
+        return vocab.credit_field(name, tuple(sorted(credit_fields)))
+    except ValueError as exc:
+        raise UnknownField(str(exc)) from None
 
 
 def apply_delta(
@@ -271,14 +261,14 @@ def keyed(
     perform: Callable[[int], LedgerResult],
 ) -> LedgerResult:
     """Run ``perform(operation_id)`` once per key; replays answer with the stored result."""
-    fp = fingerprint(kind, params)
-    found = find_operation(tx, check_key(key), fp)
-    if found is not None:
-        return LedgerResult.from_json(found, replayed=True)
-    op_id = claim_operation(tx, key, kind, contact_id, fp, actor)
-    result = perform(op_id)
-    finish_operation(tx, op_id, result.to_json())
-    return result
+    done: list[LedgerResult] = []
+
+    def run(op_id: int) -> dict[str, Any]:
+        done.append(perform(op_id))
+        return done[0].to_json()
+
+    stored, replayed = once(tx, key, kind, contact_id, params, actor, run)
+    return LedgerResult.from_json(stored, replayed=True) if replayed else done[0]
 
 
 def credit(
@@ -441,6 +431,16 @@ def balance(conn: Connection, contact_id: int, field: str) -> int:
     t = schema.credit_accounts
     where = (t.c.contact_id == contact_id) & (t.c.field == field)
     return int(conn.execute(select(t.c.balance).where(where)).scalar() or 0)
+
+
+def balances(conn: Connection, contact_id: int, credit_fields: Iterable[str]) -> dict[str, int]:
+    """The contact's balance in every credit field (0 where it has no account yet)."""
+    a = schema.credit_accounts
+    found = dict.fromkeys(credit_fields, 0)
+    rows = conn.execute(select(a.c.field, a.c.balance).where(a.c.contact_id == contact_id))
+    for field_name, value in rows:
+        found[field_name] = int(value)
+    return found
 
 
 def history(

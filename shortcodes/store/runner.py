@@ -18,19 +18,30 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import DateTime, bindparam, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shortcodes.actionsets import Actionset, ActionsetParamError, Ref, Step
 from shortcodes.context import Tag
-from shortcodes.store import contacts, schema
-from shortcodes.store.errors import IdempotencyConflict, InvalidInput, RunRefused, UnknownContact
+from shortcodes.errors import ActionsetParamError
+from shortcodes.membership import steps
+from shortcodes.membership.actionsets import Actionset
+from shortcodes.membership.steps import Ref, Step
+from shortcodes.membership.vocabulary import Duration
+from shortcodes.store import contacts, ledger, schema
+from shortcodes.store.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    RunRefused,
+    StoreError,
+    UnknownContact,
+)
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import check_key, fingerprint
-from shortcodes.store.ledger import apply_delta, check_amount
+from shortcodes.store.ledger import apply_delta
 from shortcodes.store.session import Actor, Tx
 
 Outcome = Literal["done", "owned", "insufficient", "refused"]
@@ -149,7 +160,7 @@ class RunResult:
 
 @dataclass
 class _Run:
-    """The mutable state of one run while its steps execute."""
+    """The mutable state of one run while its steps execute: the store's :class:`StepRun`."""
 
     tx: Tx
     actionset: Actionset
@@ -157,8 +168,10 @@ class _Run:
     params: dict[str, int | str]
     key: str
     actor: Actor
+    tag_lookup: Callable[[str], Tag]
     email: str = ""  # read when the run is claimed
     run_id: int = 0
+    index: int = 0  # the step being performed
     balances: dict[str, int] = field(default_factory=dict)
     debited: dict[str, int] = field(default_factory=dict)
     redirect: str | None = None
@@ -166,9 +179,72 @@ class _Run:
     events: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def source(self) -> str:
+        """Who changed the contact: this actionset."""
+        return f"actionset:{self.actionset.name}"
+
     def arg(self, value: Any) -> Any:
         """A step argument with ``$param`` references replaced by the bound values."""
         return self.params[value.name] if isinstance(value, Ref) else value
+
+    def tag(self, name: str) -> Tag:
+        """The tag named ``name``, from the caller's lookup."""
+        return self.tag_lookup(name)
+
+    def before_event_writer(self) -> None:
+        """Write the run's buffered events, so a step that records its own keeps their order."""
+        record_events(self.tx, self.events)
+        self.events.clear()
+
+    def money(self, field_name: str, delta: int) -> int:
+        """A ledger entry keyed by the run and step; its event is buffered until the finish."""
+        reason = f"{self.actionset.title} ({self.actionset.name})"
+        _, balance = apply_delta(
+            self.tx,
+            self.contact_id,
+            field_name,
+            delta,
+            f"run:{self.key}#{self.index}",
+            reason=reason,
+            actor=self.actor,
+            run_id=self.run_id,
+            events=self.events,
+        )
+        self.balances[field_name] = balance
+        if delta < 0:
+            self.debited[field_name] = self.debited.get(field_name, 0) - delta
+        return balance
+
+    def queue(self, kind: Literal["email", "webhook"], payload: Mapping[str, Any]) -> None:
+        """Buffer an outbox row, written when the run finishes (same transaction)."""
+        origin = {
+            "action": self.actionset.name,
+            "title": self.actionset.title,
+            "params": self.params,
+        }
+        balances = ledger.balances(self.tx.conn, self.contact_id, sorted(self.tx.credit_fields))
+        full = steps.outbox_payload(payload, self.contact_id, self.email, balances, origin)
+        dedupe_key = f"run:{self.run_id}#{self.index}"
+        self.outbox.append(
+            outbox_row(self.tx, kind, dedupe_key, full, self.contact_id, self.run_id)
+        )
+
+    def redirect_to(self, url: str) -> None:
+        """Where the visitor goes after the run."""
+        self.redirect = url
+
+    def defer_next(self, delay: Duration) -> None:
+        """Buttons cannot wait (the registry allows ``wait`` only in rules)."""
+        raise StoreError("a button cannot wait")
+
+    def schedule(self, step: Step, delay: Duration) -> datetime:
+        """Buttons cannot schedule (the registry allows it only in rules)."""
+        raise StoreError("a button cannot schedule steps")
+
+    def award(self, points: int, to: str, reason: str) -> str:
+        """Buttons cannot award points (the registry allows it only in rules)."""
+        raise StoreError("a button cannot award points")
 
 
 def run_actionset(
@@ -193,7 +269,7 @@ def run_actionset(
     fp = fingerprint(
         "actionset", {"action": actionset.name, "contact": contact_id, "params": bound}
     )
-    run = _Run(tx, actionset, contact_id, bound, key, actor)
+    run = _Run(tx, actionset, contact_id, bound, key, actor, tag_lookup)
     run_id = _claim_run(run, fp, contact)
     if run_id is None:  # the key is taken: answer with that run (or refuse other parameters)
         return _replay(tx, key, fp)
@@ -205,7 +281,8 @@ def run_actionset(
         for index, step in enumerate(actionset.steps):
             if step_hook is not None:
                 step_hook(index, step)
-            _perform(run, index, step, tag_lookup)
+            run.index = index
+            steps.perform(run, step, {name: run.arg(v) for name, v in step.args.items()})
         if step_hook is not None:
             step_hook(len(actionset.steps), None)
     return _finish(run, "owned" if owned else "done")
@@ -280,77 +357,6 @@ def _claim_run(run: _Run, fp: str, ref: Any) -> int | None:
     return None if run_id is None else int(run_id)
 
 
-def _perform(run: _Run, index: int, step: Step, tag_lookup: Callable[[str], Tag]) -> None:
-    args = {name: run.arg(value) for name, value in step.args.items()}
-    if step.kind in ("apply_tag", "grant", "remove_tag", "set_field"):
-        _flush_events(run)  # these record their own events: keep the run's events in order
-    if step.kind in ("debit", "credit"):
-        _money(run, index, step.kind, args["field"], check_amount(args["amount"], allow_zero=True))
-    elif step.kind in ("apply_tag", "grant"):
-        expires = run.tx.now + args["for"] if step.kind == "grant" else None
-        contacts.apply_tag(run.tx, run.contact_id, tag_lookup(args["tag"]), _source(run), expires)
-    elif step.kind == "remove_tag":
-        contacts.remove_tag(run.tx, run.contact_id, tag_lookup(args["tag"]), _source(run))
-    elif step.kind == "set_field":
-        contacts.set_field(run.tx, run.contact_id, args["field"], args["value"])
-    elif step.kind in ("send_email", "webhook"):
-        _outbox(run, index, step.kind, args)
-    elif step.kind == "redirect":
-        run.redirect = args["url"]
-    else:  # pragma: no cover - actionsets.py validates step kinds on load
-        raise InvalidInput(f"unknown step {step.kind!r}")
-
-
-def _flush_events(run: _Run) -> None:
-    record_events(run.tx, run.events)
-    run.events.clear()
-
-
-def _money(run: _Run, index: int, kind: str, field_name: str, amount: int) -> None:
-    if amount == 0:
-        return  # a free item: no entry, since entries record changes and zero is none
-    delta = -amount if kind == "debit" else amount
-    reason = f"{run.actionset.title} ({run.actionset.name})"
-    _, balance = apply_delta(
-        run.tx,
-        run.contact_id,
-        field_name,
-        delta,
-        f"run:{run.key}#{index}",
-        reason=reason,
-        actor=run.actor,
-        run_id=run.run_id,
-        events=run.events,
-    )
-    run.balances[field_name] = balance
-    if kind == "debit":
-        run.debited[field_name] = run.debited.get(field_name, 0) + amount
-
-
-def _outbox(run: _Run, index: int, kind: str, args: Mapping[str, Any]) -> None:
-    common = {
-        "action": run.actionset.name,
-        "title": run.actionset.title,
-        "contact_id": run.contact_id,
-        "email": run.email,
-        "params": run.params,
-        "balances": dict(run.balances),
-    }
-    dedupe_key = f"run:{run.run_id}#{index}"
-    if kind == "send_email":
-        payload = {"template": args["template"], "subject": args.get("subject", ""), **common}
-        row = outbox_row(run.tx, "email", dedupe_key, payload, run.contact_id, run.run_id)
-    else:
-        event = args.get("event", f"actionset.{run.actionset.name}")
-        payload = {"url": args["url"], "event": event, **common}
-        row = outbox_row(run.tx, "webhook", dedupe_key, payload, run.contact_id, run.run_id)
-    run.outbox.append(row)  # written when the run finishes, in the same transaction
-
-
-def _source(run: _Run) -> str:
-    return f"actionset:{run.actionset.name}"
-
-
 def _finish(run: _Run, outcome: Outcome) -> RunResult:
     message = _message(run, outcome)
     result = RunResult(
@@ -365,7 +371,7 @@ def _finish(run: _Run, outcome: Outcome) -> RunResult:
     else:
         _FINISH_RUN.execute(run.tx.conn, finish)
         enqueue_many(run.tx, run.outbox)
-        _flush_events(run)
+        run.before_event_writer()
     return result
 
 

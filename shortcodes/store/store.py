@@ -22,8 +22,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shortcodes.actionsets import Actionset, SiteActions, parse_duration
 from shortcodes.context import Contact, Tag
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.actionsets import Actionset, SiteActions
 from shortcodes.store import contacts, importer, ledger, runner, schema
 from shortcodes.store.engine import default_url, dispose, make_engine
 from shortcodes.store.errors import (
@@ -209,18 +210,21 @@ class Store:
     def grant(
         self, contact: int | str, tag: TagRef, duration: timedelta | str, source: str = ""
     ) -> bool:
-        """Give the contact a tag that expires after ``duration`` ("14d" or a timedelta)."""
-        try:
-            length = parse_duration(duration) if isinstance(duration, str) else duration
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
-        if length <= timedelta(0):
-            raise InvalidInput(f"a grant needs a positive duration, got {duration!r}")
+        """Give the contact a tag that expires after ``duration`` ("14d", "1mo" or a timedelta)."""
+        if isinstance(duration, timedelta):
+            if duration <= timedelta(0):
+                raise InvalidInput(f"a grant needs a positive duration, got {duration!r}")
+            length = vocab.Duration(str(duration), seconds=int(duration.total_seconds()))
+        else:
+            try:
+                length = vocab.duration(duration)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from exc
         found = self.get_tag(tag)
 
         def work(tx: Tx) -> bool:
             contact_id = contacts.lock_contact(tx, contact)
-            return contacts.apply_tag(tx, contact_id, found, source, tx.now + length)
+            return contacts.apply_tag(tx, contact_id, found, source, length.after(tx.now))
 
         return self.run_in_transaction(work)
 

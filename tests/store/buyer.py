@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shortcodes.actionsets import Step, load_site_actions
+from shortcodes.membership.config import load_config_file
+from shortcodes.membership.steps import Step
 from shortcodes.store import Actor, Store
 
 
@@ -31,7 +32,7 @@ def main() -> int:
     parser.add_argument("--pause-at", type=int)
     parser.add_argument("--same-key", action="store_true")
     args = parser.parse_args()
-    with Store.from_url(args.url, site=load_site_actions(args.site), pool_size=1) as store:
+    with Store.from_url(args.url, site=load_config_file(args.site).actions, pool_size=1) as store:
         store.get_tag("Gold")  # connect and warm up before the start signal
         print("ready", flush=True)
         deadline = time.monotonic() + 120

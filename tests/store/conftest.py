@@ -19,7 +19,8 @@ from backends import worker_schema
 from sqlalchemy import Engine, text
 from store_helpers import MovableClock
 
-from shortcodes.actionsets import SiteActions, parse_site_actions
+from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.config import parse_config
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 
@@ -99,7 +100,7 @@ steps = [
 @pytest.fixture(scope="session")
 def site() -> SiteActions:
     """The test site's credit fields, tags and actionsets."""
-    return parse_site_actions(SITE_TOML, "site.toml")
+    return parse_config(SITE_TOML, "site.toml").actions
 
 
 @pytest.fixture(scope="session")

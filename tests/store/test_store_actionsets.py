@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from store_helpers import MovableClock, buyer, dump
 
-from shortcodes.actionsets import Step, parse_site_actions
+from shortcodes.membership.config import parse_config
+from shortcodes.membership.steps import Step
 from shortcodes.store import (
     Actor,
     IdempotencyConflict,
@@ -124,10 +125,10 @@ def test_unknown_action_contact_or_bound_tag_is_refused_and_nothing_is_written(
 
 
 def test_a_declared_tag_missing_from_the_database_fails_the_run_cleanly(db_url: str) -> None:
-    site = parse_site_actions(
+    site = parse_config(
         '[tags]\n"Gold" = "x"\n[actionsets.gold]\n'
         'steps = [{ do = "credit", amount = 5 }, { do = "apply_tag", tag = "Gold" }]\n'
-    )
+    ).actions
     with Store.from_url(db_url, site=site) as store:  # sync_tags() deliberately not called
         ann = buyer(store)
         before = dump(store)

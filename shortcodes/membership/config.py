@@ -1,0 +1,70 @@
+"""The site configuration: ``site.toml`` read once into one typed, immutable :class:`SiteConfig`.
+
+The file is decoded once (:class:`~shortcodes.membership.source.SiteSource`); every section is
+then validated by its owner against the one vocabulary (:mod:`.vocabulary`) and the one step
+registry (:mod:`.steps`): the membership model owns ``[credits]``, ``[tags]`` and
+``[actionsets]``; automations own ``[[rules]]``, ``[loyalty]`` and ``[automations]``; the host
+owns ``[site]``, ``[webhooks]``, ``[login]`` and ``[products]``. An unknown top-level key is an
+error, as is every problem a section finds: one :class:`~shortcodes.errors.ConfigError` with the
+file, line, column and key. ``python -m shortcodes check`` prints it; the host refuses to start
+with it. Nothing reads ``site.toml`` any other way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shortcodes.automations.rules import AutomationConfig, load_rules
+from shortcodes.membership.actionsets import SiteActions, load_actions
+from shortcodes.membership.site import SiteSettings, load_host
+from shortcodes.membership.source import SiteSource
+
+#: Every top-level key of site.toml, by owner.
+SECTIONS = (
+    "site",
+    "webhooks",
+    "login",
+    "products",
+    "credits",
+    "tags",
+    "actionsets",
+    "rules",
+    "loyalty",
+    "automations",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """A site's whole configuration, validated: the host's, the store's and automations' parts."""
+
+    file: str
+    host: SiteSettings
+    actions: SiteActions
+    automations: AutomationConfig
+
+
+def load_config(site_dir: str | os.PathLike[str]) -> SiteConfig:
+    """The configuration of a site folder (its ``site.toml``)."""
+    return load_config_file(Path(site_dir).resolve() / "site.toml")
+
+
+def load_config_file(path: str | os.PathLike[str]) -> SiteConfig:
+    """The configuration in ``path``; the site folder is the file's folder."""
+    file = Path(path)
+    return _validate(SiteSource.read(file), file.resolve().parent)
+
+
+def parse_config(text: str, file: str = "site.toml", site_dir: str | None = None) -> SiteConfig:
+    """The configuration in a site.toml text (``file`` names it in errors)."""
+    return _validate(SiteSource.parse(text, file), Path(site_dir or ".").resolve())
+
+
+def _validate(source: SiteSource, folder: Path) -> SiteConfig:
+    root = source.root().table(SECTIONS, what="a TOML document")
+    actions = load_actions(root)
+    host = load_host(root, folder, actions)
+    automations = load_rules(root, actions, host.webhook_secret)
+    return SiteConfig(source.file, host, actions, automations)

@@ -1,0 +1,130 @@
+"""Site settings: the ``site.toml`` sections the web host reads.
+
+``[site]`` names the site, its theme and its admin tag; ``[webhooks]`` holds the shared secret
+inbound webhooks are signed with; ``[login]`` sets how many failed logins are allowed;
+``[products.<id>]`` says what a successful payment for a product grants (credits, a tag) so the
+payment webhooks can credit bundles and revoke access. The file is read once by
+:mod:`shortcodes.membership.config`, which hands each section to its owner.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.source import Node
+from shortcodes.store.throttle import LoginPolicy, whole_limit
+
+SITE_KEYS = ("name", "url", "theme", "admin_tag", "buy_more_url", "pages")
+PRODUCT_KEYS = ("title", "credits", "field", "tag", "price")
+#: ``[login]`` keys and the :class:`LoginPolicy` limits they set.
+LOGIN_LIMITS = {
+    "max_failures": "per_account_address",
+    "max_failures_per_address": "per_address",
+    "max_failures_per_account": "per_account",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """What one successful payment grants: credits into a field, a tag, or both."""
+
+    id: str
+    title: str
+    credits: int = 0
+    field: str = "_Credits"
+    tag: str | None = None
+    price: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """Everything the host needs from the site folder, validated once at startup."""
+
+    root: Path
+    name: str = "shortcodes site"
+    url: str = ""
+    theme: str = "default"
+    admin_tag: str = "Site Admin"
+    buy_more_url: str = "/credits"
+    pages_dir: Path = Path("pages")
+    webhook_secret: str = ""
+    products: Mapping[str, Product] = field(default_factory=dict)
+    actions: SiteActions = field(default_factory=SiteActions)
+    login: LoginPolicy = field(default_factory=LoginPolicy)
+
+    @property
+    def seed_file(self) -> Path:
+        """The demo contacts to create on first run (optional)."""
+        return self.root / "seed.toml"
+
+
+def load_site(root: str | os.PathLike[str]) -> SiteSettings:
+    """The host settings of ``<root>/site.toml`` (the whole file is validated)."""
+    from shortcodes.membership.config import load_config
+
+    return load_config(root).host
+
+
+def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
+    """Validate ``[site]``, ``[webhooks]``, ``[login]`` and ``[products]``.
+
+    ``SHORTCODES_WEBHOOK_SECRET`` in the environment wins over ``[webhooks] secret``, so a real
+    site keeps its secret out of the repository.
+    """
+    site = root.child("site", {}).table(SITE_KEYS)
+    hooks = root.child("webhooks", {}).table({"secret"})
+    secret = os.environ.get("SHORTCODES_WEBHOOK_SECRET") or hooks.child("secret").text(default="")
+    return SiteSettings(
+        root=folder,
+        name=site.child("name").text(default="shortcodes site"),
+        url=site.child("url").text(default=""),
+        theme=site.child("theme").text(default="default"),
+        admin_tag=site.child("admin_tag", "Site Admin").check(vocab.tag_name),
+        buy_more_url=site.child("buy_more_url", "/credits").check(vocab.url_or_path),
+        pages_dir=folder / site.child("pages").text(default="pages"),
+        webhook_secret=secret,
+        products=_products(root.child("products", {}), actions),
+        actions=actions,
+        login=_login_policy(root.child("login", {})),
+    )
+
+
+def _login_policy(node: Node) -> LoginPolicy:
+    """``[login]``: how many failed logins the window allows (see :mod:`.store.throttle`); the
+    policy's defaults stand for the keys left out."""
+    node.table({"window", *LOGIN_LIMITS})
+    limits = {
+        name: node.child(key).check(whole_limit)
+        for key, name in LOGIN_LIMITS.items()
+        if key in node
+    }
+    window = node.child("window", "15m")
+    length = window.check(vocab.duration).approximate()
+    try:
+        return LoginPolicy(**limits, window=length)
+    except ValueError as exc:
+        raise window.fail(str(exc)) from None
+
+
+def _products(node: Node, actions: SiteActions) -> dict[str, Product]:
+    products = {}
+    for pid, spec in node.table(what="a table of products").items():
+        Node(spec.source, spec.path, pid).check(lambda v: vocab.name(v, "a product id"))
+        spec.table(PRODUCT_KEYS, what=f"a product: a table with {', '.join(PRODUCT_KEYS)}")
+        credits = spec.child("credits", 0).check(vocab.amount)
+        field_name = spec.child("field", actions.credit_fields[0]).check(
+            lambda v: vocab.credit_field(v, actions.credit_fields)
+        )
+        tag = spec.child("tag").check(actions.terms.tag) if "tag" in spec else None
+        if not credits and not tag:
+            raise spec.fail("grants nothing: give it credits, a tag, or both")
+        title = spec.child("title").text(default=pid)
+        products[pid] = Product(
+            pid, title, credits, field_name, tag, spec.child("price").text(default="")
+        )
+    return products

@@ -1,0 +1,386 @@
+"""The step registry: every step kind a button's actionset or an automation rule can run.
+
+Each kind is defined once, as a :class:`StepKind`: its arguments (each with its vocabulary
+check and the parameter type a ``"$param"`` reference to it must have), the contexts that allow
+it (``redirect`` needs a visitor; ``wait``, ``remove_tag_after`` and ``award_points`` need the
+automation worker), and what it does inside the caller's transaction. What a step does goes
+through :class:`StepRun`, the few operations that differ between a button's run (the store's
+runner) and a rule's run (the automations executor): how a ledger change, a queued message and a
+delayed step are recorded. A new step kind is one entry in :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from shortcodes.context import Tag
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.source import Node
+from shortcodes.store import contacts
+from shortcodes.store.session import Tx
+
+Where = Literal["actionset", "rule"]
+ParamType = Literal["int", "tag", "str"]
+AWARD_TARGETS = ("contact", "referred", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference to an actionset parameter, written ``"$name"`` in site.toml."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What the site declares that step arguments are checked against."""
+
+    credit_fields: tuple[str, ...] = ("_Credits",)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def tag(self, value: Any) -> str:
+        """A tag name that, when the site declares its tags, is one of them."""
+        name = vocab.tag_name(value)
+        if self.tags and name.casefold() not in {t.casefold() for t in self.tags}:
+            raise ValueError(f"unknown tag {name!r} (not declared in [tags])")
+        return name
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument of a step kind: its check, whether it is required, and what parameter
+    type a ``"$param"`` reference to it must have (None: any type; "none": no reference)."""
+
+    name: str
+    check: Callable[[Terms, Any], Any]
+    required: bool = True
+    ref: ParamType | Literal["any", "none"] = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A validated step: its kind and its arguments (literals, or :class:`Ref` in actionsets)."""
+
+    kind: str
+    args: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as stored with a rule run: ``{"do": kind, ...}`` with durations as text."""
+        return {"do": self.kind, **{k: _jsonable(v) for k, v in self.args.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Step:
+        """A step stored by :meth:`to_json` (validated when its rule was loaded)."""
+        kind = str(data["do"])
+        spec = {arg.name: arg for arg in STEPS[kind].args}
+        args = {
+            k: vocab.duration(v) if spec.get(k) is not None and spec[k].check is _duration else v
+            for k, v in data.items()
+            if k != "do"
+        }
+        return cls(kind, args)
+
+
+class StepRun(Protocol):
+    """What a step needs of the run that performs it (a button's or a rule's)."""
+
+    tx: Tx
+    contact_id: int
+
+    @property
+    def source(self) -> str:
+        """Who changed the contact, e.g. ``actionset:buy-b`` or ``rule:monthly``."""
+
+    def tag(self, name: str) -> Tag:
+        """The tag named ``name`` (an unknown tag is a store refusal)."""
+
+    def before_event_writer(self) -> None:
+        """Called before a step that records its own events, so events stay in step order."""
+
+    def money(self, field_name: str, delta: int) -> int:
+        """Change a balance through the ledger; the balance after."""
+
+    def queue(self, kind: Literal["email", "webhook"], payload: Mapping[str, Any]) -> None:
+        """Put a message in the outbox, in the run's transaction."""
+
+    def redirect_to(self, url: str) -> None:
+        """Where to send the visitor after the run (buttons only)."""
+
+    def defer_next(self, delay: vocab.Duration) -> None:
+        """Run the next step ``delay`` later (rules only)."""
+
+    def schedule(self, step: Step, delay: vocab.Duration) -> datetime:
+        """Run ``step`` ``delay`` later, beside the rest of the run (rules only); when."""
+
+    def award(self, points: int, to: str, reason: str) -> str:
+        """Award loyalty points (rules only); a note of who got them."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepKind:
+    """A step kind: its arguments, where it is allowed, and what it does."""
+
+    name: str
+    args: tuple[Arg, ...]
+    perform: Callable[[StepRun, Mapping[str, Any]], str]
+    allowed: frozenset[Where] = frozenset({"actionset", "rule"})
+    #: True when the store operation records its own events (the run flushes its own first).
+    writes_events: bool = False
+
+
+# -- argument checks ---------------------------------------------------------------------------
+
+
+def _amount(terms: Terms, value: Any) -> int:
+    return vocab.amount(value)
+
+
+def _points(terms: Terms, value: Any) -> int:
+    return vocab.amount(value, allow_zero=False)
+
+
+def _credit_field(terms: Terms, value: Any) -> str:
+    return vocab.credit_field(value, terms.credit_fields)
+
+
+def _custom_field(terms: Terms, value: Any) -> str:
+    return vocab.custom_field(value, terms.credit_fields)
+
+
+def _tag(terms: Terms, value: Any) -> str:
+    return terms.tag(value)
+
+
+def _duration(terms: Terms, value: Any) -> vocab.Duration:
+    return vocab.duration(value)
+
+
+def _text(terms: Terms, value: Any) -> str:
+    return vocab.text(value, "the value", vocab.MAX_TEXT)
+
+
+def _http_url(terms: Terms, value: Any) -> str:
+    return vocab.http_url(value)
+
+
+def _url_or_path(terms: Terms, value: Any) -> str:
+    return vocab.url_or_path(value)
+
+
+def _scalar(terms: Terms, value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(f"a field value is text, a number or a boolean, got {value!r}")
+
+
+def _target(terms: Terms, value: Any) -> str:
+    if value in AWARD_TARGETS:
+        return str(value)
+    raise ValueError(f"must be one of {', '.join(AWARD_TARGETS)}, got {value!r}")
+
+
+# -- what each kind does -----------------------------------------------------------------------
+
+
+def _money(sign: int) -> Callable[[StepRun, Mapping[str, Any]], str]:
+    def perform(run: StepRun, args: Mapping[str, Any]) -> str:
+        if args["amount"] == 0:
+            return "nothing to move"  # a free item: entries record changes, and zero is none
+        balance = run.money(args["field"], sign * args["amount"])
+        return f"{args['field']} = {balance}"
+
+    return perform
+
+
+def _apply_tag(run: StepRun, args: Mapping[str, Any]) -> str:
+    expires = args["for"].after(run.tx.now) if "for" in args else None
+    applied = contacts.apply_tag(run.tx, run.contact_id, run.tag(args["tag"]), run.source, expires)
+    return f"applied={applied}"
+
+
+def _remove_tag(run: StepRun, args: Mapping[str, Any]) -> str:
+    removed = contacts.remove_tag(run.tx, run.contact_id, run.tag(args["tag"]), run.source)
+    return f"removed={removed}"
+
+
+def _set_field(run: StepRun, args: Mapping[str, Any]) -> str:
+    contacts.set_field(run.tx, run.contact_id, args["field"], args["value"])
+    return "set"
+
+
+def _send_email(run: StepRun, args: Mapping[str, Any]) -> str:
+    run.queue("email", {"template": args["template"], "subject": args.get("subject", "")})
+    return "queued"
+
+
+def _webhook(run: StepRun, args: Mapping[str, Any]) -> str:
+    message = {"url": args["url"], "event": args.get("event", run.source.replace(":", "."))}
+    run.queue("webhook", message)
+    return "queued"
+
+
+def _redirect(run: StepRun, args: Mapping[str, Any]) -> str:
+    run.redirect_to(args["url"])
+    return f"redirect to {args['url']}"
+
+
+def _wait(run: StepRun, args: Mapping[str, Any]) -> str:
+    run.defer_next(args["for"])
+    return f"next step after {args['for']}"
+
+
+def _remove_tag_after(run: StepRun, args: Mapping[str, Any]) -> str:
+    run.tag(args["tag"])  # an unknown tag fails now, not when the removal comes due
+    due = run.schedule(Step("remove_tag", {"tag": args["tag"]}), args["after"])
+    return f"removal scheduled for {due.isoformat()}Z"
+
+
+def _award_points(run: StepRun, args: Mapping[str, Any]) -> str:
+    reason = args.get("reason", run.source.replace(":", " "))
+    return run.award(args["points"], args.get("to", "contact"), reason)
+
+
+_RULES_ONLY: frozenset[Where] = frozenset({"rule"})
+
+#: Every step kind, in the order the documentation lists them.
+STEPS: dict[str, StepKind] = {
+    kind.name: kind
+    for kind in (
+        StepKind(
+            "debit",
+            (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
+            _money(-1),
+        ),
+        StepKind(
+            "credit",
+            (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
+            _money(+1),
+        ),
+        StepKind("apply_tag", (Arg("tag", _tag, ref="tag"),), _apply_tag, writes_events=True),
+        StepKind("remove_tag", (Arg("tag", _tag, ref="tag"),), _remove_tag, writes_events=True),
+        StepKind(
+            "grant",
+            (Arg("tag", _tag, ref="tag"), Arg("for", _duration)),
+            _apply_tag,
+            writes_events=True,
+        ),
+        StepKind(
+            "set_field",
+            (Arg("field", _custom_field), Arg("value", _scalar, ref="any")),
+            _set_field,
+            writes_events=True,
+        ),
+        StepKind(
+            "send_email",
+            (Arg("template", _text), Arg("subject", _text, required=False, ref="str")),
+            _send_email,
+        ),
+        StepKind("webhook", (Arg("url", _http_url), Arg("event", _text, required=False)), _webhook),
+        StepKind("redirect", (Arg("url", _url_or_path),), _redirect, frozenset({"actionset"})),
+        StepKind("wait", (Arg("for", _duration),), _wait, _RULES_ONLY),
+        StepKind(
+            "remove_tag_after",
+            (Arg("tag", _tag), Arg("after", _duration)),
+            _remove_tag_after,
+            _RULES_ONLY,
+        ),
+        StepKind(
+            "award_points",
+            (
+                Arg("points", _points),
+                Arg("to", _target, required=False),
+                Arg("reason", _text, required=False),
+            ),
+            _award_points,
+            _RULES_ONLY,
+        ),
+    )
+}
+
+
+def outbox_payload(
+    message: Mapping[str, Any],
+    contact_id: int,
+    email: str,
+    balances: Mapping[str, int],
+    origin: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The one shape of a queued email or webhook: the step's own keys (``template`` and
+    ``subject``, or ``url`` and ``event``), the contact, its balances in every credit field, and
+    what queued it (``action``/``title``/``params`` for a button, ``rule``/``run_id``/``step``/
+    ``trigger`` for a rule). Email templates and webhook receivers read these keys."""
+    return {
+        **message,
+        "contact_id": contact_id,
+        "email": email,
+        "balances": dict(balances),
+        **origin,
+    }
+
+
+def perform(run: StepRun, step: Step, args: Mapping[str, Any]) -> str:
+    """Do ``step`` (its ``$param`` references already bound in ``args``); a note of what it did."""
+    kind = STEPS[step.kind]
+    if kind.writes_events:
+        run.before_event_writer()
+    return kind.perform(run, args)
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+#: The parameters an actionset declares: name -> type (rules have none).
+Params = Mapping[str, ParamType]
+
+
+def load_step(node: Node, terms: Terms, where: Where, params: Params | None = None) -> Step:
+    """Validate one ``{ do = "...", ... }`` table of an actionset or a rule."""
+    spec = node.table(what='a step: a table with "do" naming what it does')
+    if not isinstance(spec.value.get("do"), str):
+        raise node.fail('a step is a table with "do" naming what it does')
+    kind = _kind(node.child("do"), where)
+    names = {arg.name for arg in kind.args}
+    for extra in node.value:
+        if extra != "do" and extra not in names:
+            raise node.fail(f"step {kind.name!r} takes no argument {extra!r}", extra)
+    out: dict[str, Any] = {}
+    for arg in kind.args:
+        if arg.name in node:
+            out[arg.name] = _arg(node.child(arg.name), arg, terms, params or {})
+        elif arg.required:
+            raise node.fail(f"step {kind.name!r} needs the argument {arg.name!r}", arg.name)
+    if kind.name in ("debit", "credit") and "field" not in out:
+        out["field"] = terms.credit_fields[0]
+    return Step(kind.name, out)
+
+
+def _kind(node: Node, where: Where) -> StepKind:
+    name = node.value
+    kind = STEPS.get(name)
+    known = [k for k, v in STEPS.items() if where in v.allowed]
+    if kind is None:
+        raise node.fail(f"unknown step {name!r} (known steps: {', '.join(known)})")
+    if where not in kind.allowed:
+        why = {
+            "redirect": "it needs a visitor, and rules run in the background",
+        }.get(name, "it needs the automation worker, which only rules run on")
+        raise node.fail(f"{name!r} cannot be a step of an {where}: {why}")
+    return kind
+
+
+def _arg(node: Node, arg: Arg, terms: Terms, params: Params) -> Any:
+    value = node.value
+    if isinstance(value, str) and value.startswith("$") and arg.ref != "none" and params:
+        declared = params.get(value[1:])
+        if declared is None:
+            raise node.fail(f"{value!r} names no declared parameter")
+        if arg.ref != "any" and declared != arg.ref:
+            raise node.fail(f"{value!r} is a {declared} parameter; this needs a {arg.ref}")
+        return Ref(value[1:])
+    return node.check(lambda raw: arg.check(terms, raw))
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, vocab.Duration) else value
