@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from shortcodes.context import ANONYMOUS, Context
-from shortcodes.errors import line_col
+from shortcodes.errors import AttributeValueError, line_col
 from shortcodes.variables import resolve
 
 if TYPE_CHECKING:
@@ -28,10 +28,6 @@ _new_object = object.__new__
 
 #: A dynamic attribute value: computed from the context when the handler reads it.
 ValueFn = Callable[[Context], Any]
-
-
-class AttributeValueError(ValueError):
-    """A declared attribute's value does not convert to its type, or a required one is missing."""
 
 
 class Var:

@@ -27,9 +27,9 @@ from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig, Rule, parse_duration
 from shortcodes.conditions import compile_condition
 from shortcodes.context import Contact, Context
+from shortcodes.errors import StoreError
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
-from shortcodes.store.errors import StoreError
 from shortcodes.store.events import enqueue
 from shortcodes.store.session import Actor, Tx
 

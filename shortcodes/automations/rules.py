@@ -38,7 +38,8 @@ from shortcodes.actionsets import (
     parse_site_actions,
     read_site_file,
 )
-from shortcodes.conditions import ConditionSyntaxError, compile_condition
+from shortcodes.conditions import compile_condition
+from shortcodes.errors import ConditionSyntaxError
 
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

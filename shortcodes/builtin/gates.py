@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup
 
 from shortcodes.context import Context
+from shortcodes.errors import GateError
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
@@ -44,10 +45,6 @@ NOT = Attribute(
 
 
 _YES, _NO = Markup("Yes"), Markup("No")
-
-
-class GateError(ValueError):
-    """An author mistake a gate finds at render time; the gate is false and says why in preview."""
 
 
 def else_markers(name: str) -> tuple[str, ...]:

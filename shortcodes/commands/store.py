@@ -19,7 +19,8 @@ from typing import Any
 from tqdm import tqdm
 
 from shortcodes.actionsets import ActionsetConfigError, SiteActions, load_site_actions
-from shortcodes.store import Actor, Store, StoreError
+from shortcodes.errors import StoreError
+from shortcodes.store import Actor, Store
 from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
 

@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shortcodes.actionsets import Actionset, ActionsetParamError, Ref, Step
 from shortcodes.context import Tag
+from shortcodes.errors import IdempotencyConflict, InvalidInput, RunRefused, UnknownContact
 from shortcodes.store import contacts, schema
-from shortcodes.store.errors import IdempotencyConflict, InvalidInput, RunRefused, UnknownContact
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import check_key, fingerprint

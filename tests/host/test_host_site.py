@@ -8,7 +8,8 @@ import pytest
 from host_helpers import SITE
 
 from shortcodes.actionsets import ActionsetConfigError
-from shortcodes.host.pages import PageError, split_front_matter
+from shortcodes.errors import PageError
+from shortcodes.host.pages import split_front_matter
 from shortcodes.host.seed import load_seed
 from shortcodes.host.site import load_site
 

@@ -9,15 +9,14 @@ from sqlalchemy import select
 from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.actionsets import Step, parse_site_actions
-from shortcodes.store import (
-    Actor,
+from shortcodes.errors import (
     IdempotencyConflict,
     InvalidInput,
-    Store,
     UnknownAction,
     UnknownContact,
     UnknownTag,
 )
+from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
 
 VISITOR = Actor("visitor", "ann")
