@@ -271,7 +271,8 @@ class CompiledShortcode:
         if make is None:
             return ""
         try:
-            return str(make(sc))
+            # Escaped like a handler's result: only Markup is trusted as HTML.
+            return str(escape(make(sc)))
         except Exception as error:
             # A fallback must never take the page down; a broken one renders nothing.
             log.error("shortcode [%s]: its fallback failed: %s", sc.name, error, exc_info=error)

@@ -209,6 +209,12 @@ def test_a_registered_fallback_is_what_visitors_see() -> None:
     )
 
 
+def test_a_fallback_that_returns_plain_text_is_escaped() -> None:
+    env = Environment(builtins=False)
+    env.add_shortcode("boom", boom, fallback=lambda sc: "<i>a & b</i>")
+    assert env.render("[boom]", Context(show_errors=False)) == "&lt;i&gt;a &amp; b&lt;/i&gt;"
+
+
 def test_a_fallback_that_raises_renders_nothing() -> None:
     env = Environment(builtins=False)
     env.add_shortcode("boom", boom, fallback=lambda sc: str(1 // 0))
