@@ -16,36 +16,10 @@ from importlib import resources
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from shortcodes.errors import Problem, ShortcodeError, make_problem
+from shortcodes.errors import ConditionSyntaxError
 
 #: The functions a condition may call (the AST builder in ``conditions`` defines what each does).
 FUNCTION_NAMES = ("has_tag", "has_any_tag", "has_all_tags", "field", "credits", "logged_in")
-
-
-class ConditionSyntaxError(ShortcodeError):
-    """A condition that does not compile: ``message`` says what was expected, ``column`` where.
-
-    ``column`` is 1-based and counts characters from the start of the condition text (a newline
-    inside the attribute counts as one character); ``offset`` is the same place, 0-based, for
-    mapping onto the page.
-    """
-
-    def __init__(self, message: str, column: int, condition: str = "") -> None:
-        super().__init__(f"column {column}: {message}")
-        self.message = message
-        self.column = column
-        self.condition = condition
-
-    @property
-    def offset(self) -> int:
-        """The 0-based character offset of the problem inside the condition text."""
-        return self.column - 1
-
-    def to_problem(self, page: str, value_offset: int, source_name: str = "<page>") -> Problem:
-        """This error as a lint :class:`Problem` on ``page``, whose condition value starts at
-        ``value_offset``. Exact when the value is written literally (no entities or escapes).
-        """
-        return make_problem(page, value_offset + self.offset, self.message, source_name=source_name)
 
 
 @cache

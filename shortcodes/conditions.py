@@ -46,12 +46,12 @@ from lark import Token, Tree
 
 from shortcodes.condition_syntax import (
     FUNCTION_NAMES,
-    ConditionSyntaxError,
     clip,
     parse_condition,
     unknown_function_message,
 )
 from shortcodes.context import Contact, Context
+from shortcodes.errors import ConditionSyntaxError
 from shortcodes.values import COMPARISON_OPERATORS, as_number, compare_values
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
     "MAX_CONDITION_LENGTH",
     "MAX_NESTING",
     "Condition",
-    "ConditionSyntaxError",
     "as_number",
     "compare_values",
     "compile_condition",

@@ -122,7 +122,8 @@ class Context:
     """Everything a render may read. ``Context()`` (or ``contact=None``) is an anonymous visitor.
 
     ``show_errors`` picks what a failing shortcode shows when the environment is not strict: an
-    escaped inline notice (authors, previews, the default) or nothing at all (visitors).
+    escaped inline notice, then its safe fallback (authors, previews, the default), or only the
+    fallback (visitors): nothing, or for a gate its fail branch, never the pass branch.
     """
 
     contact: Contact | None = None

@@ -17,7 +17,7 @@ from shortcodes.errors import Problem, ShortcodeSyntaxError
 from shortcodes.nodes import Node, ShortcodeNode, Text
 from shortcodes.parser import AttrItem, lex_attrs
 from shortcodes.registry import Attribute, Handler, ShortcodeSpec, validate_name
-from shortcodes.runtime import Template
+from shortcodes.runtime import Shortcode, Template
 from shortcodes.tree import MAX_DEPTH, build_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,9 +27,11 @@ class Environment:
     """Holds the registered shortcodes and renders pages with them.
 
     ``Environment()`` comes with the builtin membership shortcodes; ``builtins=False`` starts
-    empty. ``strict=True`` raises :class:`ShortcodeSyntaxError` for page errors and lets handler
-    exceptions propagate; otherwise pages render like WordPress and failing shortcodes show an
-    escaped notice (or nothing, for contexts with ``show_errors=False``).
+    empty. ``strict=True`` raises :class:`ShortcodeSyntaxError` for page errors (when compiling)
+    and :class:`ShortcodeRenderError` for a shortcode that fails while rendering (its handler
+    raised, a gate could not decide), chained to the cause; otherwise pages render like WordPress
+    and a failing shortcode shows an escaped notice followed by its safe fallback, or the
+    fallback alone for contexts with ``show_errors=False`` (see ``shortcodes.runtime``).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Environment:
         example: str = "",
         check: Callable[[Any, Callable[[int, int, str, str], None]], None] | None = None,
         extra: Mapping[str, Any] | None = None,
+        fallback: Callable[[Shortcode], str | Markup] | None = None,
     ) -> ShortcodeSpec:
         """Register ``handler(sc, ctx)`` as shortcode ``name``; returns its spec.
 
@@ -67,6 +70,9 @@ class Environment:
         the attributes it accepts (checked by lint, converted before the handler runs);
         ``else_markers`` names the markers that split its content into pass and fail branches;
         ``extra`` carries anything else a tool wants to know (aliases, theme, source file).
+        ``fallback(sc)`` is what the shortcode shows when it fails outside strict mode (after
+        the notice in preview, alone for visitors); a gate's is its fail branch. None shows
+        nothing.
         """
         validate_name(name)
         if not callable(handler):
@@ -83,6 +89,7 @@ class Environment:
             example=example,
             check=check,
             extra=dict(extra or {}),
+            fallback=fallback,
         )
         self.shortcodes[name] = spec
         self._attrs_cache.clear()  # nested shortcodes in attributes depend on the registry

@@ -92,6 +92,8 @@ class ShortcodeSpec:
     #: Extra lint checks for this shortcode: ``check(node, report)`` (see ``shortcodes.lint``).
     check: Callable[[Any, Callable[[int, int, str, str], None]], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What visitors see when the shortcode fails (a gate: its fail branch); None is nothing.
+    fallback: Callable[[Shortcode], str | Markup] | None = None
 
     def attribute(self, name: str) -> Attribute | None:
         """The declaration of attribute ``name``, or None."""

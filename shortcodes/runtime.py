@@ -1,9 +1,18 @@
-"""Stage 4, rendering: compiled pages rendered against a context, with the error policy.
+"""Stage 4, rendering: compiled pages rendered against a context, with the one error policy.
 
 A :class:`Template` is a tuple of parts: trusted page text (``str``) and compiled shortcodes.
-Rendering walks the parts once; a handler's result is escaped unless it is ``Markup``; a handler
-that raises renders an escaped inline notice (``ctx.show_errors``), nothing (visitors), or
-propagates (strict mode). Rendering reads the context and never writes anywhere.
+Rendering walks the parts once; a handler's result is escaped unless it is ``Markup``.
+Rendering reads the context and never writes anywhere.
+
+Every failure of a shortcode while rendering (its handler raised, an attribute did not convert,
+a gate could not decide) goes through :meth:`CompiledShortcode.fail`, the only place that
+decides what happens next:
+
+* strict mode (``Environment(strict=True)``) raises :class:`ShortcodeRenderError` with the
+  shortcode's name, line and column, ``from`` the original error;
+* preview (``ctx.show_errors``, the default) renders the escaped inline notice, then the fallback;
+* visitors (``show_errors=False``) get the shortcode's safe fallback only: what its spec's
+  ``fallback`` renders (a gate's fail branch), or nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from shortcodes.context import ANONYMOUS, Context
-from shortcodes.errors import line_col
+from shortcodes.errors import AttributeValueError, AuthorError, ShortcodeRenderError, line_col
 from shortcodes.variables import resolve
 
 if TYPE_CHECKING:
@@ -28,10 +37,6 @@ _new_object = object.__new__
 
 #: A dynamic attribute value: computed from the context when the handler reads it.
 ValueFn = Callable[[Context], Any]
-
-
-class AttributeValueError(ValueError):
-    """A declared attribute's value does not convert to its type, or a required one is missing."""
 
 
 class Var:
@@ -220,39 +225,64 @@ class CompiledShortcode:
 
     def render(self, ctx: Context) -> str:
         """Run the handler for ``ctx``; the escaped result (or the error policy's answer)."""
-        attr_error = self.attrs.error
-        if attr_error is not None:
-            return self._fail(AttributeValueError(attr_error), ctx)
         # Shortcode(self, ctx), written out: this runs once per tag and render, and building
         # the object here saves the Python frame of __init__ (about 1% of a cold render).
         sc = _new_object(Shortcode)
         sc._compiled = self
         sc.ctx = ctx
         sc._attrs = None
+        attr_error = self.attrs.error
+        if attr_error is not None:
+            return self.fail(AttributeValueError(attr_error), sc)
         try:
             result = self.handler(sc, ctx)
         except Exception as error:
-            return self._fail(error, ctx)
+            return self.fail(error, sc)
         if result.__class__ is Markup:
             return result  # already safe; join takes it as it is
         # Handlers are typed to return str | Markup; a None from a careless one renders nothing.
         return escape(result) if result is not None else ""  # type: ignore[redundant-expr,unused-ignore]
 
-    def _fail(self, error: Exception, ctx: Context) -> str:
+    def fail(self, error: Exception, sc: Shortcode) -> str:
+        """The error policy, decided here and nowhere else (see the module docstring).
+
+        Strict mode raises; otherwise the failure is logged, and the result is the escaped
+        notice (``ctx.show_errors``) followed by the shortcode's safe fallback.
+        """
         line, column = self.position()
-        where = f"[{self.spec.name}] at line {line}, column {column}"
+        name = self.spec.name
         if self.strict:
-            error.add_note(f"while rendering {where}")
-            raise error
-        if isinstance(error, AttributeValueError):
+            if isinstance(error, ShortcodeRenderError):
+                raise error  # a nested shortcode failed first and already says where
+            raise ShortcodeRenderError(name, line, column, error) from error
+        where = f"[{name}] at line {line}, column {column}"
+        if isinstance(error, AuthorError):
             # An author's mistake, reported by lint too: no traceback on every render.
             log.warning("shortcode %s: %s", where, error)
         else:
             log.error("shortcode %s failed: %s", where, error, exc_info=error)
-        if not ctx.show_errors:
+        fallback = self._fallback(sc)
+        if not sc.ctx.show_errors:
+            return fallback
+        return str(notice(name, line, column, str(error))) + fallback
+
+    def _fallback(self, sc: Shortcode) -> str:
+        make = self.spec.fallback
+        if make is None:
             return ""
-        message = f"[{self.spec.name}] failed (line {line}, column {column}): {error}"
-        return str(Markup('<span class="shortcode-error">{}</span>').format(message))
+        try:
+            # Escaped like a handler's result: only Markup is trusted as HTML.
+            return str(escape(make(sc)))
+        except Exception as error:
+            # A fallback must never take the page down; a broken one renders nothing.
+            log.error("shortcode [%s]: its fallback failed: %s", sc.name, error, exc_info=error)
+            return ""
+
+
+def notice(name: str, line: int, column: int, message: str) -> Markup:
+    """The inline notice authors see in preview: one style for every failure, message escaped."""
+    text = f"[{name}] (line {line}, column {column}): {message}"
+    return Markup('<span class="shortcode-error">{}</span>').format(text)
 
 
 class Template:

@@ -33,7 +33,12 @@ from typing import Any
 
 from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 
-from shortcodes.errors import ShortcodeError
+from shortcodes.errors import (
+    ActionTokenExpired,
+    ActionTokenInvalid,
+    ActionTokenWrongAction,
+    ActionTokenWrongContact,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -41,11 +46,6 @@ __all__ = [
     "SALT",
     "ActionClaim",
     "ActionSigner",
-    "ActionTokenError",
-    "ActionTokenExpired",
-    "ActionTokenInvalid",
-    "ActionTokenWrongAction",
-    "ActionTokenWrongContact",
 ]
 
 SALT = "shortcodes.action-token.v1"
@@ -56,45 +56,6 @@ MAX_TOKEN_LENGTH = 8192
 
 CLOCK_SKEW = 60
 """Seconds a token may appear to come from the future (workers whose clocks differ slightly)."""
-
-
-class ActionTokenError(ShortcodeError):
-    """An action token the host must refuse; the message says why, without leaking secrets."""
-
-
-class ActionTokenInvalid(ActionTokenError):
-    """The token is empty, garbled, too long, altered, or signed with another secret."""
-
-
-class ActionTokenExpired(ActionTokenError):
-    """The token is older than ``max_age``; the visitor should reload the page."""
-
-    def __init__(self, age: int, max_age: int) -> None:
-        super().__init__(
-            f"action token expired: issued {age} seconds ago, valid for {max_age}; "
-            "reload the page for a fresh button"
-        )
-        self.age = age
-        self.max_age = max_age
-
-
-class ActionTokenWrongContact(ActionTokenError):
-    """The token was issued to another contact than the one posting it."""
-
-    def __init__(self, token_contact_id: int, contact_id: int) -> None:
-        # The ids stay off the message: it may reach a page, and one of them is someone else's.
-        super().__init__("action token was issued to another contact")
-        self.token_contact_id = token_contact_id
-        self.contact_id = contact_id
-
-
-class ActionTokenWrongAction(ActionTokenError):
-    """The token is for another actionset than the one requested."""
-
-    def __init__(self, token_action_id: str, action_id: str) -> None:
-        super().__init__(f"action token is for action {token_action_id!r}, not {action_id!r}")
-        self.token_action_id = token_action_id
-        self.action_id = action_id
 
 
 @dataclass(frozen=True, slots=True)

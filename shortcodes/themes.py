@@ -45,7 +45,7 @@ from markupsafe import Markup
 from shortcodes.builtin.actions import action_form
 from shortcodes.builtin.common import local_url, safe_url, split_list, url
 from shortcodes.context import Context
-from shortcodes.errors import ShortcodeError
+from shortcodes.errors import ThemeError
 from shortcodes.registry import Attribute, validate_name
 from shortcodes.runtime import Shortcode
 
@@ -66,17 +66,6 @@ _HEADER: Final = re.compile(r"\A\s*\{#-?[ \t]*shortcode\b[^\n]*\n(?P<body>.*?)-?
 _TOML_POS: Final = re.compile(r"\(at line (\d+), column (\d+)\)")
 _ATTRIBUTE_KEYS: Final = frozenset({"type", "required", "default", "doc"})
 _HEADER_KEYS: Final = frozenset({"description", "example", "enclosing", "attributes"})
-
-
-class ThemeError(ShortcodeError):
-    """A theme that cannot be loaded: names the file (and line) and what is wrong."""
-
-    def __init__(self, message: str, file: Path | str, line: int | None = None) -> None:
-        where = f"{file}:{line}" if line else str(file)
-        super().__init__(f"{where}: {message}")
-        self.file = str(file)
-        self.line = line
-        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +400,6 @@ def theme_path(name: str, root: str | Path = "themes") -> Path:
 __all__ = [
     "ATTRIBUTE_TYPES",
     "Theme",
-    "ThemeError",
     "load_theme",
     "read_header",
     "theme_path",

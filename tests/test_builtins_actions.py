@@ -12,12 +12,8 @@ from bs4 import Tag as HtmlTag
 
 from shortcodes import Contact, Context, Environment, Tag
 from shortcodes.context import RequestInfo, SiteInfo
-from shortcodes.signing import (
-    ActionSigner,
-    ActionTokenInvalid,
-    ActionTokenWrongAction,
-    ActionTokenWrongContact,
-)
+from shortcodes.errors import ActionTokenInvalid, ActionTokenWrongAction, ActionTokenWrongContact
+from shortcodes.signing import ActionSigner
 
 ANN = Contact(7, "ann@example.com", [Tag(7, "Gold")], {"FirstName": "Ann", "_Credits": 60})
 BUY = ('[memb_actionset_button action_id="buy-course-b" cost="50" tag="Owns Course B" '

@@ -25,13 +25,12 @@ from shortcodes.conditions import (
     MAX_CONDITION_LENGTH,
     MAX_NESTING,
     Condition,
-    ConditionSyntaxError,
     as_number,
     compare_values,
     compile_condition,
 )
 from shortcodes.context import Contact, Context, Tag
-from shortcodes.errors import ShortcodeError
+from shortcodes.errors import ConditionSyntaxError, ShortcodeError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conditions.txt"
 

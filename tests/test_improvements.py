@@ -11,7 +11,7 @@ import pytest
 from fixture_loader import Case, load_cases
 from wp_handlers import VISITORS, HandlerFailed, make_env, run_case
 
-from shortcodes import Context, ShortcodeSyntaxError
+from shortcodes import Context, ShortcodeRenderError, ShortcodeSyntaxError
 
 CASES = load_cases("improvements.txt")
 
@@ -70,13 +70,10 @@ def test_lint_warns_about_an_unknown_variable_where_it_is_written() -> None:
 def test_a_failing_handler_renders_an_escaped_inline_notice_by_default() -> None:
     """Default mode: the page renders, the failing tag becomes a notice with its message escaped."""
     env, _ = make_env()
-    out = str(env.render("before [boom] after"))
-    assert out.startswith("before ")
-    assert out.endswith(" after")
-    notice = out[len("before ") : -len(" after")]
-    assert "boom" in notice
-    assert "<b>" not in notice
-    assert "&lt;b&gt;" in notice
+    assert str(env.render("before [boom] after")) == (
+        'before <span class="shortcode-error">[boom] (line 1, column 8): '
+        "&lt;b&gt;boom&lt;/b&gt;</span> after"
+    )
 
 
 def test_a_failing_handler_renders_nothing_when_errors_are_hidden() -> None:
@@ -86,10 +83,16 @@ def test_a_failing_handler_renders_nothing_when_errors_are_hidden() -> None:
 
 
 def test_a_failing_handler_propagates_in_strict_mode() -> None:
-    """Strict mode: the handler's own exception reaches the caller."""
+    """Strict mode: ShortcodeRenderError says which tag failed where; the handler's own
+    exception reaches the caller as its __cause__."""
     env, _ = make_env(strict=True)
-    with pytest.raises(HandlerFailed, match="boom"):
+    with pytest.raises(ShortcodeRenderError) as info:
         env.render("before [boom] after")
+    error = info.value
+    assert (error.name, error.line, error.column) == ("boom", 1, 8)
+    assert str(error) == "[boom] at line 1, column 8 failed: <b>boom</b>"
+    assert isinstance(error.__cause__, HandlerFailed)
+    assert str(error.__cause__) == "<b>boom</b>"
 
 
 def test_a_failing_handler_inside_content_spares_its_parent() -> None:

@@ -17,19 +17,15 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
 from shortcodes.context import Context
-from shortcodes.errors import ShortcodeError
-from shortcodes.signing import (
-    CLOCK_SKEW,
-    MAX_TOKEN_LENGTH,
-    SALT,
-    ActionClaim,
-    ActionSigner,
+from shortcodes.errors import (
     ActionTokenError,
     ActionTokenExpired,
     ActionTokenInvalid,
     ActionTokenWrongAction,
     ActionTokenWrongContact,
+    ShortcodeError,
 )
+from shortcodes.signing import CLOCK_SKEW, MAX_TOKEN_LENGTH, SALT, ActionClaim, ActionSigner
 
 SECRET = "site-secret-for-tests"
 T0 = 1_800_000_000

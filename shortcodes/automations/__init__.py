@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from shortcodes.automations.billing import BillingReport, billing_run
 from shortcodes.automations.events import record_login
-from shortcodes.automations.loyalty import InsufficientPoints, PointsSummary
+from shortcodes.automations.loyalty import PointsSummary
 from shortcodes.automations.outbox import Delivery, redeliver
 from shortcodes.automations.preview import Preview, preview, preview_all
 from shortcodes.automations.rules import (

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shortcodes.errors import InvalidInput
 from shortcodes.store import Store, contacts
 from shortcodes.store import schema as db
-from shortcodes.store.errors import InvalidInput
 from shortcodes.store.events import record_event
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx

@@ -27,12 +27,12 @@ from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.conditions import compile_condition
 from shortcodes.context import Contact, Context, Tag
+from shortcodes.errors import StoreError
 from shortcodes.membership import steps
 from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
-from shortcodes.store.errors import StoreError
 from shortcodes.store.events import enqueue
 from shortcodes.store.session import Actor, Tx
 

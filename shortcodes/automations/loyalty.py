@@ -23,22 +23,13 @@ from sqlalchemy.engine import Connection
 
 from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import LoyaltyConfig
+from shortcodes.errors import InsufficientPoints, InvalidInput
 from shortcodes.store import contacts
-from shortcodes.store.errors import InvalidInput, StoreError
 from shortcodes.store.events import record_event
 from shortcodes.store.session import Tx
 
 #: "Expiring" points in the summary: those of lots that expire within this window.
 EXPIRING_WITHIN = timedelta(days=30)
-
-
-class InsufficientPoints(StoreError):
-    """A spend larger than the available points; nothing was taken."""
-
-    def __init__(self, needed: int, available: int) -> None:
-        super().__init__(f"You need {needed} points; you have {available} available")
-        self.needed = needed
-        self.available = available
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,9 @@ from sqlalchemy import insert, or_, select, update
 
 from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig
+from shortcodes.errors import InvalidInput
 from shortcodes.store import Store
 from shortcodes.store import schema as db
-from shortcodes.store.errors import InvalidInput
 from shortcodes.store.session import Tx
 
 LEASE = timedelta(minutes=5)

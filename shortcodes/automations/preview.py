@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from shortcodes.automations import engine
 from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig, Rule
+from shortcodes.errors import UnknownAction
 from shortcodes.store import Store, contacts
 from shortcodes.store import schema as db
 from shortcodes.store.engine import SQLITE_BEGIN
-from shortcodes.store.errors import UnknownAction
 from shortcodes.store.session import Tx, to_db_time
 
 #: Steps simulated at most per contact (a guard against a rule that schedules without end).

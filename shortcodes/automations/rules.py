@@ -29,7 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from shortcodes.conditions import ConditionSyntaxError, compile_condition
+from shortcodes.conditions import compile_condition
+from shortcodes.errors import ConditionSyntaxError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.source import Node

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from shortcodes.context import Context
+from shortcodes.errors import ActionButtonError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import Attribute
@@ -67,10 +68,6 @@ _FORM: Final = Markup(
     '<button type="submit" class="{css}">{text}</button>'
     "</form>"
 )
-
-
-class ActionButtonError(ValueError):
-    """A button that cannot be rendered (no action_id, no signer): a notice in preview."""
 
 
 def action_form(

@@ -1,12 +1,12 @@
-"""Builtins, shared helpers: inline notices, attribute text, safe URLs and lint positions.
+"""Builtins, shared helpers: attribute text, safe URLs and lint positions.
 
-Every builtin family uses these so that notices look the same everywhere, contact data that
-reaches HTML is escaped in one way, and lint reports point at the attribute value itself.
+Every builtin family uses these so that contact data that reaches HTML is escaped in one way,
+and lint reports point at the attribute value itself. (Failures are not handled here: a builtin
+raises, and the engine's one error policy in ``shortcodes.runtime`` decides what is shown.)
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -14,27 +14,12 @@ from typing import Any, Final
 from markupsafe import Markup
 
 from shortcodes.attrs import attr_pairs
-from shortcodes.context import Context
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.parser import AttrItem
 from shortcodes.runtime import Shortcode
 
-log = logging.getLogger("shortcodes")
-
 #: ``report(offset, width, message, severity)`` as ``ShortcodeSpec.check`` receives it.
 Report = Callable[[int, int, str, str], None]
-
-
-def notice(sc: Shortcode, ctx: Context, message: str) -> Markup:
-    """An escaped inline notice for authors (``ctx.show_errors``); nothing for visitors.
-
-    Same markup as the engine's notice for a failing handler, so a page shows one style.
-    """
-    log.info("[%s] at line %s, column %s: %s", sc.name, sc.line, sc.column, message)
-    if not ctx.show_errors:
-        return Markup()
-    text = f"[{sc.name}] (line {sc.line}, column {sc.column}): {message}"
-    return Markup('<span class="shortcode-error">{}</span>').format(text)
 
 
 def text_of(value: Any) -> str:

@@ -21,15 +21,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from shortcodes.conditions import Condition, ConditionSyntaxError, compare_values, compile_condition
+from shortcodes.conditions import Condition, compare_values, compile_condition
 from shortcodes.context import Context
+from shortcodes.errors import ConditionSyntaxError, GateError
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.parser import AttrItem
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
 from .common import Report, given_attrs, is_dynamic, raw_index, static_value, text_of, value_offset
-from .gates import NOT, GateError, register_gate
+from .gates import NOT, register_gate
 
 if TYPE_CHECKING:
     from shortcodes.environment import Environment

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shortcodes.context import Context
+from shortcodes.errors import GateError
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
 from .common import Report, given_attrs, split_list, static_value, text_of, value_offset
-from .gates import NOT, GateError, register_gate
+from .gates import NOT, register_gate
 
 if TYPE_CHECKING:
     from shortcodes.environment import Environment

@@ -8,8 +8,10 @@ does not. Every gate is registered enclosing, so a forgotten closer fails closed
 numbered aliases ``name1`` ... ``name9`` that pages written for Memberium use.
 
 An author mistake found at render time (an unknown operator, a condition that does not compile,
-an empty tag list) is a :class:`GateError`: the gate is **false whatever ``not`` says** (so a
-mistake never shows the pass branch), and authors see an inline notice in preview.
+an empty tag list) is a :class:`GateError`. The gate does not handle it: it goes to the engine's
+one error policy (``CompiledShortcode.fail``) like any failing handler, and the gate's fallback
+is its fail branch. So strict mode raises, authors see the notice then the fail branch, and
+visitors see the fail branch: **false whatever ``not`` says**, never the pass branch.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from markupsafe import Markup
 from shortcodes.context import Context
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
-
-from .common import notice
 
 if TYPE_CHECKING:
     from shortcodes.environment import Environment
@@ -46,10 +46,6 @@ NOT = Attribute(
 _YES, _NO = Markup("Yes"), Markup("No")
 
 
-class GateError(ValueError):
-    """An author mistake a gate finds at render time; the gate is false and says why in preview."""
-
-
 def else_markers(name: str) -> tuple[str, ...]:
     """``else``, ``else_<name>`` and ``else_<name without memb_>`` (lower case, no duplicates)."""
     short = name.removeprefix("memb_")
@@ -63,16 +59,28 @@ def branch(sc: Shortcode, passed: bool) -> Markup:
     return sc.render_branch(passed)
 
 
+def fail_branch(sc: Shortcode) -> Markup:
+    """Every gate's fallback: the fail branch (``No`` without content), whatever ``not`` says.
+
+    When ``not`` itself cannot be read (``not="maybe"``) it is nothing: the author's intent is
+    unknown, and with negation the else branch may be the one that holds the gated content.
+    """
+    try:
+        readable = isinstance(sc.attrs.get("not", False), bool)
+    except ValueError:  # a {{variable}} in not= that does not read as yes or no
+        readable = False
+    return branch(sc, False) if readable else Markup()
+
+
 def gate(test: Test) -> Callable[[Shortcode, Context], Markup]:
-    """Wrap a test in the shared protocol: negation, Yes/No, branches, fail-false on mistakes."""
+    """Wrap a test in the shared protocol: negation, Yes/No and branches.
+
+    A GateError from the test propagates to the engine's error policy (see the module docstring).
+    """
 
     def handler(sc: Shortcode, ctx: Context) -> Markup:
         negate = bool(sc.attrs.get("not", False))
-        try:
-            passed = test(sc, ctx)
-        except GateError as error:
-            return notice(sc, ctx, str(error)) + branch(sc, False)
-        return branch(sc, passed != negate)
+        return branch(sc, test(sc, ctx) != negate)
 
     handler.__doc__ = test.__doc__
     return handler
@@ -107,6 +115,7 @@ def register_gate(
                 description=description,
                 example=example,
                 check=check,
+                fallback=fail_branch,
             )
             if full != name:
                 spec.extra["alias_of"] = name

@@ -30,8 +30,8 @@ from shortcodes.automations import (
     redeliver,
 )
 from shortcodes.automations.outbox import delivery_log
-from shortcodes.errors import ConfigError
-from shortcodes.store import Store, StoreError
+from shortcodes.errors import ConfigError, StoreError
+from shortcodes.store import Store
 from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
 

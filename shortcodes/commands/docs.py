@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shortcodes.errors import ThemeError
+
 
 def add_commands(sub: Any) -> None:
     """Add ``docs`` to the CLI."""
@@ -32,7 +34,7 @@ def run_docs(args: argparse.Namespace) -> int:
     """Build an environment (builtins, then each theme) and print its reference."""
     from shortcodes.docs import reference
     from shortcodes.environment import Environment
-    from shortcodes.themes import ThemeError, load_theme
+    from shortcodes.themes import load_theme
 
     env = Environment(builtins=not args.no_builtins)
     for folder in args.theme:

@@ -18,10 +18,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shortcodes.errors import ConfigError
+from shortcodes.errors import ConfigError, StoreError
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import load_config_file
-from shortcodes.store import Actor, Store, StoreError
+from shortcodes.store import Actor, Store
 from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
 

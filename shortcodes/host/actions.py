@@ -14,16 +14,18 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, request
 from flask.typing import ResponseReturnValue
 
-from shortcodes.host.auth import login_redirect, safe_target
-from shortcodes.host.state import current_contact, host
-from shortcodes.host.views import error_page
-from shortcodes.signing import (
+from shortcodes.errors import (
     ActionTokenError,
     ActionTokenExpired,
     ActionTokenWrongAction,
     ActionTokenWrongContact,
+    IdempotencyConflict,
+    StoreError,
+    UnknownAction,
 )
-from shortcodes.store.errors import IdempotencyConflict, StoreError, UnknownAction
+from shortcodes.host.auth import login_redirect, safe_target
+from shortcodes.host.state import current_contact, host
+from shortcodes.host.views import error_page
 from shortcodes.store.runner import RunResult
 from shortcodes.store.session import Actor
 

@@ -27,9 +27,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
+from shortcodes.errors import PageError
 from shortcodes.host import actions, auth, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
-from shortcodes.host.pages import PageError, PageStore
+from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
 from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 
 from shortcodes.context import Tag
+from shortcodes.errors import InvalidInput, UnknownField
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
-from shortcodes.store.errors import InvalidInput, UnknownField
 from shortcodes.store.events import record_event
 from shortcodes.store.session import Actor, Tx
 

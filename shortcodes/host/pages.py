@@ -25,16 +25,12 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from shortcodes.environment import Environment
-from shortcodes.errors import ShortcodeError
+from shortcodes.errors import PageError
 from shortcodes.runtime import Template
 
 EXTENSIONS = (".md", ".html")
 FRONT_KEYS = ("title", "layout", "access", "login", "data", "description")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class PageError(ShortcodeError):
-    """A page file the host cannot serve: bad front matter, unreadable file."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from shortcodes.context import Contact
+from shortcodes.errors import InvalidInput, UnknownContact
 from shortcodes.host.auth import login_redirect
 from shortcodes.host.pages import split_front_matter
 from shortcodes.host.render import (
@@ -29,7 +30,6 @@ from shortcodes.host.render import (
 )
 from shortcodes.host.state import current_contact, host, is_admin
 from shortcodes.host.views import load_page, may_view
-from shortcodes.store.errors import InvalidInput, UnknownContact
 
 bp = Blueprint("preview", __name__)
 

@@ -16,9 +16,9 @@ from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
 from shortcodes.context import Contact, Context, RequestInfo, Signer, SiteInfo
-from shortcodes.errors import Problem
+from shortcodes.errors import PageError, Problem
 from shortcodes.host.account import account_data
-from shortcodes.host.pages import Page, PageError
+from shortcodes.host.pages import Page
 from shortcodes.host.state import host, is_admin
 
 

@@ -23,9 +23,8 @@ from typing import Any
 
 from werkzeug.security import generate_password_hash
 
-from shortcodes.errors import ConfigError
+from shortcodes.errors import ConfigError, DuplicateContact, UnknownContact
 from shortcodes.store import contacts, ledger
-from shortcodes.store.errors import DuplicateContact, UnknownContact
 from shortcodes.store.session import SYSTEM, Tx
 from shortcodes.store.store import Store
 

@@ -15,8 +15,8 @@ from shortcodes.automations.rules import AutomationConfig
 from shortcodes.automations.shortcodes import with_points
 from shortcodes.context import Contact
 from shortcodes.environment import Environment
+from shortcodes.errors import UnknownContact
 from shortcodes.signing import ActionSigner
-from shortcodes.store.errors import UnknownContact
 from shortcodes.store.store import Store
 from shortcodes.themes import Theme
 

@@ -23,9 +23,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from shortcodes.host.hookops import OPERATIONS, HookOp, custom_event
-from shortcodes.host.state import host
-from shortcodes.store.errors import (
+from shortcodes.errors import (
+    HookError,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidInput,
@@ -36,6 +35,8 @@ from shortcodes.store.errors import (
     UnknownField,
     UnknownTag,
 )
+from shortcodes.host.hookops import OPERATIONS, HookOp, custom_event
+from shortcodes.host.state import host
 from shortcodes.store.events import record_event
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
@@ -60,16 +61,6 @@ _STATUS: tuple[tuple[type[StoreError], int, str], ...] = (
     (InvalidInput, 422, "invalid"),
     (RetryExhausted, 503, "busy"),
 )
-
-
-class HookError(Exception):
-    """A refused webhook: HTTP status, a machine code and a sentence."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:

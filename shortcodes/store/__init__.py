@@ -7,20 +7,6 @@ setup), ``session`` (transactions and retries), ``contacts``, ``ledger``, ``runn
 
 from __future__ import annotations
 
-from shortcodes.store.errors import (
-    DuplicateContact,
-    IdempotencyConflict,
-    InsufficientCredits,
-    InvalidInput,
-    RefundError,
-    RetryExhausted,
-    RunRefused,
-    StoreError,
-    UnknownAction,
-    UnknownContact,
-    UnknownField,
-    UnknownTag,
-)
 from shortcodes.store.events import Event
 from shortcodes.store.ledger import Discrepancy, Entry, HistoryPage, LedgerResult, VerifyReport
 from shortcodes.store.runner import RunResult
@@ -31,24 +17,12 @@ __all__ = [
     "SYSTEM",
     "Actor",
     "Discrepancy",
-    "DuplicateContact",
     "Entry",
     "Event",
     "HistoryPage",
-    "IdempotencyConflict",
-    "InsufficientCredits",
-    "InvalidInput",
     "LedgerResult",
-    "RefundError",
-    "RetryExhausted",
-    "RunRefused",
     "RunResult",
     "Store",
-    "StoreError",
     "Tx",
-    "UnknownAction",
-    "UnknownContact",
-    "UnknownField",
-    "UnknownTag",
     "VerifyReport",
 ]

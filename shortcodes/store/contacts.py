@@ -15,15 +15,15 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact, Tag
-from shortcodes.membership import vocabulary as vocab
-from shortcodes.store import schema
-from shortcodes.store.errors import (
+from shortcodes.errors import (
     DuplicateContact,
     InvalidInput,
     UnknownContact,
     UnknownField,
     UnknownTag,
 )
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.store import schema
 from shortcodes.store.events import record_event
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.session import Tx

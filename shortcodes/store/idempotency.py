@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from shortcodes.errors import IdempotencyConflict, InvalidInput
 from shortcodes.store import schema
-from shortcodes.store.errors import IdempotencyConflict, InvalidInput
 from shortcodes.store.session import Actor, Tx
 
 MAX_KEY_LENGTH = 200

@@ -24,9 +24,9 @@ from sqlalchemy.engine import Connection
 from werkzeug.security import generate_password_hash
 
 from shortcodes.context import Tag
+from shortcodes.errors import InvalidInput, StoreError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import contacts, ledger, schema
-from shortcodes.store.errors import InvalidInput, StoreError
 from shortcodes.store.session import Actor, Tx
 
 T = TypeVar("T")

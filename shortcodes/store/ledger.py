@@ -17,10 +17,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from shortcodes.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
-from shortcodes.store.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.store.events import event_row, record_event
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import once

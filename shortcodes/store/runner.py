@@ -25,19 +25,19 @@ from sqlalchemy import DateTime, bindparam, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shortcodes.context import Tag
-from shortcodes.errors import ActionsetParamError
-from shortcodes.membership import steps
-from shortcodes.membership.actionsets import Actionset
-from shortcodes.membership.steps import Ref, Step
-from shortcodes.membership.vocabulary import Duration
-from shortcodes.store import contacts, ledger, schema
-from shortcodes.store.errors import (
+from shortcodes.errors import (
+    ActionsetParamError,
     IdempotencyConflict,
     InvalidInput,
     RunRefused,
     StoreError,
     UnknownContact,
 )
+from shortcodes.membership import steps
+from shortcodes.membership.actionsets import Actionset
+from shortcodes.membership.steps import Ref, Step
+from shortcodes.membership.vocabulary import Duration
+from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.idempotency import check_key, fingerprint

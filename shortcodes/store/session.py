@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from shortcodes.errors import RetryExhausted
 from shortcodes.store.engine import SQLITE_BEGIN, write_lock
-from shortcodes.store.errors import RetryExhausted
 
 T = TypeVar("T")
 

@@ -23,16 +23,16 @@ from sqlalchemy.engine import Connection
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shortcodes.context import Contact, Tag
-from shortcodes.membership import vocabulary as vocab
-from shortcodes.membership.actionsets import Actionset, SiteActions
-from shortcodes.store import contacts, importer, ledger, runner, schema
-from shortcodes.store.engine import default_url, dispose, make_engine
-from shortcodes.store.errors import (
+from shortcodes.errors import (
     InsufficientCredits,
     InvalidInput,
     RunRefused,
     UnknownAction,
 )
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.actionsets import Actionset, SiteActions
+from shortcodes.store import contacts, importer, ledger, runner, schema
+from shortcodes.store.engine import default_url, dispose, make_engine
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport

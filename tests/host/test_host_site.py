@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from host_helpers import SITE
 
-from shortcodes.errors import ConfigError
-from shortcodes.host.pages import PageError, split_front_matter
+from shortcodes.errors import ConfigError, PageError
+from shortcodes.host.pages import split_front_matter
 from shortcodes.host.seed import load_seed
 from shortcodes.membership.site import load_site
 

@@ -8,17 +8,16 @@ import pytest
 from sqlalchemy import select
 from store_helpers import MovableClock, buyer, dump
 
-from shortcodes.membership.config import parse_config
-from shortcodes.membership.steps import Step
-from shortcodes.store import (
-    Actor,
+from shortcodes.errors import (
     IdempotencyConflict,
     InvalidInput,
-    Store,
     UnknownAction,
     UnknownContact,
     UnknownTag,
 )
+from shortcodes.membership.config import parse_config
+from shortcodes.membership.steps import Step
+from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
 
 VISITOR = Actor("visitor", "ann")

@@ -6,14 +6,14 @@ import pytest
 from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.context import Contact
-from shortcodes.store import (
+from shortcodes.errors import (
     DuplicateContact,
     InvalidInput,
-    Store,
     UnknownContact,
     UnknownField,
     UnknownTag,
 )
+from shortcodes.store import Store
 
 
 def test_get_contact_snapshot_carries_tags_fields_and_balances(store: Store) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from store_helpers import buyer, dump
 
-from shortcodes.store import InvalidInput, Store
+from shortcodes.errors import InvalidInput
+from shortcodes.store import Store
 
 GOOD = """\
 email,name,FirstName,tags,_Credits

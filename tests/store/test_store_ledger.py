@@ -9,16 +9,15 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from store_helpers import buyer, dump
 
-from shortcodes.store import (
-    Actor,
+from shortcodes.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidInput,
     RefundError,
-    Store,
     UnknownContact,
     UnknownField,
 )
+from shortcodes.store import Actor, Store
 from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
 
