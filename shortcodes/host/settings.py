@@ -86,10 +86,11 @@ def environment() -> dict[str, Any]:
     """The ``SHORTCODES_*`` settings of the process environment, prefix removed."""
     config = Config(os.getcwd())
     config.from_prefixed_env(ENV_PREFIX)
-    return {**config, **_raw_text_keys()}
+    return {**config, **text_settings()}
 
 
-def _raw_text_keys() -> dict[str, str]:
+def text_settings() -> dict[str, str]:
+    """The :data:`TEXT_KEYS` of the environment, exactly as written there."""
     found = {}
     for key in TEXT_KEYS:
         value = os.environ.get(f"{ENV_PREFIX}_{key}")
