@@ -22,6 +22,7 @@ from shortcodes.actionsets import SiteActions, load_site_actions
 from shortcodes.commands import Handler, common_parser, guarded, settings_of
 from shortcodes.host.settings import Settings
 from shortcodes.store import Actor, Store, StoreError
+from shortcodes.store.contacts import normalize_email
 from shortcodes.store.migrate import current_revision, head_revision
 
 ADMIN = Actor("admin", "cli")
@@ -204,7 +205,7 @@ def cmd_contacts_add(args: argparse.Namespace) -> int:
         contact_id = store.add_contact(args.email, args.name, password, dict(args.field))
         for tag in tags:
             store.apply_tag(contact_id, tag, source="cli")
-        print(f"contact {contact_id} {args.email.strip().lower()}")
+        print(f"contact {contact_id} {normalize_email(args.email)}")
     return 0
 
 

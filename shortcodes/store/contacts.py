@@ -37,9 +37,15 @@ FieldValue = str | int | float | bool | None
 ContactRef = int | str
 
 
+def canonical_email(email: str) -> str:
+    """The form emails are stored and compared in: trimmed, lower case. Checks nothing and never
+    raises, so whatever a visitor typed can still be looked up or counted (the login throttle)."""
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
 def normalize_email(email: str) -> str:
-    """The stored form of an email (trimmed, lower case); refuses what cannot be an address."""
-    value = email.strip().lower() if isinstance(email, str) else ""
+    """The stored form of an email (:func:`canonical_email`); refuses what cannot be an address."""
+    value = canonical_email(email)
     if len(value) > 320 or not _EMAIL.match(value):
         raise InvalidInput(f"not a valid email address: {email!r}")
     return value
@@ -143,7 +149,7 @@ def parse_ref(ref: ContactRef) -> int | str:
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
     if isinstance(ref, int) or ref.strip().isdigit():
         return int(ref)
-    return ref.strip().lower()
+    return canonical_email(ref)
 
 
 def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int, str]:

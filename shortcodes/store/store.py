@@ -164,7 +164,9 @@ class Store:
     def check_password(self, email: str, password: str) -> Contact | None:
         """The contact if ``password`` is theirs, else None (also for unknown emails)."""
         t = schema.contacts
-        query = select(t.c.id, t.c.password_hash).where(t.c.email == email.strip().lower())
+        query = select(t.c.id, t.c.password_hash).where(
+            t.c.email == contacts.canonical_email(email)
+        )
         row = self._read(lambda conn: conn.execute(query).first())
         # Hash even for an unknown email, so the answer's timing does not say which emails exist.
         if row is None or not row.password_hash:
