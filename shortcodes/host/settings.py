@@ -105,7 +105,7 @@ def resolve_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     ``overrides`` holds explicit values under the config keys ``SITE_DIR``, ``THEMES_DIR``,
     ``INSTANCE_PATH`` and ``DATABASE_URL``; a value that is None or empty counts as not given.
     """
-    given = {k: v for k, v in {**environment(), **dict(overrides or {})}.items() if _is_set(v)}
+    given = {**_set(environment()), **_set(overrides or {})}
     instance = _absolute(given.get("INSTANCE_PATH", "instance"))
     return Settings(
         site_file=_site_file(_absolute(given.get("SITE_DIR", "site"))),
@@ -116,8 +116,13 @@ def resolve_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     )
 
 
-def _is_set(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
+def _set(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries that give a value: None and blank text leave the setting to the next source."""
+    return {
+        k: v
+        for k, v in values.items()
+        if v is not None and not (isinstance(v, str) and not v.strip())
+    }
 
 
 def _absolute(value: Any) -> Path:
