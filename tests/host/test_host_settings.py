@@ -238,3 +238,14 @@ def test_admin_required_sends_anonymous_visitors_to_login_and_refuses_members(
     assert member.client.get(url).status_code == 403
     admin = logged_in(app, "admin@example.com")
     assert admin.client.get(url).status_code == 200
+
+
+def test_shortcodes_session_cookie_secure_adds_secure_to_the_cookie(
+    template_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHORTCODES_SESSION_COOKIE_SECURE", "true")
+    app = make_app(template_db, tmp_path / "instance")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = Visitor(app.test_client()).login("rich@example.com")
+    assert "; Secure" in response.headers["Set-Cookie"]
+    store(app).close()
