@@ -1,19 +1,21 @@
 """The host entry point: ``create_app()`` for WSGI servers, ``python server.py`` for a laptop.
 
-``python server.py`` and ``flask --app server run`` serve the demo site in ``site/`` on embedded
-SQLite (``instance/shortcodes.db``, created, migrated and seeded on first run). Set
-``DATABASE_URL`` for PostgreSQL and run ``gunicorn 'server:create_app()'`` in production; see
-``docs/deployment.md``.
+``python server.py`` and ``flask --app server run`` serve the site in ``./site`` (the demo site when
+run from the repository root) on embedded SQLite (``./instance/shortcodes.db``, created, migrated
+and seeded on first run). Set ``SHORTCODES_DATABASE_URL`` for PostgreSQL and run
+``gunicorn 'server:create_app()'`` in production; see ``docs/deployment.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
+from shortcodes.errors import SettingsError, ShortcodeError
 from shortcodes.host.app import create_app as _create_app
 
 __all__ = ["create_app", "main"]
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000, help="port to listen on")
     parser.add_argument("--debug", action="store_true", help="reload on code changes")
     args = parser.parse_args(argv)
-    app = create_app()
+    try:
+        app = create_app()
+    except (SettingsError, ShortcodeError) as exc:
+        # The operator's mistake (no site here, a bad site.toml or theme): one line, no traceback.
+        sys.exit(f"error: {exc}")
     print(f" * Demo site: http://{args.host}:{args.port}/  (logins are listed in README.md)")
     app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
 

@@ -71,7 +71,7 @@ def start_server(
         **os.environ,
         "SHORTCODES_INSTANCE_PATH": str(instance),
         "SHORTCODES_SECRET_KEY": "bench-secret",
-        "DATABASE_URL": database_url,
+        "SHORTCODES_DATABASE_URL": database_url,
     }
     command = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),

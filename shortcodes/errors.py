@@ -356,5 +356,9 @@ def make_problem(
     )
 
 
+class SettingsError(ShortcodeError, ValueError):
+    """A host setting that cannot work (a missing site folder, say): says which and why."""
+
+
 class ActionsetParamError(ShortcodeError):
     """Parameters a button bound that the actionset does not accept (``cost="fifty"``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -75,15 +76,33 @@ def url(value: Any) -> str:
 url.__name__ = "a safe link (a path, or an http, https, mailto or tel URL)"
 
 
+#: Never in a redirect target: a backslash (browsers read ``/\\evil`` as ``//evil``, another
+#: host) and control characters (CR/LF split headers, NUL and tabs confuse URL parsers).
+_NOT_IN_LOCAL_PATH: Final = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def is_local_path(target: str) -> bool:
+    """True when ``target`` is a path on this site, safe to redirect a visitor to.
+
+    The one decision about open redirects, for action buttons and the host alike: it must start
+    with a single ``/`` (``//evil`` is another host), name no scheme or host, and hold no
+    backslash or control character.
+    """
+    if not target.startswith("/") or target.startswith("//") or _NOT_IN_LOCAL_PATH.search(target):
+        return False
+    parts = urlsplit(target)
+    return not (parts.scheme or parts.netloc)
+
+
 def local_url(value: Any, site_url: str = "") -> str:
     """``value`` if it points into this site (a path, or under ``site_url``), else ValueError.
 
     Used for redirects after an action, so a button can never send a visitor elsewhere.
     """
     text = safe_url(value)
-    if site_url and text.startswith(site_url.rstrip("/") + "/"):
-        return text
-    if text.startswith("/") and not text.startswith(("//", "/\\")):
+    base = site_url.rstrip("/")
+    path = text[len(base) :] if base and text.startswith(base + "/") else text
+    if is_local_path(path):
         return text
     raise ValueError(f"{text[:60]!r} is not a path on this site (it must start with '/')")
 

@@ -4,7 +4,8 @@
 ``automations check`` validates the rules; ``automations preview RULE --contact EMAIL | --all``
 prints what a rule would do without writing anything; ``automations billing-run`` bills every
 subscriber for a period (tqdm progress bars); ``outbox redeliver ID`` and ``outbox log ID``.
-Every command takes ``--instance``, ``--database-url`` and ``--site`` like the store's commands.
+Every command takes ``--instance``, ``--database-url`` and ``--site`` like the store's commands
+(resolved as the host resolves them).
 Refusals print ``error: ...`` and exit 1.
 """
 
@@ -12,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -30,28 +28,15 @@ from shortcodes.automations import (
     redeliver,
 )
 from shortcodes.automations.outbox import delivery_log
-from shortcodes.errors import ConfigError, StoreError
+from shortcodes.commands import common_parser, guarded, settings_of
+from shortcodes.errors import StoreError
 from shortcodes.store import Store
-from shortcodes.store.engine import default_url
 from shortcodes.store.migrate import current_revision, head_revision
-
-Handler = Callable[[argparse.Namespace], int]
-DEFAULT_SITE = Path("site/site.toml")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``worker``, ``automations`` and ``outbox``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--instance", default="instance", help="instance folder (default: instance)"
-    )
-    common.add_argument("--database-url", help="database URL (default: DATABASE_URL, else SQLite)")
-    common.add_argument(
-        "--site",
-        type=Path,
-        default=DEFAULT_SITE,
-        help=f"site configuration (default: {DEFAULT_SITE})",
-    )
+    common = common_parser()
 
     worker = subparsers.add_parser(
         "worker", help="run due automation steps and deliver the outbox", parents=[common]
@@ -66,14 +51,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     worker.add_argument(
         "--no-deliver", action="store_true", help="leave the outbox to other workers"
     )
-    worker.set_defaults(handler=_guarded(cmd_worker))
+    worker.set_defaults(handler=guarded(cmd_worker))
 
     auto = subparsers.add_parser(
         "automations", help="check, preview and bill with the site's rules"
     )
     group = auto.add_subparsers(dest="automations_command", required=True, metavar="ACTION")
     check = group.add_parser("check", help="validate the rules and list them", parents=[common])
-    check.set_defaults(handler=_guarded(cmd_check))
+    check.set_defaults(handler=guarded(cmd_check))
     prev = group.add_parser(
         "preview", help="dry run: what RULE would do, writing nothing", parents=[common]
     )
@@ -81,7 +66,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     who = prev.add_mutually_exclusive_group(required=True)
     who.add_argument("--contact", help="email or id")
     who.add_argument("--all", action="store_true", help="every contact")
-    prev.set_defaults(handler=_guarded(cmd_preview))
+    prev.set_defaults(handler=guarded(cmd_preview))
     bill = group.add_parser(
         "billing-run", help="record this period's payment for every subscriber", parents=[common]
     )
@@ -89,7 +74,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     bill.add_argument("--tag", required=True, help="subscribers are the holders of this tag")
     bill.add_argument("--period", required=True, help="billing period label, e.g. 2026-01")
     bill.add_argument("--no-process", action="store_true", help="only record the payments")
-    bill.set_defaults(handler=_guarded(cmd_billing_run))
+    bill.set_defaults(handler=guarded(cmd_billing_run))
 
     out = subparsers.add_parser(
         "outbox", help="re-deliver outbox messages and read the delivery log"
@@ -97,27 +82,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ogroup = out.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     again = ogroup.add_parser("redeliver", help="queue a message again, due now", parents=[common])
     again.add_argument("id", type=int)
-    again.set_defaults(handler=_guarded(cmd_redeliver))
+    again.set_defaults(handler=guarded(cmd_redeliver))
     log = ogroup.add_parser("log", help="every delivery attempt of a message", parents=[common])
     log.add_argument("id", type=int)
-    log.set_defaults(handler=_guarded(cmd_log))
-
-
-def _guarded(handler: Handler) -> Handler:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (StoreError, ConfigError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+    log.set_defaults(handler=guarded(cmd_log))
 
 
 def _open(args: argparse.Namespace) -> tuple[Store, AutomationConfig]:
-    config = load_automations(args.site)
-    url = args.database_url or default_url(args.instance)
-    store = Store.from_url(url, site=config.actions, pool_size=4)
+    settings = settings_of(args)
+    config = load_automations(settings.require_site())
+    store = Store.from_url(settings.database_url, site=config.actions, pool_size=4)
     if current_revision(store.engine) != head_revision():
         store.close()
         raise StoreError("the database is not up to date: run `shortcodes db upgrade` first")
@@ -130,7 +104,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with store:
         store.sync_tags()
         worker = Worker(
-            store, config, Path(args.instance), batch=args.batch, deliver=not args.no_deliver
+            store,
+            config,
+            settings_of(args).instance_path,
+            batch=args.batch,
+            deliver=not args.no_deliver,
         )
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -149,7 +127,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``automations check``: every rule with its trigger and step count."""
-    config = load_automations(args.site)
+    config = load_automations(settings_of(args).require_site())
     for rule in config.rules.values():
         cond = f" if {rule.conditions}" if rule.conditions else ""
         print(f"{rule.name}: {rule.trigger.describe()}{cond} -> {len(rule.steps)} step(s)")
@@ -185,7 +163,7 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
         )
         if args.no_process or not report.billed:
             return 0
-        worker = Worker(store, config, Path(args.instance), batch=200)
+        worker = Worker(store, config, settings_of(args).instance_path, batch=200)
         steps: Any = tqdm(desc="running rules", unit=" steps", disable=None)
         with steps:
             while True:

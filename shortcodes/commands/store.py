@@ -2,15 +2,15 @@
 
 ``shortcodes db upgrade``, ``contacts add/show/import/unlock``, ``tags create/apply/remove``,
 ``credits add/debit``, ``ledger history/verify`` and ``actions run``. Every command takes
-``--instance`` (the folder holding ``shortcodes.db``), ``--database-url`` (else ``DATABASE_URL``)
-and ``--site`` (the ``site.toml`` declaring credit fields, tags and actionsets). Refusals print
+``--instance`` (the folder holding ``shortcodes.db``), ``--database-url`` and ``--site`` (the site
+folder, or its ``site.toml``, declaring credit fields, tags and actionsets), resolved as the host
+resolves them (:mod:`shortcodes.host.settings`). Refusals print
 ``error: ...`` and exit 1; bad usage exits 2; ``ledger verify`` exits 1 when a balance disagrees.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,26 +18,21 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shortcodes.errors import ConfigError, StoreError
+from shortcodes.commands import Handler, common_parser, guarded, settings_of
+from shortcodes.errors import StoreError
+from shortcodes.host.settings import Settings
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import load_config_file
 from shortcodes.store import Actor, Store
-from shortcodes.store.engine import default_url
+from shortcodes.store.contacts import normalize_email
 from shortcodes.store.migrate import current_revision, head_revision
 
-Handler = Callable[[argparse.Namespace], int]
-DEFAULT_SITE = Path("site/site.toml")
 ADMIN = Actor("admin", "cli")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``db``, ``contacts``, ``tags``, ``credits``, ``ledger`` and ``actions``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--instance", default="instance", help="instance folder (default: instance)"
-    )
-    common.add_argument("--database-url", help="database URL (default: DATABASE_URL, else SQLite)")
-    common.add_argument("--site", type=Path, help=f"site configuration (default: {DEFAULT_SITE})")
+    common = common_parser()
     _db(subparsers, common)
     _contacts(subparsers, common)
     _tags(subparsers, common)
@@ -79,7 +74,7 @@ def _cmd(
     handler: Handler,
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(name, help=help_text, description=help_text, parents=[common])
-    parser.set_defaults(handler=_guarded(handler))
+    parser.set_defaults(handler=guarded(handler))
     return parser
 
 
@@ -174,29 +169,19 @@ def _actions(sub: Any, common: argparse.ArgumentParser) -> None:
 # -- handlers --------------------------------------------------------------------------------------
 
 
-def _guarded(handler: Handler) -> Handler:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (StoreError, ConfigError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-def _site(args: argparse.Namespace) -> SiteActions:
-    if args.site is not None:
-        return load_config_file(args.site).actions
-    return load_config_file(DEFAULT_SITE).actions if DEFAULT_SITE.is_file() else SiteActions()
+def _site(settings: Settings) -> SiteActions:
+    """The site's actionsets; a missing ``./site`` default means none, a named one is an error."""
+    if settings.site_named or settings.site_file.is_file():
+        return load_config_file(settings.require_site()).actions
+    return SiteActions()
 
 
 def open_store(args: argparse.Namespace, *, migrated: bool = True) -> Store:
     """The store the arguments name; refuses a database that ``db upgrade`` has not prepared."""
-    url = args.database_url or default_url(args.instance)
-    if not args.database_url and not os.environ.get("DATABASE_URL", "").strip():
-        Path(args.instance).mkdir(parents=True, exist_ok=True)  # the default SQLite file's home
-    store = Store.from_url(url, site=_site(args), pool_size=2)
+    settings = settings_of(args)
+    if settings.database_in_instance:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)  # the SQLite file's home
+    store = Store.from_url(settings.database_url, site=_site(settings), pool_size=2)
     if migrated and current_revision(store.engine) != head_revision():
         store.close()
         raise StoreError("the database is not up to date: run `shortcodes db upgrade` first")
@@ -222,7 +207,7 @@ def cmd_contacts_add(args: argparse.Namespace) -> int:
         contact_id = store.add_contact(args.email, args.name, password, dict(args.field))
         for tag in tags:
             store.apply_tag(contact_id, tag, source="cli")
-        print(f"contact {contact_id} {args.email.strip().lower()}")
+        print(f"contact {contact_id} {normalize_email(args.email)}")
     return 0
 
 

@@ -23,8 +23,8 @@ from shortcodes.errors import (
     StoreError,
     UnknownAction,
 )
-from shortcodes.host.auth import login_redirect, safe_target
-from shortcodes.host.state import current_contact, host
+from shortcodes.host.auth import login_required, safe_target
+from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.store.runner import RunResult
 from shortcodes.store.session import Actor
@@ -47,11 +47,10 @@ def back_url() -> str:
 
 
 @bp.post("/actions/<action_id>")
+@login_required
 def run(action_id: str) -> ResponseReturnValue:
     """Verify the token and run the actionset once; flash the outcome and redirect back."""
-    contact = current_contact()
-    if contact is None:
-        return login_redirect()
+    contact = signed_in()
     state = host()
     try:
         claim = state.signer.verify_action(request.form.get("token", ""), contact.id, action_id)

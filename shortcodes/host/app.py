@@ -1,11 +1,20 @@
-"""Host assembly: the Flask app factory wiring site, store, engine, theme and blueprints together.
+"""Host assembly: the :class:`Shortcodes` Flask extension and the ``create_app`` app factory.
 
-``create_app(config)`` reads the site folder, opens the store (``DATABASE_URL`` or SQLite in the
-instance folder), migrates it, seeds the demo contacts when the site has a seed file, and
+``create_app(config)`` makes the Flask app, fills ``app.config`` with the defaults below, then the
+``SHORTCODES_*`` environment (Flask's ``from_prefixed_env``), then ``config``, and hands it to
+``Shortcodes(app)``. ``Shortcodes.init_app`` resolves where the site, themes, instance folder and
+database are through :func:`shortcodes.host.settings.resolve_settings` (the CLI's resolver too),
+opens and migrates the store, seeds the demo contacts when the site has a seed file, and
 registers the views. Configuration keys (all optional): ``SITE_DIR``, ``THEMES_DIR``,
-``INSTANCE_PATH``, ``DATABASE_URL``, ``SECRET_KEY``, ``SESSION_COOKIE_SECURE``, ``SEED``,
-``ACTION_TOKEN_MAX_AGE``, ``WEBHOOK_SECRET``, ``PROXY_HOPS`` (proxies in front whose
-``X-Forwarded-For``/``-Proto`` to trust; ``SHORTCODES_PROXY_HOPS``), plus any Flask setting.
+``INSTANCE_PATH``, ``DATABASE_URL`` (see :mod:`.settings`), ``SECRET_KEY`` (else a random one kept
+in the instance folder), ``SESSION_COOKIE_SECURE``, ``SEED``, ``ACTION_TOKEN_MAX_AGE``,
+``WEBHOOK_SECRET``, ``PROXY_HOPS`` (proxies in front whose ``X-Forwarded-For``/``-Proto`` to
+trust), plus any Flask setting; each can be given as ``SHORTCODES_<KEY>`` in the environment.
+
+Pages the host draws itself (login form, error pages, flashed messages, the preview banner, lint
+problem list and preview index) are the Jinja2 templates in ``shortcodes/host/templates``,
+rendered with autoescape as ``host/<name>.html``; a theme overrides one by shipping
+``themes/<theme>/host/<name>.html``.
 """
 
 from __future__ import annotations
@@ -18,39 +27,44 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, jsonify, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
-from shortcodes.errors import PageError
+from shortcodes.errors import PageError, SettingsError
 from shortcodes.host import actions, auth, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
+from shortcodes.host.settings import (
+    ENV_PREFIX,
+    Settings,
+    resolve_settings,
+    text_settings,
+)
 from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.site import SiteSettings
 from shortcodes.signing import ActionSigner
-from shortcodes.store.engine import default_url
 from shortcodes.store.store import Store
 from shortcodes.themes import load_theme, theme_path
 
-ROOT = Path(__file__).resolve().parents[2]
+#: The host's own page templates (package data), overridable from the theme's ``host/`` folder.
+TEMPLATES = Path(__file__).with_name("templates")
 STARTUP_ATTEMPTS = 40
 DEFAULTS: dict[str, Any] = {
-    "SITE_DIR": ROOT / "site",
-    "THEMES_DIR": ROOT / "themes",
-    "INSTANCE_PATH": ROOT / "instance",
     "SEED": True,
     "ACTION_TOKEN_MAX_AGE": 3600,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "PROXY_HOPS": 0,
     # Session cookie: never readable by scripts, not sent on cross-site subrequests or POSTs.
-    # SESSION_COOKIE_SECURE (or SHORTCODES_SECURE_COOKIES=1) adds Secure behind HTTPS.
+    # SESSION_COOKIE_SECURE (SHORTCODES_SESSION_COOKIE_SECURE=true) adds Secure behind HTTPS.
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "shortcodes_session",
@@ -59,53 +73,67 @@ DEFAULTS: dict[str, Any] = {
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the host app for a site folder (the demo site by default)."""
-    settings = {**DEFAULTS, **_environ(), **dict(config or {})}
-    instance = Path(settings["INSTANCE_PATH"])
-    instance.mkdir(parents=True, exist_ok=True)
+    """The host app: defaults, then ``SHORTCODES_*`` from the environment, then ``config``."""
     # No Flask static folder: theme files are served from the theme at /theme/.
-    app = Flask("shortcodes.host", instance_path=str(instance), static_folder=None)
-    app.config.update(settings)
-    app.config.setdefault("SECRET_KEY", None)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _instance_secret(instance)
-    hops = _proxy_hops(app.config.get("PROXY_HOPS", 0))
-    if hops:
-        # The address the login throttle counts is the visitor's, not the proxy's.
-        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-        app.wsgi_app = proxied  # type: ignore[method-assign]
-    state = _build_state(app)
-    app.extensions[EXTENSION] = state
-    _register(app)
+    app = Flask("shortcodes.host", static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    app.config.update(text_settings())  # a secret of digits stays text (see TEXT_KEYS)
+    app.config.from_mapping(config or {})
+    Shortcodes(app)
     return app
+
+
+class Shortcodes:
+    """The host as a Flask extension: ``Shortcodes(app)``, or ``Shortcodes()`` then ``init_app``.
+
+    Its state (store, site, engine, pages, signer, theme) lives in ``app.extensions["shortcodes"]``
+    (see :mod:`.state`), so one extension object can serve several apps.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Serve the site ``app.config`` names from ``app``: store, views, templates, errors."""
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        settings = resolve_settings(app.config)
+        settings.require_site()
+        _apply_settings(app, settings)
+        hops = _proxy_hops(app.config["PROXY_HOPS"])
+        if hops:
+            # The address the login throttle counts is the visitor's, not the proxy's.
+            proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+            app.wsgi_app = proxied  # type: ignore[method-assign]
+        state = _build_state(app, settings)
+        app.extensions[EXTENSION] = state
+        _register(app, state)
+
+
+def _apply_settings(app: Flask, settings: Settings) -> None:
+    """Write the resolved places back into ``app.config``; make the instance folder."""
+    app.config.update(
+        SITE_DIR=settings.site_dir,
+        THEMES_DIR=settings.themes_dir,
+        INSTANCE_PATH=settings.instance_path,
+        DATABASE_URL=settings.database_url,
+    )
+    # Flask's own default would be beside the package (inside site-packages once installed).
+    app.instance_path = str(settings.instance_path)
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(settings.instance_path)
 
 
 def _proxy_hops(value: Any) -> int:
     """``PROXY_HOPS``: how many proxies in front set ``X-Forwarded-For`` (0: none, trust no
     header, since anyone can send one)."""
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValueError(f"PROXY_HOPS must be a whole number >= 0, got {value!r}")
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        raise SettingsError(f"PROXY_HOPS must be a whole number >= 0, got {value!r}")
     return int(text)
-
-
-def _environ() -> dict[str, Any]:
-    """Settings an operator gives through the environment (12-factor style)."""
-    found: dict[str, Any] = {}
-    for key in ("DATABASE_URL", "SECRET_KEY"):
-        value = os.environ.get(f"SHORTCODES_{key}") or (
-            os.environ.get(key) if key == "DATABASE_URL" else None
-        )
-        if value:
-            found[key] = value
-    if os.environ.get("SHORTCODES_PROXY_HOPS"):
-        found["PROXY_HOPS"] = os.environ["SHORTCODES_PROXY_HOPS"]
-    for key in ("SITE_DIR", "INSTANCE_PATH", "THEMES_DIR"):
-        if os.environ.get(f"SHORTCODES_{key}"):
-            found[key] = Path(os.environ[f"SHORTCODES_{key}"])
-    if os.environ.get("SHORTCODES_SECURE_COOKIES", "").lower() in ("1", "true", "yes"):
-        found["SESSION_COOKIE_SECURE"] = True
-    return found
 
 
 def _instance_secret(instance: Path) -> str:
@@ -130,20 +158,21 @@ def _instance_secret_retry(path: Path) -> str:
     raise RuntimeError(f"{path} is empty; delete it and start again")
 
 
-def _build_state(app: Flask) -> HostState:
-    config = load_config(app.config["SITE_DIR"])
+def _build_state(app: Flask, settings: Settings) -> HostState:
+    config = load_config(settings.site_dir)
     site = config.host
     if app.config.get("WEBHOOK_SECRET"):
-        site = dataclasses.replace(site, webhook_secret=app.config["WEBHOOK_SECRET"])
-    url = app.config.get("DATABASE_URL") or default_url(app.instance_path)
-    store = _open_store(url, site, seed_demo=bool(app.config["SEED"]))
+        site = dataclasses.replace(site, webhook_secret=str(app.config["WEBHOOK_SECRET"]))
+    store = _open_store(settings.database_url, site, seed_demo=bool(app.config["SEED"]))
     # Rules are checked at startup too: a bad rule stops the site with an error naming it.
     automations = config.automations
     env = Environment()
     register_host_shortcodes(env)
     register_loyalty_shortcodes(env)
-    theme = load_theme(env, theme_path(site.theme, app.config["THEMES_DIR"]), url_for=url_for)
-    signer = ActionSigner(app.config["SECRET_KEY"], max_age=int(app.config["ACTION_TOKEN_MAX_AGE"]))
+    theme = load_theme(env, theme_path(site.theme, settings.themes_dir), url_for=url_for)
+    signer = ActionSigner(
+        str(app.config["SECRET_KEY"]), max_age=int(app.config["ACTION_TOKEN_MAX_AGE"])
+    )
     return HostState(site, store, env, PageStore(site.pages_dir, env), signer, theme, automations)
 
 
@@ -169,14 +198,26 @@ def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _register(app: Flask) -> None:
+def _register(app: Flask, state: HostState) -> None:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # authenticated by signature; no browser session involved
+    app.register_blueprint(_templates(state.theme.path))
     for bp in (auth.bp, actions.bp, checkout.bp, webhooks.bp, preview.bp, views.bp):
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(PageError, _page_error)
+
+
+def _templates(theme: Path) -> Blueprint:
+    """A blueprint with no views that lends Flask the host's templates as ``host/<name>.html``:
+    the theme's ``host/<name>.html`` when it has one, else the package's own."""
+    bp = Blueprint("host_templates", __name__)
+    # Set per app: which theme overrides depends on the site the app serves.
+    bp.jinja_loader = PrefixLoader(
+        {"host": ChoiceLoader([FileSystemLoader(theme / "host"), FileSystemLoader(TEMPLATES)])}
+    )
+    return bp
 
 
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:

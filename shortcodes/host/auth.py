@@ -5,20 +5,28 @@ session planted before login is worth nothing. Password guesses are limited per 
 address by the store's login throttle (``[login]`` in ``site.toml``): past a limit the form
 answers 429 with ``Retry-After`` and the password is not checked. The cookie settings (HttpOnly,
 SameSite=Lax, Secure when configured) are defaults of :mod:`shortcodes.host.app`.
+
+Views that need a visitor say so with :func:`login_required` (anonymous visitors are sent to the
+login page and come back afterwards) or :func:`admin_required` (the same, and 403 for a contact
+without the site's admin tag). Every redirect target a visitor can influence goes through
+:func:`safe_target`, whose decision is :func:`shortcodes.builtin.common.is_local_path`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import ParamSpec
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from shortcodes.automations.events import record_login
-from shortcodes.host.render import simple_page
-from shortcodes.host.state import current_contact, host
+from shortcodes.builtin.common import is_local_path
+from shortcodes.host.render import host_template, simple_page
+from shortcodes.host.state import current_contact, host, is_admin
 from shortcodes.store.throttle import Locked
 
 bp = Blueprint("auth", __name__)
@@ -28,30 +36,45 @@ log = logging.getLogger(__name__)
 MAX_FIELD = 320
 
 
+P = ParamSpec("P")
+
+
 def safe_target(target: str | None, default: str = "/") -> str:
-    """``target`` if it is a path on this site, else ``default`` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
+    """``target`` if it is a path on this site (:func:`is_local_path`), else ``default``."""
+    return target if target and is_local_path(target) else default
+
+
+def login_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
+    """Run ``view`` for a logged-in contact; send anyone else to the login page."""
+
+    @functools.wraps(view)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+        if current_contact() is None:
+            return login_redirect()
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def admin_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
+    """Run ``view`` for a contact holding the site's admin tag: anonymous visitors are sent to
+    the login page, other contacts get 403."""
+
+    @functools.wraps(view)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+        contact = current_contact()
+        if contact is None:
+            return login_redirect()
+        if not is_admin(contact):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def login_form(next_url: str, email: str = "") -> Markup:
-    """The login form (escaped values, CSRF token included)."""
-    from flask_wtf.csrf import generate_csrf
-
-    return Markup(
-        '<form method="post" action="{action}" class="login">'
-        '<input type="hidden" name="csrf_token" value="{csrf}">'
-        '<input type="hidden" name="next" value="{next}">'
-        '<label>Email <input type="email" name="email" value="{email}" required autofocus '
-        'autocomplete="username"></label>'
-        '<label>Password <input type="password" name="password" required '
-        'autocomplete="current-password"></label>'
-        '<button type="submit">Log in</button></form>'
-    ).format(action=url_for("auth.login"), csrf=generate_csrf(), next=next_url, email=email)
+    """The login form (``host/login.html``: escaped values, CSRF token included)."""
+    return host_template("login", next_url=next_url, email=email)
 
 
 @bp.get("/login")

@@ -18,8 +18,8 @@ from markupsafe import Markup
 
 from shortcodes.context import Context
 from shortcodes.environment import Environment
-from shortcodes.host.auth import login_redirect
-from shortcodes.host.state import current_contact, host
+from shortcodes.host.auth import login_required
+from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.host.webhooks import process, signed_headers
 from shortcodes.registry import Attribute
@@ -59,11 +59,10 @@ def register_host_shortcodes(env: Environment) -> None:
 
 
 @bp.post("/checkout/<product_id>")
+@login_required
 def checkout(product_id: str) -> ResponseReturnValue:
     """Simulate a successful payment for the logged-in contact through the payment webhook."""
-    contact = current_contact()
-    if contact is None:
-        return login_redirect()
+    contact = signed_in()
     state = host()
     product = state.site.products.get(product_id)
     if product is None:

@@ -17,31 +17,22 @@ from markupsafe import Markup
 
 from shortcodes.context import Contact
 from shortcodes.errors import InvalidInput, UnknownContact
-from shortcodes.host.auth import login_redirect
+from shortcodes.host.auth import admin_required
 from shortcodes.host.pages import split_front_matter
 from shortcodes.host.render import (
     InertSigner,
+    error_body,
+    host_template,
     in_layout,
     make_context,
     page_extra,
-    problems_html,
     render_body,
     simple_page,
 )
-from shortcodes.host.state import current_contact, host, is_admin
+from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import load_page, may_view
 
 bp = Blueprint("preview", __name__)
-
-
-def require_admin() -> Contact | ResponseReturnValue:
-    """The logged-in admin, or the response that refuses everyone else."""
-    contact = current_contact()
-    if contact is None:
-        return login_redirect()
-    if not is_admin(contact):
-        abort(403)
-    return contact
 
 
 def viewer(ref: str) -> Contact | None:
@@ -56,24 +47,23 @@ def viewer(ref: str) -> Contact | None:
 
 @bp.get("/_preview", defaults={"url": ""}, strict_slashes=False)
 @bp.get("/_preview/<path:url>")
+@admin_required
 def preview(url: str) -> ResponseReturnValue:
     """Render ``/<url>`` as the contact named by ``?as=`` with the page's lint problems on top."""
-    admin = require_admin()
-    if not isinstance(admin, Contact):
-        return admin
+    admin = signed_in()
     if not url and "as" not in request.args:
         return index(admin)
     page = load_page("/" + url)
     who = viewer(request.args.get("as", "anonymous"))
     text = page.path.read_text(encoding="utf-8")
     _, body, offset = split_front_matter(text, page.path.name)
-    problems = host().env.lint(body, str(page.path.name))
-    label = who.email if who is not None else "an anonymous visitor"
-    banner = Markup('<div class="preview-banner"><p>Preview of {} as {}{}</p>{}</div>').format(
-        "/" + url,
-        label,
-        "" if may_view(page.meta, who) else " (who would NOT be allowed to open it)",
-        problems_html(problems, offset),
+    banner = host_template(
+        "preview_banner",
+        url="/" + url,
+        label=who.email if who is not None else "an anonymous visitor",
+        allowed=may_view(page.meta, who),
+        problems=host().env.lint(body, str(page.path.name)),
+        line_offset=offset,
     )
     ctx = make_context(who, show_errors=True, signer=InertSigner(), extra=page_extra(page, who))
     html = in_layout(
@@ -84,28 +74,17 @@ def preview(url: str) -> ResponseReturnValue:
 
 def index(admin: Contact) -> ResponseReturnValue:
     """Links to preview every page as anonymous or as a contact id."""
-    urls = host().pages.all_urls()
-    items = Markup("").join(
-        Markup('<li><a href="{}">{}</a></li>').format(
-            "/_preview/" + u.lstrip("/") + "?as=anonymous", u
-        )
-        for u in urls
-    )
-    body = Markup(
-        "<p>Open a page below, then change <code>?as=</code> to a contact id or email.</p>"
-        "<ul>{}</ul>"
-    ).format(items)
+    body = host_template("preview_index", urls=host().pages.all_urls())
     return simple_page("Preview", body, admin)
 
 
 @bp.get("/_shortcodes")
+@admin_required
 def reference() -> ResponseReturnValue:
     """The shortcode reference generated from the registry (admins only)."""
-    admin = require_admin()
-    if not isinstance(admin, Contact):
-        return admin
+    admin = signed_in()
     if importlib.util.find_spec("shortcodes.docs") is None:
-        body = Markup("<p>The reference is not available in this version.</p>")
+        body = error_body("The reference is not available in this version.")
         return simple_page("Shortcodes", body, admin), 404
     from shortcodes import docs
 

@@ -3,20 +3,22 @@
 The order is fixed: shortcodes render first against a read-only snapshot of the contact, then the
 theme layout wraps the result. Flashed messages and the preview's lint problems are rendered by
 the host above the body, escaped, so every theme shows them without having to know about them.
+What the host draws itself comes from its Jinja2 templates (:func:`host_template`), which a theme
+may override (see :mod:`.app`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import get_flashed_messages, request
+from flask import get_flashed_messages, render_template, request
 from flask_wtf.csrf import generate_csrf
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
 from shortcodes.context import Contact, Context, RequestInfo, Signer, SiteInfo
-from shortcodes.errors import PageError, Problem
+from shortcodes.errors import PageError
 from shortcodes.host.account import account_data
 from shortcodes.host.pages import Page
 from shortcodes.host.state import host, is_admin
@@ -62,29 +64,17 @@ def render_body(page: Page, ctx: Context) -> Markup:
     return page.template.render(ctx)
 
 
+def host_template(name: str, **values: Any) -> Markup:
+    """The host's template ``host/<name>.html`` (the theme's override if it ships one), rendered
+    with autoescape: every value is escaped unless it is already :class:`Markup`."""
+    html = render_template(f"host/{name}.html", **values)
+    return Markup(html)  # noqa: S704 - autoescaped template output
+
+
 def flashes_html() -> Markup:
-    """The flashed messages of this request as escaped HTML (empty when there are none)."""
+    """The flashed messages of this request (empty when there are none)."""
     messages: Sequence[Any] = get_flashed_messages(with_categories=True)
-    items = Markup("").join(
-        Markup('<p class="flash flash-{}" role="status">{}</p>').format(category, text)
-        for category, text in messages
-    )
-    return Markup('<div class="flashes">{}</div>').format(items) if messages else Markup("")
-
-
-def problems_html(problems: Iterable[Problem], line_offset: int = 0) -> Markup:
-    """The lint problems of a previewed page, as an escaped list (or a note that there are none)."""
-    rows = [
-        Markup(
-            '<li class="lint-{}"><strong>{}</strong> line {}, column {}: {}<pre>{}</pre></li>'
-        ).format(p.severity, p.severity, p.line + line_offset, p.column, p.message, p.snippet)
-        for p in problems
-    ]
-    if not rows:
-        return Markup('<section class="lint lint-clean"><p>Lint: no problems.</p></section>')
-    return Markup('<section class="lint"><h2>Lint: {} problem(s)</h2><ul>{}</ul></section>').format(
-        len(rows), Markup("").join(rows)
-    )
+    return host_template("flashes", messages=messages) if messages else Markup("")
 
 
 def in_layout(layout: str, title: str, body: Markup, contact: Contact | None, **values: Any) -> str:
@@ -117,3 +107,8 @@ def _render_layout(
 def simple_page(title: str, body: Markup, contact: Contact | None) -> str:
     """A host-made page (login form, error) in the theme's ``page`` layout, which heads it."""
     return in_layout("page", title, body, contact, page=None)
+
+
+def error_body(text: str) -> Markup:
+    """The body of an error page saying ``text`` (``host/error.html``)."""
+    return host_template("error", text=text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flask import current_app, g, session
+from flask import abort, current_app, g, session
 
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.automations.shortcodes import with_points
@@ -63,6 +63,14 @@ def current_contact() -> Contact | None:
         except UnknownContact:
             session.clear()  # the contact was deleted: the session means nothing any more
     g.contact = contact
+    return contact
+
+
+def signed_in() -> Contact:
+    """The logged-in contact, for views behind ``login_required`` (401 should there be none)."""
+    contact = current_contact()
+    if contact is None:
+        abort(401)
     return contact
 
 

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, send_from_directory
 from flask.typing import ResponseReturnValue
-from markupsafe import Markup
 
 from shortcodes.context import Contact
 from shortcodes.host.auth import login_redirect
 from shortcodes.host.pages import FrontMatter, Page
-from shortcodes.host.render import in_layout, make_context, page_extra, render_body, simple_page
+from shortcodes.host.render import (
+    error_body,
+    in_layout,
+    make_context,
+    page_extra,
+    render_body,
+    simple_page,
+)
 from shortcodes.host.state import current_contact, host, is_admin
 
 bp = Blueprint("pages", __name__)
@@ -54,10 +60,8 @@ def show(url: str) -> ResponseReturnValue:
     if not may_view(page.meta, contact):
         if contact is None:
             return login_redirect()
-        body = Markup("<p>This page is for members who hold one of: {}.</p>").format(
-            ", ".join(page.meta.access)
-        )
-        return simple_page("Not available", body, contact), 403
+        text = f"This page is for members who hold one of: {', '.join(page.meta.access)}."
+        return simple_page("Not available", error_body(text), contact), 403
     return render_page(page, contact), 200, {"Cache-Control": "private, no-store"}
 
 
@@ -68,8 +72,8 @@ def theme_file(filename: str) -> ResponseReturnValue:
 
 
 def error_page(code: int, title: str, text: str) -> ResponseReturnValue:
-    """An error page in the theme layout; falls back to plain text if the layout itself fails."""
+    """An error page (``host/error.html`` in the theme layout); plain text if that fails."""
     try:
-        return simple_page(title, Markup("<p>{}</p>").format(text), current_contact()), code
+        return simple_page(title, error_body(text), current_contact()), code
     except Exception:
         return f"{title}: {text}", code, {"Content-Type": "text/plain; charset=utf-8"}

@@ -156,9 +156,15 @@ def url_or_path(value: Any) -> str:
         ) from None
 
 
+def canonical_email(value: Any) -> str:
+    """The form emails are stored and compared in: trimmed, lower case. Checks nothing and never
+    raises, so whatever a visitor typed can still be looked up or counted (the login throttle)."""
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
 def email(value: Any) -> str:
-    """The stored form of an email address: trimmed and lower-cased; refuses non-addresses."""
-    found = value.strip().lower() if isinstance(value, str) else ""
+    """The stored form of an email address (:func:`canonical_email`); refuses non-addresses."""
+    found = canonical_email(value)
     if len(found) > 320 or not _EMAIL.fullmatch(found):
         raise ValueError(f"not a valid email address: {value!r}")
     return found

@@ -1,17 +1,16 @@
 """Store migrations environment: Alembic runs the versions on the store's connection.
 
 ``shortcodes.store.migrate.upgrade`` passes its open connection in ``config.attributes``; run
-through the ``alembic`` command instead, the database comes from ``DATABASE_URL``.
+through the ``alembic`` command instead, the database comes from ``SHORTCODES_DATABASE_URL`` (or
+``DATABASE_URL``).
 """
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from shortcodes.store.engine import make_engine
+from shortcodes.store.engine import environ_url, make_engine
 from shortcodes.store.schema import metadata
 
 
@@ -28,14 +27,14 @@ def run(connection: Connection) -> None:
 
 
 def main() -> None:
-    """Use the caller's connection when given one, else open ``DATABASE_URL``."""
+    """Use the caller's connection when given one, else open the environment's database URL."""
     given = context.config.attributes.get("connection")
     if given is not None:
         run(given)
         return
-    url = os.environ.get("DATABASE_URL") or context.config.get_main_option("sqlalchemy.url")
+    url = environ_url() or context.config.get_main_option("sqlalchemy.url")
     if not url:
-        raise SystemExit("set DATABASE_URL to the database to upgrade")
+        raise SystemExit("set SHORTCODES_DATABASE_URL to the database to upgrade")
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

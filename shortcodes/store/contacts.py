@@ -127,7 +127,7 @@ def parse_ref(ref: ContactRef) -> int | str:
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
     if isinstance(ref, int) or ref.strip().isdigit():
         return int(ref)
-    return ref.strip().lower()
+    return vocab.canonical_email(ref)
 
 
 def _find_contact(conn: Connection, ref: ContactRef, *, lock: bool) -> tuple[int, str]:

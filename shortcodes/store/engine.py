@@ -3,8 +3,9 @@
 SQLite (the embedded default, a file in the instance folder) runs in WAL mode with a busy timeout,
 foreign keys on, and every write transaction opened with ``BEGIN IMMEDIATE``: writers from any
 thread or process then queue for the write lock instead of failing half-way with "database is
-locked". PostgreSQL (psycopg 3) is chosen with ``DATABASE_URL``; its writers serialize per contact
-with ``SELECT ... FOR UPDATE`` and retry serialization failures (see ``session``).
+locked". PostgreSQL (psycopg 3) is chosen with ``SHORTCODES_DATABASE_URL`` (or ``DATABASE_URL``);
+its writers serialize per contact with ``SELECT ... FOR UPDATE`` and retry serialization failures
+(see ``session``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,27 @@ SQLITE_BUSY_TIMEOUT = 60.0
 SQLITE_BEGIN = "shortcodes_sqlite_begin"
 
 
-def default_url(instance_path: str | os.PathLike[str]) -> str:
-    """The database URL: ``DATABASE_URL`` if set, else ``shortcodes.db`` in the instance folder."""
-    env = os.environ.get("DATABASE_URL", "").strip()
-    if env:
-        return env
-    path = Path(instance_path) / "shortcodes.db"
-    return f"sqlite:///{path}"
+#: Where the environment names the database, first match wins: the host's own variable, then the
+#: hosting platforms' conventional one. The host and the CLI both go through :func:`default_url`.
+DATABASE_URL_VARIABLES = ("SHORTCODES_DATABASE_URL", "DATABASE_URL")
+
+
+def environ_url(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL the environment names (see :data:`DATABASE_URL_VARIABLES`), or ""."""
+    source = os.environ if environ is None else environ
+    for name in DATABASE_URL_VARIABLES:
+        value = source.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def default_url(
+    instance_path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> str:
+    """The database URL: the environment's (:func:`environ_url`), else ``shortcodes.db`` in the
+    instance folder. ``environ`` defaults to the process environment."""
+    return environ_url(environ) or f"sqlite:///{Path(instance_path) / 'shortcodes.db'}"
 
 
 def normalize_url(url: str) -> str:

@@ -1,7 +1,7 @@
 """Store facade: the one interface the host, the CLI and automations use for contacts and credits.
 
-``Store.from_url(url)`` (or ``Store.from_instance(folder)``, which honours ``DATABASE_URL``) gives
-an object whose methods are single operations, each its own transaction with retries. Automations
+``Store.from_url(url)`` (or ``Store.from_instance(folder)``, which honours the environment's
+database URL) gives an object whose methods are single operations, each its own transaction with retries. Automations
 that must combine several changes atomically use :meth:`Store.run_in_transaction` with the
 functions of ``contacts``, ``ledger`` and ``runner`` (events are recorded by those functions).
 """
@@ -90,7 +90,8 @@ class Store:
 
     @classmethod
     def from_instance(cls, instance_path: str | os.PathLike[str], **kwargs: Any) -> Store:
-        """The site's store: ``DATABASE_URL`` if set, else ``shortcodes.db`` in the folder."""
+        """The site's store: the environment's database URL (``SHORTCODES_DATABASE_URL``, then
+        ``DATABASE_URL``) if set, else ``shortcodes.db`` in the folder."""
         Path(instance_path).mkdir(parents=True, exist_ok=True)
         return cls.from_url(default_url(instance_path), **kwargs)
 
@@ -164,7 +165,7 @@ class Store:
     def check_password(self, email: str, password: str) -> Contact | None:
         """The contact if ``password`` is theirs, else None (also for unknown emails)."""
         t = schema.contacts
-        query = select(t.c.id, t.c.password_hash).where(t.c.email == email.strip().lower())
+        query = select(t.c.id, t.c.password_hash).where(t.c.email == vocab.canonical_email(email))
         row = self._read(lambda conn: conn.execute(query).first())
         # Hash even for an unknown email, so the answer's timing does not say which emails exist.
         if row is None or not row.password_hash:

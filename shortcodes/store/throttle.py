@@ -40,6 +40,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact
+from shortcodes.membership.vocabulary import canonical_email
 from shortcodes.store import schema
 from shortcodes.store.session import Tx, run_read, to_db_time
 
@@ -127,7 +128,7 @@ class LoginThrottle:
         """:meth:`Store.check_password` from ``address`` unless a limit is reached: the contact
         on success, None on a wrong password or unknown email, :class:`Locked` when refused
         unchecked."""
-        key, where = normalize_email(email), address_key(address)
+        key, where = email_key(email), address_key(address)
         store, window = self.store, self.policy.window
         now = to_db_time(store.clock())
         attempt_id = store.run_in_transaction(lambda tx: _claim(tx, key, where, now, window))
@@ -146,7 +147,7 @@ class LoginThrottle:
 
     def clear(self, email: str) -> int:
         """Forget every recorded attempt of ``email`` (an operator lifting a lock); how many."""
-        key = normalize_email(email)
+        key = email_key(email)
         query = delete(_attempts).where(_attempts.c.email == key)
         return self.store.run_in_transaction(lambda tx: tx.conn.execute(query).rowcount)
 
@@ -167,9 +168,11 @@ class LoginThrottle:
         return max(waits, key=lambda w: w.retry_after, default=None)
 
 
-def normalize_email(email: str) -> str:
-    """The form attempts are counted under: as the login form compares emails."""
-    return email.strip().lower()[:MAX_EMAIL]
+def email_key(email: str) -> str:
+    """The form attempts are counted under: the email as the login compares it
+    (:func:`~shortcodes.membership.vocabulary.canonical_email`), cut to the column's length. Never
+    raises: garbage typed into the form is counted like any other guess."""
+    return canonical_email(email)[:MAX_EMAIL]
 
 
 def address_key(address: str) -> str:

@@ -81,7 +81,7 @@ class LiveServer:
             "SHORTCODES_INSTANCE_PATH": str(self.instance),
             "SHORTCODES_SITE_DIR": str(self.site_dir),
             "SHORTCODES_SECRET_KEY": self.secret,
-            "DATABASE_URL": self.database_url,
+            "SHORTCODES_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
         }
         self.log = self.instance / f"server-{self.port}.log"

@@ -70,6 +70,32 @@ def test_database_url_comes_from_the_environment(
         assert store.get_contact("env@example.com").email == "env@example.com"
 
 
+def test_shortcodes_database_url_comes_before_database_url(
+    db_url: str, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The host's variable wins, so host and CLI never pick different databases."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'not-this-one.db'}")
+    monkeypatch.setenv("SHORTCODES_DATABASE_URL", db_url)
+    assert main(["contacts", "add", "env@example.com"]) == 0
+    with Store.from_url(db_url) as store:
+        assert store.get_contact("env@example.com").email == "env@example.com"
+    assert not (tmp_path / "not-this-one.db").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["contacts", "show", "a@b.c"], ["automations", "check"], ["worker", "--until-idle"]]
+)
+def test_a_site_that_is_not_there_is_one_error_line_and_exit_1(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-site"
+    assert main([*command, "--site", str(missing), "--instance", str(tmp_path / "i")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: no site found: {missing / 'site.toml'} does not exist. Run from the folder that "
+        "holds site/, or set SHORTCODES_SITE_DIR (--site for the CLI) to the site folder\n"
+    )
+
+
 def test_contacts_tags_credits_history_and_verify(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
