@@ -8,10 +8,10 @@ failures, one compiled page for many visitors) is tested here.
 from __future__ import annotations
 
 import pytest
-from fixture_loader import Case, load_cases
-from wp_handlers import VISITORS, HandlerFailed, make_env, run_case
 
 from shortcodes import Context, ShortcodeSyntaxError
+from tests.support.fixture_loader import Case, load_cases
+from tests.support.wp_handlers import VISITORS, HandlerFailed, make_env, run_case
 
 CASES = load_cases("improvements.txt")
 

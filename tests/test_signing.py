@@ -30,6 +30,7 @@ from shortcodes.signing import (
     ActionTokenWrongAction,
     ActionTokenWrongContact,
 )
+from tests.support.clock import EpochClock
 
 SECRET = "site-secret-for-tests"
 T0 = 1_800_000_000
@@ -40,23 +41,14 @@ UNREADABLE = "invalid action token: its contents cannot be read"
 NOT_A_CLAIM = "invalid action token: its contents are not an action claim"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> EpochClock:
+    """The signer's clock (epoch seconds, not the store's datetimes), at ``T0`` until moved."""
+    return EpochClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def signer(clock: Clock) -> ActionSigner:
+def signer(clock: EpochClock) -> ActionSigner:
     return ActionSigner(SECRET, max_age=3600, clock=clock)
 
 
@@ -271,13 +263,13 @@ def test_arbitrary_text_only_ever_raises_action_token_invalid(text: str) -> None
 # --- expiry -----------------------------------------------------------------------------------
 
 
-def test_token_is_valid_up_to_max_age(signer: ActionSigner, token: str, clock: Clock) -> None:
+def test_token_is_valid_up_to_max_age(signer: ActionSigner, token: str, clock: EpochClock) -> None:
     clock.now = T0 + 3600
     assert signer.verify_action(token, 7, "buy-course-b").issued_at == T0
 
 
 def test_token_older_than_max_age_is_expired(
-    signer: ActionSigner, token: str, clock: Clock
+    signer: ActionSigner, token: str, clock: EpochClock
 ) -> None:
     clock.now = T0 + 3601
     with pytest.raises(ActionTokenExpired) as info:
@@ -289,7 +281,7 @@ def test_token_older_than_max_age_is_expired(
     assert (info.value.age, info.value.max_age) == (3601, 3600)
 
 
-def test_expiry_follows_the_signers_max_age(clock: Clock) -> None:
+def test_expiry_follows_the_signers_max_age(clock: EpochClock) -> None:
     short = ActionSigner(SECRET, max_age=60, clock=clock)
     minted = short.sign_action(7, "a", {})
     clock.now = T0 + 61
@@ -300,14 +292,14 @@ def test_expiry_follows_the_signers_max_age(clock: Clock) -> None:
 
 
 def test_a_tampered_expired_token_reports_tampering_first(
-    signer: ActionSigner, token: str, clock: Clock
+    signer: ActionSigner, token: str, clock: EpochClock
 ) -> None:
     clock.now = T0 + 99_999
     with pytest.raises(ActionTokenInvalid, match=re.escape(ALTERED)):
         signer.verify_action(_replace_char(token, 3), 7)
 
 
-def test_small_clock_skew_is_tolerated_but_a_token_from_the_future_is_not(clock: Clock) -> None:
+def test_small_clock_skew_is_tolerated_but_a_token_from_the_future_is_not(clock: EpochClock) -> None:
     ahead = ActionSigner(SECRET, clock=lambda: T0 + CLOCK_SKEW)
     behind = ActionSigner(SECRET, clock=clock)
     assert behind.verify_action(ahead.sign_action(7, "a", {}), 7).issued_at == T0 + CLOCK_SKEW
@@ -349,7 +341,7 @@ def test_all_refusals_share_one_base_class() -> None:
 # --- secrets and arguments --------------------------------------------------------------------
 
 
-def test_rotated_secret_still_verifies_tokens_signed_with_the_old_one(clock: Clock) -> None:
+def test_rotated_secret_still_verifies_tokens_signed_with_the_old_one(clock: EpochClock) -> None:
     old = ActionSigner("old-secret", clock=clock)
     rotated = ActionSigner("new-secret", clock=clock, fallback_secrets=["old-secret"])
     assert rotated.verify_action(old.sign_action(7, "a", {}), 7).contact_id == 7

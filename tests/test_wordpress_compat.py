@@ -7,10 +7,10 @@ and why); name registration is tested here because it is not text in, text out.
 from __future__ import annotations
 
 import pytest
-from fixture_loader import Case, load_cases
-from wp_handlers import run_case
 
 from shortcodes import Environment
+from tests.support.fixture_loader import Case, load_cases
+from tests.support.wp_handlers import run_case
 
 CASES = load_cases("wordpress.txt")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask, session
-from host_helpers import logged_in, store
 
 from shortcodes.context import Context
 from shortcodes.host.state import current_contact, host
+from tests.support.host import logged_in, store
 
 
 def test_logging_in_records_a_login_event_for_that_contact_only(app: Flask) -> None:

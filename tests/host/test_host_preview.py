@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
-from host_helpers import SITE, counts, logged_in, make_app, store
+
+from tests.support.host import counts, logged_in, make_app, store
+from tests.support.paths import SITE
 
 
 def test_admin_previews_the_catalog_as_each_kind_of_contact(app: Flask) -> None:

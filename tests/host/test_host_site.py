@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from host_helpers import SITE
 
 from shortcodes.actionsets import ActionsetConfigError
 from shortcodes.host.pages import PageError, split_front_matter
 from shortcodes.host.seed import load_seed
 from shortcodes.host.site import load_site
+from tests.support.paths import SITE
 
 BASE = '[credits]\nfields = ["_Credits"]\n[tags]\n"Gold" = "membership"\n'
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from host_helpers import counts, store
 
 from shortcodes.automations.worker import Worker
 from shortcodes.host.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+from tests.support.host import counts, logged_in, store
 
 SECRET = "demo-webhook-secret-not-for-production"  # site/site.toml [webhooks]
 
@@ -260,17 +260,15 @@ def test_a_get_on_a_webhook_url_is_a_json_error(client: FlaskClient) -> None:
 
 
 def test_demo_checkout_buys_a_bundle_through_the_payment_webhook(app: Flask) -> None:
-    from host_helpers import logged_in
-
     poor = logged_in(app, "poor@example.com")
     poor.get("/credits")
-    response = poor.client.post("/checkout/credits-300", data={"csrf_token": poor.csrf()})
+    response = poor.post("/checkout/credits-300")
     assert response.status_code == 303
     poor.get("/credits")
     assert poor.flashes() == ["Payment received for 300 credits — you now have 305 credits."]
     assert store(app).balance("poor@example.com") == 305
     assert poor.client.post("/checkout/credits-300").status_code == 400  # CSRF
-    assert poor.client.post("/checkout/bogus", data={"csrf_token": poor.csrf()}).status_code == 404
+    assert poor.post("/checkout/bogus").status_code == 404
 
 
 def run_automations(app: Flask) -> None:

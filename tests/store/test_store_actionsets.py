@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.actionsets import Step, parse_site_actions
 from shortcodes.store import (
@@ -19,6 +18,8 @@ from shortcodes.store import (
     UnknownTag,
 )
 from shortcodes.store import schema as db
+from tests.support.clock import MovableClock
+from tests.support.db import buyer, dump
 
 VISITOR = Actor("visitor", "ann")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.context import Contact
 from shortcodes.store import (
@@ -14,6 +13,8 @@ from shortcodes.store import (
     UnknownField,
     UnknownTag,
 )
+from tests.support.clock import MovableClock
+from tests.support.db import buyer, dump
 
 
 def test_get_contact_snapshot_carries_tags_fields_and_balances(store: Store) -> None:

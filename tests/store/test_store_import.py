@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from store_helpers import buyer, dump
 
 from shortcodes.store import InvalidInput, Store
+from tests.support.db import buyer, dump
 
 GOOD = """\
 email,name,FirstName,tags,_Credits

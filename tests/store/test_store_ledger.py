@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
-from store_helpers import buyer, dump
 
 from shortcodes.store import (
     Actor,
@@ -21,6 +20,7 @@ from shortcodes.store import (
 )
 from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
+from tests.support.db import buyer, dump
 
 
 def test_credit_then_debit_updates_balance_and_appends_entries(store: Store) -> None:
