@@ -47,8 +47,12 @@ def test_strict_mode_raises_for_an_unclosed_gate_with_its_position() -> None:
     env, _ = make_env(strict=True)
     with pytest.raises(ShortcodeSyntaxError) as info:
         env.render("ok\n[gate]secret")
-    assert "gate" in str(info.value)
-    assert "2" in str(info.value)
+    message = (
+        "[gate] is never closed; it hides everything after it up to the end of its parent"
+        " (add [/gate])"
+    )
+    assert (info.value.line, info.value.column, info.value.message) == (2, 1, message)
+    assert str(info.value) == f"<page>:2:1: error: {message}\n[gate]secret\n^^^^^^"
 
 
 def test_strict_mode_renders_a_correct_page() -> None:

@@ -104,7 +104,10 @@ def test_update_contact_sets_fields_but_never_balances(app: Flask, client: Flask
     assert store(app).get_contact("poor@example.com").field("City") == "Lyon"
     bad = {"event_id": "u2", "contact": "poor@example.com", "fields": {"_Credits": 999}}
     response = send(client, "contacts/update", bad)
-    assert response.status_code in (409, 422)
+    assert response.status_code == 422
+    assert response.json["message"] == (
+        "field '_Credits' is a credit balance: change it with credit/debit, never by setting it"
+    )
     assert store(app).balance("poor@example.com") == 5
 
 
