@@ -184,7 +184,7 @@ def test_different_secrets_do_not_verify_each_other() -> None:
     for minter, checker in [(first, second), (second, first)]:
         minted = minter.sign_action(7, "buy-course-b", PARAMS)
         assert minter.verify_action(minted, 7).contact_id == 7
-        with pytest.raises(ActionTokenInvalid):
+        with pytest.raises(ActionTokenInvalid, match=re.escape(ALTERED)):
             checker.verify_action(minted, 7)
 
 
@@ -235,7 +235,7 @@ def test_garbage_token_is_refused(signer: ActionSigner, garbage: str) -> None:
 
 def test_every_truncation_of_a_token_is_refused(signer: ActionSigner, token: str) -> None:
     for length in range(1, len(token)):
-        with pytest.raises(ActionTokenInvalid):
+        with pytest.raises(ActionTokenInvalid, match=re.escape(ALTERED)):
             signer.verify_action(token[:length], 7, "buy-course-b")
 
 
@@ -285,8 +285,11 @@ def test_expiry_follows_the_signers_max_age(clock: EpochClock) -> None:
     short = ActionSigner(SECRET, max_age=60, clock=clock)
     minted = short.sign_action(7, "a", {})
     clock.now = T0 + 61
-    with pytest.raises(ActionTokenExpired):
+    with pytest.raises(ActionTokenExpired) as info:
         short.verify_action(minted, 7)
+    assert str(info.value) == (
+        "action token expired: issued 61 seconds ago, valid for 60; reload the page for a fresh button"
+    )
     # The same token is still fine for a signer allowing an hour.
     assert ActionSigner(SECRET, clock=clock).verify_action(minted, 7).contact_id == 7
 
@@ -346,7 +349,7 @@ def test_rotated_secret_still_verifies_tokens_signed_with_the_old_one(clock: Epo
     rotated = ActionSigner("new-secret", clock=clock, fallback_secrets=["old-secret"])
     assert rotated.verify_action(old.sign_action(7, "a", {}), 7).contact_id == 7
     # New tokens are signed with the new secret only.
-    with pytest.raises(ActionTokenInvalid):
+    with pytest.raises(ActionTokenInvalid, match=re.escape(ALTERED)):
         old.verify_action(rotated.sign_action(7, "a", {}), 7)
 
 

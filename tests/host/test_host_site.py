@@ -30,28 +30,46 @@ def test_the_demo_site_loads_with_its_products_and_actionsets() -> None:
     assert site.webhook_secret
 
 
+# Mistakes whose message is wrong today, so only a fragment of it is checked (reported in issue 11):
+# the login window's duration refuses "mo" and "y" that rules accept, and a window of 1000000d
+# is told "got 1000000 days, 0:00:00".
+WRONG_MESSAGES = [
+    ('[login]\nwindow = "soon"\n', "login.window", "a duration is"),
+    ('[login]\nwindow = "0m"\n', "login.window", "a duration is"),
+    ('[login]\nwindow = "1000000d"\n', "login.window", "at most 30 days"),
+    ('[login]\nwindow = "\u0661\u0665m"\n', "login.window", "a duration is"),
+]
+
+
 @pytest.mark.parametrize(
-    ("extra", "key", "words"),
+    ("extra", "key", "reason"),
     [
-        ('[site]\ncolour = "red"\n', "site.colour", "unknown key"),
-        ("[site]\nname = 7\n", "site.name", "must be text"),
-        ("[products.x]\ncredits = -5\n", "products.x.credits", "whole number"),
-        ('[products.x]\ncredits = 5\nfield = "_Points"\n', "products.x.field", "credit field"),
-        ('[products.x]\ntitle = "Nothing"\n', "products.x", "grants nothing"),
-        ("[login]\nmax_failures = 0\n", "login.max_failures", "whole number >= 1"),
-        ('[login]\nmax_failures_per_address = "20"\n', "login.max_failures_per_address", "whole"),
-        ("[login]\nmax_failures_per_account = true\n", "login.max_failures_per_account", "whole"),
-        ('[login]\nwindow = "soon"\n', "login.window", "a duration is"),
-        ('[login]\nwindow = "0m"\n', "login.window", "a duration is"),
-        ('[login]\nwindow = "1000000d"\n', "login.window", "at most 30 days"),
-        ('[login]\nwindow = "99999999999w"\n', "login.window", "too long"),
-        ('[login]\nwindow = "\u0661\u0665m"\n', "login.window", "a duration is"),
-        ("[login]\nlockout = 5\n", "login.lockout", "unknown key"),
+        ('[site]\ncolour = "red"\n', "site.colour", "unknown key (expected admin_tag, buy_more_url, name, pages, theme, url)"),
+        ("[site]\nname = 7\n", "site.name", "must be text, got 7"),
+        ("[products.x]\ncredits = -5\n", "products.x.credits", "must be a whole number >= 0, got -5"),
+        ('[products.x]\ncredits = 5\nfield = "_Points"\n', "products.x.field", "must be a credit field declared in [credits]"),
+        ('[products.x]\ntitle = "Nothing"\n', "products.x", "grants nothing: give it credits, a tag, or both"),
+        ("[login]\nmax_failures = 0\n", "login.max_failures", "must be a whole number >= 1, got 0"),
+        ('[login]\nmax_failures_per_address = "20"\n', "login.max_failures_per_address", "must be a whole number >= 1, got '20'"),
+        ("[login]\nmax_failures_per_account = true\n", "login.max_failures_per_account", "must be a whole number >= 1, got True"),
+        ('[login]\nwindow = "99999999999w"\n', "login.window", "the duration '99999999999w' is too long"),
+        ("[login]\nlockout = 5\n", "login.lockout", "unknown key (expected max_failures, max_failures_per_account, max_failures_per_address, window)"),
         ('[[login]]\nwindow = "1h"\n', "login", "must be a table"),
-        ('[products.x]\ncredits = 5\ncolour = "red"\n', "products.x", "a product is a table"),
-        ("[webhooks]\nsecret = 1\n", "webhooks.secret", "must be text"),
+        ('[products.x]\ncredits = 5\ncolour = "red"\n', "products.x", "a product is a table with credits, field, price, tag, title"),
+        ("[webhooks]\nsecret = 1\n", "webhooks.secret", "must be text, got 1"),
     ],
 )
+def test_bad_site_settings_name_the_file_key_and_reason(
+    tmp_path: Path, extra: str, key: str, reason: str
+) -> None:
+    with pytest.raises(ActionsetConfigError) as caught:
+        load_site(site_with(tmp_path, extra))
+    error = caught.value
+    assert (error.file, error.key, error.reason) == (str(tmp_path / "site.toml"), key, reason)
+    assert str(error) == f"{tmp_path / 'site.toml'}: {key}: {reason}"
+
+
+@pytest.mark.parametrize(("extra", "key", "words"), WRONG_MESSAGES)
 def test_bad_site_settings_name_the_file_and_key(
     tmp_path: Path, extra: str, key: str, words: str
 ) -> None:
@@ -103,16 +121,27 @@ def test_front_matter_is_read_and_counted_in_lines() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "words"),
+    ("text", "message"),
     [
-        ("---\ntitle: x\n", "never closed"),
-        ("---\ntitel: x\n---\n", "b.md:2"),
-        ("---\nlogin: maybe\n---\n", "yes or no"),
+        ("---\ntitle: x\n", "b.md: front matter opened with '---' on line 1 is never closed"),
+        (
+            "---\ntitel: x\n---\n",
+            "b.md:2: front matter lines are 'key: value' with a key among title, layout, access,"
+            " login, data, description; got 'titel: x'",
+        ),
     ],
 )
-def test_bad_front_matter_names_the_page_and_line(text: str, words: str) -> None:
-    with pytest.raises(PageError, match=words):
+def test_bad_front_matter_names_the_page_and_line(text: str, message: str) -> None:
+    with pytest.raises(PageError) as info:
         split_front_matter(text, "b.md")
+    assert str(info.value) == message
+
+
+def test_a_bad_front_matter_value_names_the_page() -> None:
+    # Not exact: the message names no line ("b.md: front matter 'login' is yes or no, got
+    # 'maybe'") although the value is on line 2 (reported in issue 11).
+    with pytest.raises(PageError, match="yes or no"):
+        split_front_matter("---\nlogin: maybe\n---\n", "b.md")
 
 
 def test_login_limits_are_read_from_the_site_file(tmp_path: Path) -> None:
