@@ -1,6 +1,6 @@
 """Automations test fixtures: every case on SQLite and on PostgreSQL, with a movable clock.
 
-The same pattern as the store's tests (``tests/store/conftest.py``): ``backend`` is parametrized
+The same pattern as the store's tests (both use ``tests.support.backends``): ``backend`` is parametrized
 ``["sqlite", "postgresql"]``; SQLite cases copy a migrated template file, PostgreSQL cases use this
 xdist worker's own schema (migrated once, emptied before each test). PostgreSQL comes from
 ``SHORTCODES_TEST_PG_URL``; without it those cases skip, unless ``SHORTCODES_REQUIRE_PG=1``, where

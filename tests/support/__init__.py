@@ -10,5 +10,5 @@
 * ``automations`` - the automations test site and a harness that drains the worker.
 * ``fixture_loader`` - the readable spec-case files in ``tests/fixtures/*.txt``.
 * ``wp_handlers`` - the shortcode handlers of WordPress's own suite.
-* ``buyer`` - a child process that runs actionsets (``python -m tests.support.buyer``).
+* ``buyer`` - a child process that runs actionsets (run as ``python tests/support/buyer.py``).
 """
