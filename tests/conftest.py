@@ -1,11 +1,14 @@
-"""Fixtures shared by every test folder: the storage backend parameter and the SQLite template."""
+"""Fixtures shared by every test folder: the storage backend parameter, the SQLite template and
+the movable clock."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from backends import migrated_sqlite
+
+from tests.support.backends import migrated_sqlite
+from tests.support.clock import MovableClock
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -18,3 +21,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file that each test copies."""
     return migrated_sqlite(tmp_path_factory.mktemp("template") / "template.db")
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """Business time in store and automations tests: fixed until a test moves it."""
+    return MovableClock()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixture_loader import Case, load_cases
 
 from shortcodes import Contact, Context, Environment, Tag
+from tests.support.fixture_loader import Case, load_cases
 
 
 def load_people() -> dict[str, Contact | None]:

@@ -12,9 +12,9 @@ import re
 
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from wp_handlers import VISITORS, make_env
 
 from shortcodes import Environment, ShortcodeSyntaxError, parse_attrs
+from tests.support.wp_handlers import VISITORS, make_env
 
 ENV, _RECORDER = make_env()
 NAMES = sorted(ENV.shortcodes)

@@ -8,10 +8,10 @@ failures, one compiled page for many visitors) is tested here.
 from __future__ import annotations
 
 import pytest
-from fixture_loader import Case, load_cases
-from wp_handlers import VISITORS, HandlerFailed, make_env, run_case
 
 from shortcodes import Context, ShortcodeRenderError, ShortcodeSyntaxError
+from tests.support.fixture_loader import Case, load_cases
+from tests.support.wp_handlers import VISITORS, HandlerFailed, make_env, run_case
 
 CASES = load_cases("improvements.txt")
 
@@ -47,8 +47,12 @@ def test_strict_mode_raises_for_an_unclosed_gate_with_its_position() -> None:
     env, _ = make_env(strict=True)
     with pytest.raises(ShortcodeSyntaxError) as info:
         env.render("ok\n[gate]secret")
-    assert "gate" in str(info.value)
-    assert "2" in str(info.value)
+    message = (
+        "[gate] is never closed; it hides everything after it up to the end of its parent"
+        " (add [/gate])"
+    )
+    assert (info.value.line, info.value.column, info.value.message) == (2, 1, message)
+    assert str(info.value) == f"<page>:2:1: error: {message}\n[gate]secret\n^^^^^^"
 
 
 def test_strict_mode_renders_a_correct_page() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fixture_loader import Case, load_cases
 
 from shortcodes import Attribute, Environment, ShortcodeSyntaxError
+from tests.support.fixture_loader import Case, load_cases
 
 CASES = load_cases("errors.txt")
 

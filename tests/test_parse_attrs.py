@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixture_loader import Case, load_cases
-from wp_handlers import make_env
 
 from shortcodes import parse_attrs
+from tests.support.fixture_loader import Case, load_cases
+from tests.support.wp_handlers import make_env
 
 CASES = load_cases("attrs.txt")
 

@@ -292,7 +292,7 @@ def test_template_without_header_accepts_any_attributes(tmp_path: Path) -> None:
 
 def test_theme_names_cannot_leave_the_themes_folder() -> None:
     assert theme_path("default") == Path("themes") / "default"
-    with pytest.raises(ThemeError):
+    with pytest.raises(ThemeError, match=r"^themes: '\.\./etc' is not a theme name$"):
         theme_path("../etc")
 
 

@@ -282,7 +282,7 @@ def _conditions(node: Node) -> str | None:
     try:
         compile_condition(raw)
     except ConditionSyntaxError as exc:
-        raise node.fail(f"{exc} (column {exc.column})") from None
+        raise node.fail(str(exc)) from None  # its message starts with the column
     return raw
 
 

@@ -157,7 +157,7 @@ def _actionset(node: Node, terms: Terms) -> Actionset:
         lambda value: vocab.name(value, "an actionset name")
     )
     node.table(ACTIONSET_KEYS, what='a table with "steps"')
-    params = _params(node.child("params", {}), terms)
+    params = _params(node.child("params", {}), terms, name)
     types = {p.name: p.type for p in params.values()}
     steps = node.child("steps")
     if steps.value is None:
@@ -182,7 +182,7 @@ def _actionset(node: Node, terms: Terms) -> Actionset:
     )
 
 
-def _params(node: Node, terms: Terms) -> dict[str, Param]:
+def _params(node: Node, terms: Terms, action: str) -> dict[str, Param]:
     params: dict[str, Param] = {}
     for pname, decl in node.table(what="a table of name = { type, default }").items():
         if isinstance(decl.value, int) and not isinstance(decl.value, bool):
@@ -196,7 +196,7 @@ def _params(node: Node, terms: Terms) -> dict[str, Param]:
         param = Param(pname, ptype)
         default = decl.child("default")
         if default.value is not None:
-            value = default.check(partial(_default, param))
+            value = default.check(partial(_default, action, param))
             if ptype == "tag":
                 default.check(terms.tag)
             param = Param(pname, ptype, value)
@@ -204,9 +204,9 @@ def _params(node: Node, terms: Terms) -> dict[str, Param]:
     return params
 
 
-def _default(param: Param, raw: Any) -> int | str:
+def _default(action: str, param: Param, raw: Any) -> int | str:
     try:
-        return param.convert("site.toml", raw)
+        return param.convert(action, raw)
     except ActionsetParamError as exc:
         raise ValueError(str(exc)) from None
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.source import Node
-from shortcodes.store.throttle import LoginPolicy, whole_limit
+from shortcodes.store.throttle import MAX_WINDOW, LoginPolicy, whole_limit
 
 SITE_KEYS = ("name", "url", "theme", "admin_tag", "buy_more_url", "pages")
 PRODUCT_KEYS = ("title", "credits", "field", "tag", "price")
@@ -105,10 +105,9 @@ def _login_policy(node: Node) -> LoginPolicy:
     }
     window = node.child("window", "15m")
     length = window.check(vocab.duration).approximate()
-    try:
-        return LoginPolicy(**limits, window=length)
-    except ValueError as exc:
-        raise window.fail(str(exc)) from None
+    if length > MAX_WINDOW:
+        raise window.fail(f"the login window is at most 30 days, got {window.value!r}")
+    return LoginPolicy(**limits, window=length)
 
 
 def _products(node: Node, actions: SiteActions) -> dict[str, Product]:

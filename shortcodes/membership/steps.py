@@ -366,7 +366,8 @@ def _kind(node: Node, where: Where) -> StepKind:
         why = {
             "redirect": "it needs a visitor, and rules run in the background",
         }.get(name, "it needs the automation worker, which only rules run on")
-        raise node.fail(f"{name!r} cannot be a step of an {where}: {why}")
+        article = "an actionset" if where == "actionset" else "a rule"
+        raise node.fail(f"{name!r} cannot be a step of {article}: {why}")
     return kind
 
 
@@ -377,7 +378,8 @@ def _arg(node: Node, arg: Arg, terms: Terms, params: Params) -> Any:
         if declared is None:
             raise node.fail(f"{value!r} names no declared parameter")
         if arg.ref != "any" and declared != arg.ref:
-            raise node.fail(f"{value!r} is a {declared} parameter; this needs a {arg.ref}")
+            wanted = {"int": "an int", "tag": "a tag", "str": "a str"}[arg.ref]
+            raise node.fail(f"{value!r} is a {declared} parameter; this needs {wanted} parameter")
         return Ref(value[1:])
     return node.check(lambda raw: arg.check(terms, raw))
 

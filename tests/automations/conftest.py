@@ -1,6 +1,6 @@
 """Automations test fixtures: every case on SQLite and on PostgreSQL, with a movable clock.
 
-The same pattern as the store's tests (``tests/store/conftest.py``): ``backend`` is parametrized
+The same pattern as the store's tests (both use ``tests.support.backends``): ``backend`` is parametrized
 ``["sqlite", "postgresql"]``; SQLite cases copy a migrated template file, PostgreSQL cases use this
 xdist worker's own schema (migrated once, emptied before each test). PostgreSQL comes from
 ``SHORTCODES_TEST_PG_URL``; without it those cases skip, unless ``SHORTCODES_REQUIRE_PG=1``, where
@@ -9,19 +9,19 @@ they fail. Every test's ledger must still verify when it ends.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from auto_helpers import SITE_TOML, Harness, MovableClock
-from backends import worker_schema
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from shortcodes.automations import AutomationConfig, parse_automations
 from shortcodes.automations import schema as auto
 from shortcodes.store import Store
 from shortcodes.store import schema as db
+from tests.support.automations import SITE_TOML, Harness
+from tests.support.backends import empty_database_url, verified_store, worker_schema
+from tests.support.clock import MovableClock
 
 
 @pytest.fixture(scope="session")
@@ -54,33 +54,14 @@ def pg_admin() -> Iterator[tuple[Engine, str]]:
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty, migrated database of the backend under test."""
-    if backend == "sqlite":
-        path = tmp_path / "auto.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    engine, url = request.getfixturevalue("pg_admin")
-    names = [t.name for t in auto.metadata.sorted_tables] + [
-        t.name for t in db.metadata.sorted_tables
-    ]
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-    return str(url)
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    """Business time, fixed until a test moves it."""
-    return MovableClock()
+    tables = [*auto.metadata.sorted_tables, *db.metadata.sorted_tables]
+    return empty_database_url(backend, request, tmp_path, tables)
 
 
 @pytest.fixture
 def store(db_url: str, config: AutomationConfig, clock: MovableClock) -> Iterator[Store]:
     """A store with the test site's tags; its ledger must verify when the test ends."""
-    with Store.from_url(db_url, site=config.actions, clock=clock, pool_size=8) as st:
-        st.sync_tags()
-        yield st
-        report = st.verify()
-        assert report.ok, f"ledger does not verify after the test: {report.problems}"
+    yield from verified_store(db_url, config.actions, clock)
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from auto_helpers import Harness
 
 from shortcodes import Environment
 from shortcodes.automations import loyalty
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes, with_points
 from shortcodes.cli import main
 from shortcodes.context import Context
+from tests.support.automations import Harness
 
 
 def cli(

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from auto_helpers import Harness, MovableClock
 
 from shortcodes.errors import ConfigError
 from shortcodes.membership.config import SiteConfig, parse_config
 from shortcodes.membership.steps import STEPS
 from shortcodes.store import Store
+from tests.support.automations import Harness
+from tests.support.clock import MovableClock
 
 SITE = """\
 [credits]
@@ -145,4 +146,5 @@ def test_a_step_kind_loads_exactly_where_the_registry_allows_it(kind: str, where
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert (info.value.key, info.value.line) == (key, text.count("\n"))
-    assert info.value.reason.startswith(f"{kind!r} cannot be a step of an {where}: ")
+    article = "an actionset" if where == "actionset" else "a rule"
+    assert info.value.reason.startswith(f"{kind!r} cannot be a step of {article}: ")

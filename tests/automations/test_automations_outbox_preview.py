@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from auto_helpers import SITE_TOML, Harness
 from sqlalchemy import select
 
 from shortcodes.automations import parse_automations, preview, redeliver
 from shortcodes.automations.outbox import backoff, delivery_log
 from shortcodes.store import schema as db
+from tests.support.automations import SITE_TOML, Harness
 
 
 class Receiver:

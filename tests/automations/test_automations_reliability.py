@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from auto_helpers import SITE_TOML, Harness
 from sqlalchemy import func, select, text
 
 from shortcodes.automations import AutomationConfig, engine, parse_automations
 from shortcodes.automations import schema as auto
 from shortcodes.store import schema as db
+from tests.support.automations import SITE_TOML, Harness
+from tests.support.paths import ROOT
 
 TICK = """
 [[rules]]
@@ -32,7 +33,6 @@ steps = [
   { do = "send_email", template = "tick" },
 ]
 """
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -74,13 +74,6 @@ def start(cmd: list[str]) -> subprocess.Popen[str]:
     )
 
 
-def steps_done(h: Harness) -> int:
-    s = auto.steps
-    with h.store.engine.connect() as conn:
-        query = select(func.count()).select_from(s).where(s.c.status == "done")
-        return int(conn.execute(query).scalar_one())
-
-
 def assert_exactly_once(h: Harness, runs: int, contacts: list[int], instance: Path) -> None:
     e, o, s = db.ledger_entries, db.outbox, auto.steps
     with h.store.engine.connect() as conn:
@@ -119,7 +112,7 @@ def test_a_worker_killed_mid_batch_and_restarted_runs_10000_steps_exactly_once(
     for threshold in (1000, 4000):
         proc = start(cmd)
         deadline = time.monotonic() + 120
-        while steps_done(harness) < threshold and proc.poll() is None:
+        while harness.count_steps_done() < threshold and proc.poll() is None:
             assert time.monotonic() < deadline, "the worker made no progress"
             time.sleep(0.02)
         if proc.poll() is None:
@@ -127,7 +120,7 @@ def test_a_worker_killed_mid_batch_and_restarted_runs_10000_steps_exactly_once(
             kills += 1
         proc.communicate(timeout=60)
     assert kills >= 1
-    assert steps_done(harness) < 2 * runs, "killed before finishing"
+    assert harness.count_steps_done() < 2 * runs, "killed before finishing"
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert_exactly_once(harness, runs, contacts, instance)
@@ -169,7 +162,7 @@ def test_worker_survives_postgresql_dropping_its_connections_mid_run(
     cut = 0
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if steps_done(harness) > 500 * (cut + 1) and cut < 3:
+        if harness.count_steps_done() > 500 * (cut + 1) and cut < 3:
             with harness.store.engine.begin() as conn:
                 killed = conn.execute(
                     text(

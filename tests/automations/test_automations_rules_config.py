@@ -33,9 +33,12 @@ def test_unknown_trigger_names_the_rule_the_key_and_the_known_triggers() -> None
         '[[rules]]\nname = "r1"\ntrigger = "tag_appplied(Member)"\nsteps = [{ do = "wait", for = "1d" }]\n'
     )
     assert exc.key == "rules.r1.trigger"
-    assert "unknown trigger 'tag_appplied'" in str(exc)
-    assert "tag_applied" in str(exc)
-    assert str(exc).startswith("site.toml:9:1: rules.r1.trigger: unknown trigger")
+    assert exc.reason == (
+        "unknown trigger 'tag_appplied' (known triggers: tag_applied, tag_removed,"
+        " payment_succeeded, payment_failed, refunded, field_above, stage_changed,"
+        " referral_approved, login, webhook)"
+    )
+    assert str(exc).startswith("site.toml:9:1: rules.r1.trigger: ")
 
 
 def test_unknown_step_names_the_step_index_and_the_known_steps() -> None:
@@ -43,8 +46,10 @@ def test_unknown_step_names_the_step_index_and_the_known_steps() -> None:
         '[[rules]]\nname = "r2"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1h" }, { do = "teleport" }]\n'
     )
     assert exc.key == "rules.r2.steps[1].do"
-    assert "unknown step 'teleport'" in str(exc)
-    assert "remove_tag_after" in str(exc)
+    assert exc.reason == (
+        "unknown step 'teleport' (known steps: debit, credit, apply_tag, remove_tag, grant,"
+        " set_field, send_email, webhook, wait, remove_tag_after, award_points)"
+    )
 
 
 @pytest.mark.parametrize("bad", ["14x", "0d", "-3d", "d14", "1.5d", "", "14 days"])
@@ -53,89 +58,94 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
         f'[[rules]]\nname = "lock"\ntrigger = "login"\nsteps = [{{ do = "remove_tag_after", tag = "Lock", after = "{bad}" }}]\n'
     )
     assert exc.key == "rules.lock.steps[0].after"
-    assert "a duration is a positive whole number and a unit" in str(exc)
+    assert exc.reason == (
+        "a duration is a positive whole number and a unit s, m (minutes), h, d, w, mo (months)"
+        f" or y, like '14d' or '4mo'; got {bad!r}"
+    )
 
 
 @pytest.mark.parametrize(
-    ("rules", "key", "words"),
+    ("rules", "key", "reason"),
     [
         (
             '[[rules]]\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules[0].name",
-            "needs a name",
+            "every rule needs a name: letters, digits, '-', '_' and '.'",
         ),
         (
             '[[rules]]\nname = "a"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.trigger",
-            "missing",
+            'missing: every rule needs a trigger, like "tag_applied(\'Member\')"',
         ),
-        ('[[rules]]\nname = "a"\ntrigger = "login"\n', "rules.a.steps", "missing"),
-        ('[[rules]]\nname = "a"\ntrigger = "login"\nsteps = []\n', "rules.a.steps", "at least one step"),
+        ('[[rules]]\nname = "a"\ntrigger = "login"\n', "rules.a.steps", "missing: every rule needs steps"),
+        ('[[rules]]\nname = "a"\ntrigger = "login"\nsteps = []\n', "rules.a.steps", 'must list at least one step, like { do = "credit", amount = 50 }'),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait" }]\n',
             "rules.a.steps[0].for",
-            "needs the argument 'for'",
+            "step 'wait' needs the argument 'for'",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "tag_applied"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.trigger.tag",
-            "needs the argument 'tag'",
+            "trigger 'tag_applied' needs the argument 'tag'",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "field_above(points, lots)"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.trigger.value",
-            "needs a number",
+            "field_above needs a number to cross, got 'lots'",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "apply_tag", tag = "Nope" }]\n',
             "rules.a.steps[0].tag",
-            "unknown tag 'Nope'",
+            "unknown tag 'Nope' (not declared in [tags])",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "credit", amount = "fifty" }]\n',
             "rules.a.steps[0].amount",
-            "whole number",
+            "an amount is a whole number from 0 to 1000000000000, got 'fifty'",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "credit", amount = 5, field = "_Gold" }]\n',
             "rules.a.steps[0].field",
-            "unknown credit field",
+            "unknown credit field '_Gold' (declared in [credits]: _Credits)",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "redirect", url = "/x" }]\n',
             "rules.a.steps[0].do",
-            "needs a visitor",
-        ),
-        (
-            '[[rules]]\nname = "a"\ntrigger = "login"\nconditions = "has_tag(\'Member\') and"\nsteps = [{ do = "wait", for = "1d" }]\n',
-            "rules.a.conditions",
-            "column",
+            "'redirect' cannot be a step of a rule: it needs a visitor, and rules run in the background",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nwhen = "x"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.when",
-            "unknown key",
+            "unknown key 'when' (expected one of: conditions, description, name, otherwise, steps, trigger)",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n[[rules]]\nname = "A"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.A.name",
-            "another rule",
+            "another rule has this name",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\notherwise = [{ do = "wait", for = "1d" }]\n',
             "rules.a.otherwise",
-            "need 'conditions'",
+            "'otherwise' steps need 'conditions' to be false",
         ),
-        ('[loyalty]\nexpire_after = "1 year"\n', "loyalty.expire_after", "duration"),
-        ('[loyalty]\nstages = { Bronze = 0, Silver = "lots" }\n', "loyalty.stages", "write stages"),
-        ('[automations]\nsmtp = "mail.example.com"\n', "automations.smtp", "smtp://"),
+        ('[loyalty]\nexpire_after = "1 year"\n', "loyalty.expire_after", "a duration is a positive whole number and a unit s, m (minutes), h, d, w, mo (months) or y, like '14d' or '4mo'; got '1 year'"),
+        ('[loyalty]\nstages = { Bronze = 0, Silver = "lots" }\n', "loyalty.stages", "write stages as { Bronze = 0, Silver = 500, Gold = 1500 } (points >= 0)"),
+        ('[automations]\nsmtp = "mail.example.com"\n', "automations.smtp", "write the server as smtp://host:port (or smtps://)"),
     ],
 )
-def test_malformed_rules_and_settings_name_their_key(rules: str, key: str, words: str) -> None:
+def test_malformed_rules_and_settings_name_their_key(rules: str, key: str, reason: str) -> None:
     exc = error(rules)
-    assert exc.key == key
-    assert words in str(exc)
+    assert (exc.file, exc.key, exc.reason) == ("site.toml", key, reason)
     assert str(exc).startswith("site.toml")
+
+
+def test_a_malformed_condition_names_its_key_and_column() -> None:
+    exc = error(
+        '[[rules]]\nname = "a"\ntrigger = "login"\nconditions = "has_tag(\'Member\') and"\nsteps = [{ do = "wait", for = "1d" }]\n'
+    )
+    assert (exc.file, exc.key) == ("site.toml", "rules.a.conditions")
+    assert exc.reason == "column 22: expected a condition after 'and'"
 
 
 def test_a_valid_file_loads_every_trigger_form_and_keeps_steps_as_json() -> None:

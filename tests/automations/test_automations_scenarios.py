@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auto_helpers import Harness
 from flask.testing import FlaskClient
 
 from shortcodes import Contact, Environment, Tag
@@ -18,6 +17,7 @@ from shortcodes.automations import loyalty
 from shortcodes.host import create_app
 from shortcodes.host.webhooks import signed_headers
 from shortcodes.store.session import Tx
+from tests.support.automations import Harness
 
 SECRET = "automation-test-secret"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from host_helpers import Visitor, app_config, make_app, store
 
 from shortcodes.host import create_app
+from tests.support.host import app_config, make_app, store
+from tests.support.visitors import Visitor
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import time
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
-from host_helpers import SECRET, counts, logged_in, store
 
 from shortcodes.signing import ActionSigner
+from tests.support.host import SECRET, counts, logged_in, store
 
 COURSE_B = {"cost": "50", "tag": "Owns Course B"}
 
@@ -106,7 +106,7 @@ def test_another_contacts_token_is_403_and_writes_nothing(app: Flask) -> None:
     poor = logged_in(app, "poor@example.com")
     poor.get("/catalog")
     before = counts(app)
-    response = poor.client.post("/actions/buy-course-b", data={**stolen, "csrf_token": poor.csrf()})
+    response = poor.post("/actions/buy-course-b", stolen)
     assert response.status_code == 403
     assert counts(app) == before
     assert store(app).balance("rich@example.com") == 260
@@ -125,10 +125,10 @@ def test_anonymous_post_goes_to_login_and_writes_nothing(app: Flask) -> None:
     rich = logged_in(app, "rich@example.com")
     rich.get("/catalog")
     fields = rich.button("buy-course-b")
-    rich.client.post("/logout", data={"csrf_token": rich.csrf()})
+    rich.post("/logout")
     rich.get("/login")  # an anonymous page with a form, for an anonymous CSRF token
     before = counts(app)
-    response = rich.client.post("/actions/buy-course-b", data={**fields, "csrf_token": rich.csrf()})
+    response = rich.post("/actions/buy-course-b", fields)
     assert response.status_code == 302
     assert response.location.startswith("/login")
     assert counts(app) == before
@@ -153,7 +153,7 @@ def test_buying_what_the_contact_owns_debits_nothing(app: Flask) -> None:
     owner.get("/catalog")
     contact_id = store(app).contact_id("owner@example.com")
     token = ActionSigner(SECRET).sign_action(contact_id, "buy-course-b", COURSE_B)
-    owner.client.post("/actions/buy-course-b", data={"token": token, "csrf_token": owner.csrf()})
+    owner.post("/actions/buy-course-b", {"token": token})
     owner.get("/")
     assert owner.flashes() == ["You already own Course B"]
     assert store(app).balance("owner@example.com") == 40
@@ -164,9 +164,7 @@ def test_an_unknown_action_is_404(app: Flask) -> None:
     rich.get("/")
     contact_id = store(app).contact_id("rich@example.com")
     token = ActionSigner(SECRET).sign_action(contact_id, "no-such-action", {})
-    response = rich.client.post(
-        "/actions/no-such-action", data={"token": token, "csrf_token": rich.csrf()}
-    )
+    response = rich.post("/actions/no-such-action", {"token": token})
     assert response.status_code == 404
 
 

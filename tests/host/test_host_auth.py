@@ -6,23 +6,15 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from host_helpers import PASSWORDS, Visitor, logged_in, make_app, store
 from sqlalchemy import select
 
 from shortcodes.store import schema
+from tests.support.host import logged_in, make_app, store
+from tests.support.visitors import PASSWORDS, Visitor
 
 
 def test_login_with_the_right_password_starts_a_session_and_goes_to_next(visitor: Visitor) -> None:
-    visitor.get("/login?next=/account")
-    response = visitor.client.post(
-        "/login",
-        data={
-            "email": "rich@example.com",
-            "password": "rich-pass",
-            "next": "/account",
-            "csrf_token": visitor.csrf(),
-        },
-    )
+    response = visitor.login("rich@example.com", "rich-pass", next_url="/account")
     assert response.status_code == 303
     assert response.location == "/account"
     assert "Rita" in visitor.get("/account")
@@ -35,7 +27,7 @@ def test_login_with_the_right_password_starts_a_session_and_goes_to_next(visitor
 def test_wrong_credentials_are_refused_with_one_message(
     visitor: Visitor, email: str, password: str
 ) -> None:
-    response = visitor.login(email, password or " ")
+    response = visitor.login(email, password)
     assert response.status_code == 401
     assert "do not match an account" in response.get_data(as_text=True)
     assert visitor.client.get("/account").status_code == 302  # still anonymous
@@ -83,16 +75,7 @@ def test_login_clears_the_session_it_found(app: Flask) -> None:
     "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]
 )
 def test_login_never_redirects_off_the_site(visitor: Visitor, target: str) -> None:
-    visitor.get("/login")
-    response = visitor.client.post(
-        "/login",
-        data={
-            "email": "rich@example.com",
-            "password": "rich-pass",
-            "next": target,
-            "csrf_token": visitor.csrf(),
-        },
-    )
+    response = visitor.login("rich@example.com", "rich-pass", next_url=target)
     assert response.location == "/"
 
 
@@ -108,7 +91,7 @@ def test_logout_needs_post_with_csrf_and_ends_the_session(app: Flask) -> None:
     assert rich.client.get("/logout").status_code == 404  # a GET (an <img src>) cannot log out
     assert rich.client.post("/logout").status_code == 400  # no CSRF token
     rich.get("/")
-    response = rich.client.post("/logout", data={"csrf_token": rich.csrf()})
+    response = rich.post("/logout")
     assert response.status_code == 303
     assert rich.client.get("/account").status_code == 302
 

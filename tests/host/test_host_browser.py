@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import LiveServer
+
+from tests.support.live_server import LiveServer
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect

@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backends import PG_URL, WORKER, pg_unavailable
-from host_helpers import SITE
-from live_server import Answer, HttpVisitor, LiveServer
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from shortcodes.store import schema
 from shortcodes.store.store import Store
+from tests.support.backends import PG_URL, WORKER, pg_unavailable
+from tests.support.live_server import LiveServer
+from tests.support.paths import SITE
+from tests.support.visitors import Answer, HttpVisitor
 
 pytestmark = pytest.mark.slow
 
@@ -177,9 +178,7 @@ def test_30_parallel_password_guesses_on_two_workers_get_exactly_five_checks(
         guessers = [HttpVisitor(server.url) for _ in range(30)]
         sends = []
         for guesser in guessers:
-            guesser.request("/login")
-            form = {"email": "rich@example.com", "password": "guess", "csrf_token": guesser.csrf()}
-            sends.append((guesser, "/login", form))
+            sends.append((guesser, "/login", guesser.login_form("rich@example.com", "guess")))
         statuses = [a.status for a in fire(len(sends), sends)]
         assert set(statuses) <= {401, 429}, server.read_log()[-2000:]
         checked = statuses.count(401)

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
-from host_helpers import SITE, Visitor, logged_in, make_app, store
+
+from tests.support.host import logged_in, make_app, store
+from tests.support.paths import SITE
+from tests.support.visitors import Visitor
 
 PUBLIC = ["/", "/catalog", "/credits"]
 PRODUCTS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from host_helpers import Visitor, logged_in
 
 from shortcodes.builtin.common import is_local_path, local_url
 from shortcodes.errors import InvalidInput
@@ -12,6 +11,8 @@ from shortcodes.host.auth import safe_target
 from shortcodes.membership.vocabulary import canonical_email
 from shortcodes.store.contacts import normalize_email
 from shortcodes.store.throttle import MAX_EMAIL, email_key
+from tests.support.host import logged_in
+from tests.support.visitors import Visitor
 
 #: Redirect targets that leave the site or smuggle something into the Location header.
 UNSAFE_TARGETS = [

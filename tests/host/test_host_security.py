@@ -7,9 +7,10 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
-from host_helpers import Visitor, counts, logged_in, store
 
 from shortcodes.host.webhooks import signed_headers
+from tests.support.host import counts, logged_in, store
+from tests.support.visitors import Visitor
 
 #: Every route of the host, and the test in this file that tries it for isolation.
 ROUTES = {
@@ -54,8 +55,8 @@ def test_every_page_shows_only_the_logged_in_contacts_data(app: Flask) -> None:
 def test_login_needs_the_other_contacts_password(app: Flask) -> None:
     poor = logged_in(app, "poor@example.com")
     poor.get("/")
-    data = {"email": "rich@example.com", "password": "poor-pass", "csrf_token": poor.csrf()}
-    assert poor.client.post("/login", data=data).status_code == 401
+    data = {"email": "rich@example.com", "password": "poor-pass"}
+    assert poor.post("/login", data).status_code == 401
     assert "Rita" not in poor.get("/account")
 
 
@@ -63,7 +64,7 @@ def test_logout_touches_only_the_own_session(app: Flask) -> None:
     rich = logged_in(app, "rich@example.com")
     poor = logged_in(app, "poor@example.com")
     poor.get("/")
-    poor.client.post("/logout", data={"csrf_token": poor.csrf()})
+    poor.post("/logout")
     assert "Rita" in rich.get("/account")
 
 
@@ -151,14 +152,6 @@ def test_xss_in_contact_fields_is_escaped_in_the_admin_preview(app: Flask, evil:
 
 
 def test_xss_typed_into_the_login_form_comes_back_escaped(visitor: Visitor) -> None:
-    visitor.get("/login")
-    response = visitor.client.post(
-        "/login",
-        data={
-            "email": '"><script>alert(1)</script>',
-            "password": "x",
-            "csrf_token": visitor.csrf(),
-        },
-    )
+    response = visitor.login('"><script>alert(1)</script>', "x")
     assert response.status_code == 401
     assert_inert(response.get_data(as_text=True), "/login")

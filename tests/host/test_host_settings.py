@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from host_helpers import ROOT, SITE, Visitor, logged_in, make_app, store
 
 import shortcodes
 from shortcodes.cli import main
 from shortcodes.errors import SettingsError
 from shortcodes.host import create_app
 from shortcodes.host.settings import Settings, resolve_settings
+from tests.support.host import logged_in, make_app, store
+from tests.support.paths import ROOT, SITE
+from tests.support.visitors import Visitor
 
 THEMES = ROOT / "themes"
 #: Every variable that could steer where the host or the CLI looks.

@@ -10,19 +10,18 @@ migrated once per session, emptied before each test). PostgreSQL is found throug
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backends import worker_schema
-from sqlalchemy import Engine, text
-from store_helpers import MovableClock
+from sqlalchemy import Engine
 
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import parse_config
 from shortcodes.store import Store
 from shortcodes.store import schema as db
+from tests.support.backends import empty_database_url, verified_store, worker_schema
+from tests.support.clock import MovableClock
 
 SITE_TOML = """\
 [site]
@@ -120,28 +119,10 @@ def pg_admin() -> Iterator[tuple[Engine, str]]:
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty, migrated database of the backend under test."""
-    if backend == "sqlite":
-        path = tmp_path / "store.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    engine, url = request.getfixturevalue("pg_admin")
-    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return str(url)
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    """The store's clock in tests: fixed until a test moves it."""
-    return MovableClock()
+    return empty_database_url(backend, request, tmp_path, db.metadata.sorted_tables)
 
 
 @pytest.fixture
 def store(db_url: str, site: SiteActions, clock: MovableClock) -> Iterator[Store]:
     """A store with the test site's tags created; its ledger must verify when the test ends."""
-    with Store.from_url(db_url, site=site, clock=clock, pool_size=8) as st:
-        st.sync_tags()
-        yield st
-        report = st.verify()
-        assert report.ok, f"ledger does not verify after the test: {report.problems}"
+    yield from verified_store(db_url, site, clock)

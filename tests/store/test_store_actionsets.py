@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.errors import (
     IdempotencyConflict,
@@ -19,6 +19,10 @@ from shortcodes.membership.config import parse_config
 from shortcodes.membership.steps import Step
 from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
+from tests.support.clock import MovableClock
+from tests.support.db import buyer, dump
+
+REUSED = "this button (key 'nonce-1') was already used for another action"
 
 VISITOR = Actor("visitor", "ann")
 
@@ -81,11 +85,11 @@ def test_the_same_nonce_with_other_parameters_or_contact_is_refused(store: Store
     bob = buyer(store, "bob@example.com", credits=200)
     store.run_actionset("buy-item", ann, {"cost": 50}, "nonce-1", VISITOR)
     before = dump(store)
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict, match=re.escape(REUSED)):
         store.run_actionset("buy-item", ann, {"cost": 0}, "nonce-1", VISITOR)
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict, match=re.escape(REUSED)):
         store.run_actionset("buy-item", bob, {"cost": 50}, "nonce-1", VISITOR)
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict, match=re.escape(REUSED)):
         store.run_actionset("buy-course-b", ann, {"cost": 50}, "nonce-1", VISITOR)
     assert dump(store) == before
 
@@ -116,7 +120,7 @@ def test_unknown_action_contact_or_bound_tag_is_refused_and_nothing_is_written(
     before = dump(store)
     with pytest.raises(UnknownAction, match="buy-nothing"):
         store.run_actionset("buy-nothing", ann, {}, "n1")
-    with pytest.raises(UnknownContact):
+    with pytest.raises(UnknownContact, match=re.escape("no contact 'nobody@example.com'")):
         store.run_actionset("buy-course-b", "nobody@example.com", {}, "n2")
     with pytest.raises(UnknownTag, match="Owns Course Z"):
         store.run_actionset("buy-course-b", ann, {"tag": "Owns Course Z"}, "n3")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from store_helpers import dump
 
 from shortcodes.cli import main
 from shortcodes.context import Contact
@@ -19,6 +18,7 @@ from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.migrate import head_revision
 from shortcodes.store.throttle import Locked
+from tests.support.db import dump
 
 #: Runs the CLI on the test database: (exit code, stdout, stderr).
 Cli = Callable[..., tuple[int, str, str]]

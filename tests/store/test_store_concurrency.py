@@ -21,14 +21,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from store_helpers import buyer
 
 from shortcodes.store import Actor, RunResult, Store
 from shortcodes.store import contacts as contact_ops
 from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
+from tests.support.db import buyer
+from tests.support.paths import ROOT
 
-BUYER = Path(__file__).with_name("buyer.py")
+BUYER = ROOT / "tests" / "support" / "buyer.py"
 VISITOR = Actor("visitor", "ann")
 
 

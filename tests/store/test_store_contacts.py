@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from store_helpers import MovableClock, buyer, dump
 
 from shortcodes.context import Contact
 from shortcodes.errors import (
@@ -14,6 +13,8 @@ from shortcodes.errors import (
     UnknownTag,
 )
 from shortcodes.store import Store
+from tests.support.clock import MovableClock
+from tests.support.db import buyer, dump
 
 
 def test_get_contact_snapshot_carries_tags_fields_and_balances(store: Store) -> None:
@@ -34,8 +35,9 @@ def test_get_contact_snapshot_carries_tags_fields_and_balances(store: Store) -> 
 def test_duplicate_emails_are_refused_case_insensitively(store: Store) -> None:
     store.add_contact("ann@example.com")
     before = dump(store)
-    with pytest.raises(DuplicateContact):
+    with pytest.raises(DuplicateContact) as info:
         store.add_contact("ANN@example.com")
+    assert str(info.value) == "a contact with email ann@example.com already exists"
     assert dump(store) == before
 
 
@@ -56,10 +58,25 @@ def test_tags_are_unique_case_insensitively(store: Store) -> None:
     assert store.get_tag("vip CLUB") == first
 
 
-@pytest.mark.parametrize("name", ["", "  ", "a,b", "123", "-Gold", "x" * 201])
-def test_unusable_tag_names_are_refused(store: Store, name: str) -> None:
-    with pytest.raises(InvalidInput):
+LENGTH = "a tag name must be 1 to 200 characters, got {!r}"
+SHAPE = "a tag name cannot contain a comma, start with '-' or be a number: {!r}"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", LENGTH.format("")),
+        ("  ", LENGTH.format("  ")),
+        ("a,b", SHAPE.format("a,b")),
+        ("123", SHAPE.format("123")),
+        ("-Gold", SHAPE.format("-Gold")),
+        ("x" * 201, LENGTH.format("x" * 201)),
+    ],
+)
+def test_unusable_tag_names_are_refused(store: Store, name: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
         store.create_tag(name)
+    assert str(info.value) == message
 
 
 def test_unknown_tags_are_refused_and_nothing_is_written(store: Store) -> None:
@@ -67,8 +84,9 @@ def test_unknown_tags_are_refused_and_nothing_is_written(store: Store) -> None:
     before = dump(store)
     with pytest.raises(UnknownTag, match="Platinum"):
         store.apply_tag(ann, "Platinum")
-    with pytest.raises(UnknownTag):
+    with pytest.raises(UnknownTag) as info:
         store.remove_tag(ann, 9999)
+    assert str(info.value) == "no tag 9999"
     assert dump(store) == before
 
 
@@ -166,8 +184,9 @@ def test_set_field_refuses_balances_builtins_and_bad_names(
 
 def test_set_field_refuses_non_scalar_values(store: Store) -> None:
     ann = buyer(store)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as info:
         store.set_field(ann, "Note", ["a", "list"])
+    assert str(info.value) == "field 'Note' needs a text, number or boolean value, got list"
 
 
 def test_check_password_accepts_only_the_right_password(store: Store) -> None:

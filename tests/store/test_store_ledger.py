@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
-from store_helpers import buyer, dump
 
 from shortcodes.errors import (
     IdempotencyConflict,
@@ -20,6 +19,7 @@ from shortcodes.errors import (
 from shortcodes.store import Actor, Store
 from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
+from tests.support.db import buyer, dump
 
 
 def test_credit_then_debit_updates_balance_and_appends_entries(store: Store) -> None:
@@ -77,10 +77,12 @@ def test_field_names_match_case_insensitively_and_store_the_declared_spelling(
 
 
 def test_unknown_contact_is_refused(store: Store) -> None:
-    with pytest.raises(UnknownContact):
+    with pytest.raises(UnknownContact) as info:
         store.credit("nobody@example.com", 5)
-    with pytest.raises(UnknownContact):
+    assert str(info.value) == "no contact 'nobody@example.com'"
+    with pytest.raises(UnknownContact) as info:
         store.credit(999, 5)
+    assert str(info.value) == "no contact 999"
 
 
 def test_same_key_and_parameters_returns_the_first_result_once(store: Store) -> None:
@@ -100,8 +102,9 @@ def test_same_key_with_other_parameters_is_refused(store: Store) -> None:
     before = dump(store)
     with pytest.raises(IdempotencyConflict, match="evt-2"):
         store.credit(ann, 60, key="evt-2")
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict) as info:
         store.debit(ann, 50, key="evt-2")
+    assert str(info.value) == "idempotency key 'evt-2' was already used for a different operation"
     assert dump(store) == before
 
 
@@ -123,8 +126,9 @@ def test_transfer_moves_between_fields_as_two_entries(store: Store) -> None:
 def test_transfer_beyond_the_balance_writes_neither_side(store: Store) -> None:
     ann = buyer(store, credits=10)
     before = dump(store)
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(InsufficientCredits) as info:
         store.transfer(ann, 15, "_Credits", "_Points")
+    assert str(info.value) == "You need 15 credits; you have 10"
     with pytest.raises(InvalidInput, match="two different fields"):
         store.transfer(ann, 5, "_Credits", "_credits")
     assert dump(store) == before
@@ -152,8 +156,9 @@ def test_an_entry_is_refunded_at_most_once(store: Store) -> None:
         store.refund([refund.entry_ids[0]], key="r3")
     with pytest.raises(RefundError, match="no ledger entries"):
         store.refund([spent, 9999], key="r4")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as info:
         store.refund([], key="r5")
+    assert str(info.value) == "a refund must name at least one entry"
     assert dump(store) == before
 
 
@@ -182,11 +187,22 @@ def test_history_pages_cover_every_entry_once_newest_first(store: Store) -> None
     assert [e.delta for e in points] == [6, 4, 2]
 
 
-@pytest.mark.parametrize(("limit", "after"), [(0, None), (501, None), (5, "abc"), (5, "-1")])
-def test_history_refuses_bad_limits_and_cursors(store: Store, limit: int, after: str) -> None:
+@pytest.mark.parametrize(
+    ("limit", "after", "message"),
+    [
+        (0, None, "limit must be a whole number from 1 to 500, got 0"),
+        (501, None, "limit must be a whole number from 1 to 500, got 501"),
+        (5, "abc", "not a history cursor: 'abc'"),
+        (5, "-1", "not a history cursor: '-1'"),
+    ],
+)
+def test_history_refuses_bad_limits_and_cursors(
+    store: Store, limit: int, after: str, message: str
+) -> None:
     ann = buyer(store)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as info:
         store.history(ann, limit=limit, after=after)
+    assert str(info.value) == message
 
 
 def test_database_refuses_a_negative_balance_even_without_the_guard(store: Store) -> None:

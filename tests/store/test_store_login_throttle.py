@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, insert, select, update
-from store_helpers import MovableClock
 
 from shortcodes.context import Contact
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.session import to_db_time
 from shortcodes.store.throttle import Locked, LoginPolicy, LoginThrottle
+from tests.support.clock import MovableClock
 
 HOME, CAFE = "203.0.113.7", "198.51.100.9"
 EMAIL, PASSWORD = "ann@example.com", "right horse battery"

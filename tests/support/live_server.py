@@ -1,30 +1,23 @@
-"""Host test helpers for real server processes: start one on a free loopback port, talk HTTP to it.
+"""Real server processes for host tests: start one on a free loopback port.
 
 ``LiveServer`` runs ``python server.py`` (Flask's threaded server) or gunicorn with several
 workers, with the instance folder, database and secret passed through the environment exactly as
-an operator would. ``HttpVisitor`` is a small cookie-keeping HTTP client on the standard library
-that does not follow redirects, so tests see every status code the server sends.
+an operator would. Talk to it with ``tests.support.visitors.HttpVisitor``.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from bs4 import BeautifulSoup
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT, SITE
 
 
 def free_port() -> int:
@@ -40,7 +33,7 @@ class LiveServer:
 
     instance: Path
     database_url: str
-    site_dir: Path = ROOT / "site"
+    site_dir: Path = SITE
     gunicorn_workers: int = 0  # 0: python server.py (or flask run); N: gunicorn with N workers
     flask_cli: bool = False  # True: ``flask --app server run`` instead of ``python server.py``
     threads: int = 8
@@ -121,67 +114,3 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-@dataclass
-class Answer:
-    """One HTTP response, read fully."""
-
-    status: int
-    headers: Any
-    text: str
-
-    @property
-    def location(self) -> str:
-        """The Location header (empty when there is none)."""
-        return str(self.headers.get("Location", ""))
-
-
-class HttpVisitor:
-    """A cookie-keeping HTTP client for a live server (thread-safe for concurrent posts)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
-        )
-        self.last = ""
-
-    def request(self, path: str, data: dict[str, str] | None = None) -> Answer:
-        """GET (or POST ``data`` as a form) and return the response without following redirects."""
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        req = urllib.request.Request(self.base + path, data=body)  # noqa: S310 - loopback test URL
-        try:
-            with self.opener.open(req, timeout=60) as response:
-                answer = Answer(response.status, response.headers, response.read().decode())
-        except urllib.error.HTTPError as error:
-            answer = Answer(error.code, error.headers, error.read().decode())
-            error.close()
-        if data is None:
-            self.last = answer.text
-        return answer
-
-    def csrf(self) -> str:
-        """The CSRF token on the last page fetched."""
-        match = re.search(r'name="csrf_token" value="([^"]+)"', self.last)
-        assert match, "no CSRF token on the page"
-        return match.group(1)
-
-    def login(self, email: str, password: str) -> Answer:
-        """Log in through the form."""
-        self.request("/login")
-        return self.request(
-            "/login", {"email": email, "password": password, "csrf_token": self.csrf()}
-        )
-
-    def button(self, action_id: str) -> dict[str, str]:
-        """The fields of the action button for ``action_id`` on the last page."""
-        form = BeautifulSoup(self.last, "html.parser").find("form", action=f"/actions/{action_id}")
-        assert form is not None, f"no button for {action_id}"
-        return {i["name"]: i.get("value", "") for i in form.find_all("input")}

@@ -10,9 +10,8 @@ byte for byte. What ``mode`` means is up to the test module that reads the file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.support.paths import FIXTURES
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ schema, so parallel workers never see each other's rows.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
+from shortcodes.store import Store
 from shortcodes.store.engine import make_engine, normalize_url
 from shortcodes.store.migrate import upgrade
 
@@ -63,3 +66,31 @@ def worker_schema(prefix: str) -> Iterator[tuple[Engine, str]]:
     with root.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
     root.dispose()
+
+
+def empty_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, tables: Iterable[Table]
+) -> str:
+    """A URL to an empty, migrated database of ``backend``, for one test.
+
+    SQLite: a private copy of the ``sqlite_template`` fixture. PostgreSQL: the ``pg_admin``
+    fixture's schema (this worker's own) with ``tables`` emptied.
+    """
+    if backend == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    engine, url = request.getfixturevalue("pg_admin")
+    names = ", ".join(t.name for t in tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return str(url)
+
+
+def verified_store(db_url: str, site: Any, clock: Callable[[], datetime]) -> Iterator[Store]:
+    """A store with ``site``'s tags created; its ledger must verify when the test ends."""
+    with Store.from_url(db_url, site=site, clock=clock, pool_size=8) as st:
+        st.sync_tags()
+        yield st
+        report = st.verify()
+        assert report.ok, f"ledger does not verify after the test: {report.problems}"

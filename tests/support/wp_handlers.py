@@ -19,10 +19,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fixture_loader import Case
 from markupsafe import Markup
 
 from shortcodes import Contact, Context, Environment, RequestInfo, Shortcode, SiteInfo, Tag
+from tests.support.fixture_loader import Case
 
 Handler = Callable[[Shortcode, Context], "str | Markup"]
 

@@ -1,21 +1,21 @@
-"""Automations test helpers: the test site, a movable clock, and a harness that drains the worker."""
+"""Automations test helpers: the test site, and a harness that drains the worker."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from shortcodes.automations import AutomationConfig, PassStats, Worker
 from shortcodes.automations import schema as auto
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
+from tests.support.clock import MovableClock
+from tests.support.db import buyer, row_counts
 
 SITE_TOML = """\
 [site]
@@ -203,23 +203,6 @@ steps = [{ do = "apply_tag", tag = "Regular" }]
 """
 
 
-class MovableClock:
-    """A clock tests move by hand (``advance``); thread-safe."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, **delta: float) -> None:
-        """Move time forward by ``timedelta(**delta)``."""
-        with self._lock:
-            self.now += timedelta(**delta)
-
-
 @dataclass
 class Harness:
     """A store, its automations config, the clock and an instance folder, with shortcuts."""
@@ -244,10 +227,7 @@ class Harness:
 
     def contact(self, email: str, credits: int = 0) -> int:
         """A new contact with an opening balance."""
-        cid = self.store.add_contact(email, email.split("@")[0].title())
-        if credits:
-            self.store.credit(cid, credits, key=f"opening:{email}", reason="opening balance")
-        return cid
+        return buyer(self.store, email, credits, name=email.split("@")[0].title())
 
     def event(self, kind: str, contact_id: int, data: Mapping[str, Any]) -> None:
         """Record an event as the host's webhooks would (in its own transaction)."""
@@ -274,22 +254,16 @@ class Harness:
         with self.store.engine.connect() as conn:
             return list(conn.execute(select(r).where(r.c.rule == rule).order_by(r.c.id)))
 
-    def count(self, table: Any) -> int:
+    def count(self, table: Table) -> int:
         """Rows in a table."""
+        return row_counts(self.store, table)[table.name]
+
+    def count_steps_done(self, rule: str | None = None) -> int:
+        """Steps that are done, of one rule's runs or of every run."""
+        s, r = auto.steps, auto.runs
+        done = s.c.status == "done"
+        query = select(func.count()).select_from(s.join(r, s.c.run_id == r.c.id))
+        query = query.where(done if rule is None else done & (r.c.rule == rule))
         with self.store.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
-
-def _count_steps_done(self: Harness, rule: str) -> int:
-    """Steps of a rule's runs that are done."""
-    s, r = auto.steps, auto.runs
-    query = (
-        select(func.count())
-        .select_from(s.join(r, s.c.run_id == r.c.id))
-        .where((r.c.rule == rule) & (s.c.status == "done"))
-    )
-    with self.store.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
-
-
-Harness.count_steps_done = _count_steps_done  # type: ignore[attr-defined]

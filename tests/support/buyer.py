@@ -1,6 +1,6 @@
 """Store test child process: runs actionsets against a database from a separate OS process.
 
-    python buyer.py URL SITE_TOML ACTION CONTACT COUNT KEY_PREFIX GO_FILE
+    python tests/support/buyer.py URL SITE_TOML ACTION CONTACT COUNT KEY_PREFIX GO_FILE
                     [--params JSON] [--pause-at STEP] [--same-key]
 
 Waits until GO_FILE exists (so every process starts together), runs COUNT actionsets with keys
