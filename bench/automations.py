@@ -35,10 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shortcodes.automations import billing_run, parse_automations  # noqa: E402
-from shortcodes.automations import schema as auto  # noqa: E402
 from shortcodes.store import Store  # noqa: E402
 from shortcodes.store import schema as db  # noqa: E402
-from shortcodes.store.engine import normalize_url  # noqa: E402
+from shortcodes.store.database import normalize_url  # noqa: E402
 
 SCHEMA = "bench_automations"
 SITE = """\
@@ -140,8 +139,8 @@ def bulk_steps(store: Store, contact_ids: list[int], count: int) -> None:
                 }
                 for n in chunk
             ]
-            conn.execute(insert(auto.runs), runs)
-        run_rows = conn.execute(select(auto.runs.c.id, auto.runs.c.contact_id)).all()
+            conn.execute(insert(db.auto_runs), runs)
+        run_rows = conn.execute(select(db.auto_runs.c.id, db.auto_runs.c.contact_id)).all()
         steps = [
             {
                 "run_id": r.id,
@@ -156,14 +155,14 @@ def bulk_steps(store: Store, contact_ids: list[int], count: int) -> None:
             for r in run_rows
         ]
         for start in range(0, len(steps), 10_000):
-            conn.execute(insert(auto.steps), steps[start : start + 10_000])
+            conn.execute(insert(db.auto_steps), steps[start : start + 10_000])
     analyze(store)
 
 
 def analyze(store: Store) -> None:
     """Refresh planner statistics after a bulk load (autovacuum would, a little later)."""
     with store.engine.connect() as conn:
-        names = [t.name for t in (*db.metadata.sorted_tables, *auto.metadata.sorted_tables)]
+        names = [t.name for t in db.metadata.sorted_tables]
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("ANALYZE " + ", ".join(names))  # this schema's tables only (search_path)
         )
@@ -228,9 +227,9 @@ def check(store: Store, steps: int, entries: int) -> None:
     """Every step done once, one ledger entry each, a verifying ledger; else exit."""
     with store.engine.connect() as conn:
         done = conn.execute(
-            select(func.count()).select_from(auto.steps).where(auto.steps.c.status == "done")
+            select(func.count()).select_from(db.auto_steps).where(db.auto_steps.c.status == "done")
         ).scalar_one()
-        total = conn.execute(select(func.count()).select_from(auto.steps)).scalar_one()
+        total = conn.execute(select(func.count()).select_from(db.auto_steps)).scalar_one()
         ledger = conn.execute(select(func.count()).select_from(db.ledger_entries)).scalar_one()
     if (done, total, ledger) != (steps, steps, entries) or not store.verify().ok:
         raise SystemExit(

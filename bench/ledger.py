@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection, make_url
 from shortcodes.membership.config import parse_config
 from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
-from shortcodes.store.engine import normalize_url
+from shortcodes.store.database import normalize_url
 
 SITE = """
 [credits]

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 #: The modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "shortcodes.commands.engine",
-    "shortcodes.commands.site",
+    "shortcodes.commands.language",
+    "shortcodes.commands.check",
     "shortcodes.commands.store",
     "shortcodes.commands.docs",
     "shortcodes.commands.automations",

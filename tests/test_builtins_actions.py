@@ -1,7 +1,7 @@
 """[memb_actionset_button] / [buy_actionset_button]: the POST form and its signed token.
 
 The form is checked with BeautifulSoup; the token is verified with the real ActionSigner the
-host uses (shortcodes.signing), so these tests prove the button binds what the spec says.
+host uses (shortcodes.membership.signing), so these tests prove the button binds what the spec says.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from bs4 import Tag as HtmlTag
 from shortcodes import Contact, Context, Environment, Tag
 from shortcodes.context import RequestInfo, SiteInfo
 from shortcodes.errors import ActionTokenInvalid, ActionTokenWrongAction, ActionTokenWrongContact
-from shortcodes.signing import ActionSigner
+from shortcodes.membership.signing import ActionSigner
 
 ANN = Contact(7, "ann@example.com", [Tag(7, "Gold")], {"FirstName": "Ann", "_Credits": 60})
 BUY = ('[memb_actionset_button action_id="buy-course-b" cost="50" tag="Owns Course B" '

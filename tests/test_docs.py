@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shortcodes import Environment
-from shortcodes.docs import reference
+from shortcodes.reference import reference
 from shortcodes.registry import Attribute
 from shortcodes.themes import load_theme
 

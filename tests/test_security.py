@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from shortcodes import Contact, Context, Environment, Tag
 from shortcodes.context import RequestInfo, SiteInfo
-from shortcodes.signing import ActionSigner
+from shortcodes.membership.signing import ActionSigner
 from shortcodes.themes import Theme, load_theme
 
 ROOT = Path(__file__).resolve().parent.parent

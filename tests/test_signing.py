@@ -25,7 +25,13 @@ from shortcodes.errors import (
     ActionTokenWrongContact,
     ShortcodeError,
 )
-from shortcodes.signing import CLOCK_SKEW, MAX_TOKEN_LENGTH, SALT, ActionClaim, ActionSigner
+from shortcodes.membership.signing import (
+    CLOCK_SKEW,
+    MAX_TOKEN_LENGTH,
+    SALT,
+    ActionClaim,
+    ActionSigner,
+)
 from tests.support.clock import EpochClock
 
 SECRET = "site-secret-for-tests"

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from shortcodes import Contact, Context, Environment, Tag
 from shortcodes.context import RequestInfo, SiteInfo
 from shortcodes.errors import ThemeError
-from shortcodes.signing import ActionSigner
+from shortcodes.membership.signing import ActionSigner
 from shortcodes.themes import Theme, load_theme, read_header, theme_path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ Modules: ``rules`` (site.toml ``[[rules]]``, ``[loyalty]``, ``[automations]``), 
 from __future__ import annotations
 
 from shortcodes.automations.billing import BillingReport, billing_run
-from shortcodes.automations.events import record_login
+from shortcodes.automations.dispatch import record_login
+from shortcodes.automations.dry_run import Preview, preview, preview_all
 from shortcodes.automations.loyalty import PointsSummary
 from shortcodes.automations.outbox import Delivery, redeliver
-from shortcodes.automations.preview import Preview, preview, preview_all
 from shortcodes.automations.rules import (
     AutomationConfig,
     LoyaltyConfig,

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import LoyaltyConfig
 from shortcodes.errors import InsufficientPoints, InvalidInput
 from shortcodes.store import contacts
+from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
 from shortcodes.store.session import Tx
 
@@ -45,7 +45,7 @@ class PointsSummary:
 
 
 def _account(tx: Tx, contact_id: int, cfg: LoyaltyConfig) -> Any:
-    t = auto.accounts
+    t = db.loyalty_accounts
     row = tx.conn.execute(select(t).where(t.c.contact_id == contact_id)).first()
     if row is None:
         tx.conn.execute(
@@ -69,7 +69,7 @@ def _change(tx: Tx, cfg: LoyaltyConfig, contact_id: int, **delta: int) -> None:
     available = row.available + delta.get("available", 0)
     lifetime = row.lifetime + delta.get("lifetime", 0)
     stage = cfg.stage_for(lifetime)
-    t = auto.accounts
+    t = db.loyalty_accounts
     tx.conn.execute(
         update(t)
         .where(t.c.contact_id == contact_id)
@@ -85,7 +85,7 @@ def _change(tx: Tx, cfg: LoyaltyConfig, contact_id: int, **delta: int) -> None:
 
 def _move(tx: Tx, contact_id: int, lot_id: int, kind: str, delta: int, key: str) -> None:
     tx.conn.execute(
-        insert(auto.moves).values(
+        insert(db.loyalty_moves).values(
             contact_id=contact_id, lot_id=lot_id, kind=kind, delta=delta, key=key, created_at=tx.now
         )
     )
@@ -98,7 +98,7 @@ def earn(
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidInput(f"points must be a positive whole number, got {points!r}")
     contacts.lock_contact(tx, contact_id)
-    t = auto.lots
+    t = db.loyalty_lots
     if tx.conn.execute(select(t.c.id).where(t.c.key == key)).first() is not None:
         return False
     lot_id = tx.conn.execute(
@@ -123,7 +123,7 @@ def earn(
 
 def _due_lots(tx: Tx, status: str, due: Any, limit: int) -> list[Any]:
     """Lots in ``status`` whose ``due`` time has come, locked (skipping locked ones) on PostgreSQL."""
-    t = auto.lots
+    t = db.loyalty_lots
     query = (
         select(t.c.id, t.c.contact_id, t.c.remaining)
         .where((t.c.status == status) & (due <= tx.now))
@@ -137,7 +137,7 @@ def _due_lots(tx: Tx, status: str, due: Any, limit: int) -> list[Any]:
 
 def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
     """Make pending lots whose wait is over available (and count them as lifetime points)."""
-    t = auto.lots
+    t = db.loyalty_lots
     rows = _due_lots(tx, "pending", t.c.available_at, limit)
     for row in rows:
         contacts.lock_contact(tx, row.contact_id)
@@ -152,7 +152,7 @@ def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
 
 def expire(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
     """Expire available lots past their date; what was left of them leaves the balance."""
-    t = auto.lots
+    t = db.loyalty_lots
     rows = _due_lots(tx, "available", t.c.expires_at, limit)
     for row in rows:
         contacts.lock_contact(tx, row.contact_id)
@@ -171,9 +171,11 @@ def spend(tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str) ->
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidInput(f"points must be a positive whole number, got {points!r}")
     contacts.lock_contact(tx, contact_id)
-    if tx.conn.execute(select(auto.moves.c.id).where(auto.moves.c.key == f"{key}#1")).first():
+    if tx.conn.execute(
+        select(db.loyalty_moves.c.id).where(db.loyalty_moves.c.key == f"{key}#1")
+    ).first():
         return False
-    t = auto.lots
+    t = db.loyalty_lots
     lots = tx.conn.execute(
         select(t.c.id, t.c.remaining)
         .where((t.c.contact_id == contact_id) & (t.c.status == "available") & (t.c.remaining > 0))
@@ -204,7 +206,7 @@ def approve_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
     referred_id = contacts.lock_contact(tx, referred)
     if referrer_id == referred_id:
         raise InvalidInput("a contact cannot refer themselves")
-    t = auto.referrals
+    t = db.loyalty_referrals
     if tx.conn.execute(select(t.c.referrer_id).where(t.c.referred_id == referred_id)).first():
         return False
     tx.conn.execute(
@@ -217,9 +219,9 @@ def approve_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
 def summary(conn: Connection, cfg: LoyaltyConfig, contact_id: int, now: datetime) -> PointsSummary:
     """Pending, available, lifetime points, the stage, and what expires within 30 days."""
     row = conn.execute(
-        select(auto.accounts).where(auto.accounts.c.contact_id == contact_id)
+        select(db.loyalty_accounts).where(db.loyalty_accounts.c.contact_id == contact_id)
     ).first()
-    t = auto.lots
+    t = db.loyalty_lots
     soon = conn.execute(
         select(func.coalesce(func.sum(t.c.remaining), 0), func.min(t.c.expires_at)).where(
             (t.c.contact_id == contact_id)

@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, TemplateNotFound
 from sqlalchemy import insert, or_, select, update
 
-from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.errors import InvalidInput
 from shortcodes.store import Store
@@ -209,8 +208,8 @@ class Delivery:
 
     def _record(self, tx: Tx, row: Any, ok: bool, note: str) -> None:
         tx.conn.execute(
-            update(auto.deliveries)
-            .where(auto.deliveries.c.id == row.log_id)
+            update(db.auto_deliveries)
+            .where(db.auto_deliveries.c.id == row.log_id)
             .values(ok=ok, detail=note[:2000], created_at=tx.now)
         )
         o = db.outbox
@@ -246,7 +245,7 @@ def _claim(tx: Tx, limit: int, ident: str) -> list[_Claimed]:
             .values(status="sending", attempts=row.attempts + 1, next_attempt_at=tx.now + LEASE)
         )
         log_id = tx.conn.execute(
-            insert(auto.deliveries)
+            insert(db.auto_deliveries)
             .values(
                 outbox_id=row.id,
                 attempt=row.attempts + 1,
@@ -255,7 +254,7 @@ def _claim(tx: Tx, limit: int, ident: str) -> list[_Claimed]:
                 worker=ident[:120],
                 created_at=tx.now,
             )
-            .returning(auto.deliveries.c.id)
+            .returning(db.auto_deliveries.c.id)
         ).scalar_one()
         claimed.append(
             _Claimed(row.id, row.kind, row.payload, row.attempts + 1, row.created_at, int(log_id))
@@ -269,7 +268,7 @@ def _orphans(tx: Tx, limit: int) -> list[Any]:
     A killed worker's messages would otherwise wait for the lease to end; the claimer is known
     from the attempt's delivery-log row.
     """
-    o, d = db.outbox, auto.deliveries
+    o, d = db.outbox, db.auto_deliveries
     query = (
         select(o, d.c.worker)
         .join(d, (d.c.outbox_id == o.c.id) & (d.c.attempt == o.c.attempts))
@@ -343,6 +342,6 @@ def redeliver(store: Store, outbox_id: int) -> str:
 
 def delivery_log(store: Store, outbox_id: int) -> list[Any]:
     """Every recorded attempt of one message, oldest first."""
-    t = auto.deliveries
+    t = db.auto_deliveries
     with store.engine.connect() as conn:
         return list(conn.execute(select(t).where(t.c.outbox_id == outbox_id).order_by(t.c.id)))

@@ -32,12 +32,12 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from shortcodes.automations import engine, loyalty
-from shortcodes.automations import schema as auto
-from shortcodes.automations.events import Dispatcher
+from shortcodes.automations import executor, loyalty
+from shortcodes.automations.dispatch import Dispatcher
 from shortcodes.automations.outbox import Delivery, process_alive
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.store import Store
+from shortcodes.store import schema as db
 from shortcodes.store.session import Tx
 
 LEASE_NAME = "sqlite-worker"
@@ -174,13 +174,13 @@ class Worker:
             # step per transaction so the others go through and that one is marked failed.
             return self._one_by_one()
 
-    def _claim(self, tx: Tx, limit: int) -> list[engine.StepRow]:
-        return engine.claim_due(tx, limit)
+    def _claim(self, tx: Tx, limit: int) -> list[executor.StepRow]:
+        return executor.claim_due(tx, limit)
 
     def _batch(self, tx: Tx) -> int:
         done = 0
         for step in self._claim(tx, self.batch):
-            done += engine.execute(tx, self.config, step, self.ident, isolate=False)
+            done += executor.execute(tx, self.config, step, self.ident, isolate=False)
         if self.before_commit is not None:
             self.before_commit(done)
         return done
@@ -201,14 +201,14 @@ class Worker:
         return done
 
     def _single(self, tx: Tx, step_id: int) -> int:
-        t = auto.steps
-        query = engine.step_query().where((t.c.id == step_id) & (t.c.status == "pending"))
+        t = db.auto_steps
+        query = executor.step_query().where((t.c.id == step_id) & (t.c.status == "pending"))
         if tx.is_postgres:
             query = query.with_for_update(of=t, skip_locked=True)
         row = tx.conn.execute(query).first()
         if row is None:
             return 0
-        return engine.execute(tx, self.config, engine.StepRow.from_row(row), self.ident)
+        return executor.execute(tx, self.config, executor.StepRow.from_row(row), self.ident)
 
     # -- the SQLite lease ----------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class Worker:
         return self.store.run_in_transaction(self._acquire)
 
     def _acquire(self, tx: Tx) -> bool:
-        t = auto.leases
+        t = db.auto_leases
         now = time.time()
         row = tx.conn.execute(select(t).where(t.c.name == LEASE_NAME)).first()
         values = {"holder": self.ident, "expires_at": now + self.lease_ttl}
@@ -231,7 +231,7 @@ class Worker:
 
     def release_lease(self) -> None:
         """Give the lease up (on a clean stop), so another worker can start at once."""
-        t = auto.leases
+        t = db.auto_leases
         self.store.run_in_transaction(
             lambda tx: tx.conn.execute(
                 delete(t).where((t.c.name == LEASE_NAME) & (t.c.holder == self.ident))
@@ -241,7 +241,7 @@ class Worker:
 
 def _poison(tx: Tx, step_id: int, exc: BaseException, ident: str) -> None:
     """Mark a step that raised an unexpected error as failed, with the error, and end its run."""
-    t = auto.steps
+    t = db.auto_steps
     row: Any = tx.conn.execute(
         select(t).where((t.c.id == step_id) & (t.c.status == "pending"))
     ).first()
@@ -253,7 +253,7 @@ def _poison(tx: Tx, step_id: int, exc: BaseException, ident: str) -> None:
         .where(t.c.id == step_id)
         .values(status="failed", result=note, done_at=tx.now, worker=ident[:120])
     )
-    r = auto.runs
+    r = db.auto_runs
     tx.conn.execute(
         update(r)
         .where(r.c.id == row.run_id)

@@ -32,8 +32,8 @@ def add_commands(sub: Any) -> None:
 
 def run_docs(args: argparse.Namespace) -> int:
     """Build an environment (builtins, then each theme) and print its reference."""
-    from shortcodes.docs import reference
     from shortcodes.environment import Environment
+    from shortcodes.reference import reference
     from shortcodes.themes import load_theme
 
     env = Environment(builtins=not args.no_builtins)

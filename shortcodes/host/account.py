@@ -13,7 +13,7 @@ from typing import Any
 
 from shortcodes.builtin.credits import HISTORY_KEY
 from shortcodes.context import Contact
-from shortcodes.store.store import Store
+from shortcodes.store.facade import Store
 
 HISTORY_LIMIT = 20
 

@@ -38,7 +38,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
 from shortcodes.errors import PageError, SettingsError
-from shortcodes.host import actions, auth, checkout, preview, views, webhooks
+from shortcodes.host import auth, buttons, checkout, preview, views, webhooks
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
@@ -50,9 +50,9 @@ from shortcodes.host.settings import (
 )
 from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
+from shortcodes.membership.signing import ActionSigner
 from shortcodes.membership.site import SiteSettings
-from shortcodes.signing import ActionSigner
-from shortcodes.store.store import Store
+from shortcodes.store.facade import Store
 from shortcodes.themes import load_theme, theme_path
 
 #: The host's own page templates (package data), overridable from the theme's ``host/`` folder.
@@ -202,7 +202,7 @@ def _register(app: Flask, state: HostState) -> None:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # authenticated by signature; no browser session involved
     app.register_blueprint(_templates(state.theme.path))
-    for bp in (auth.bp, actions.bp, checkout.bp, webhooks.bp, preview.bp, views.bp):
+    for bp in (auth.bp, buttons.bp, checkout.bp, webhooks.bp, preview.bp, views.bp):
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

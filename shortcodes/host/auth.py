@@ -23,7 +23,7 @@ from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from shortcodes.automations.events import record_login
+from shortcodes.automations.dispatch import record_login
 from shortcodes.builtin.common import is_local_path
 from shortcodes.host.render import host_template, simple_page
 from shortcodes.host.state import current_contact, host, is_admin

@@ -31,6 +31,7 @@ from shortcodes.host.render import (
 )
 from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import load_page, may_view
+from shortcodes.reference import reference as shortcode_reference
 
 bp = Blueprint("preview", __name__)
 
@@ -83,15 +84,16 @@ def index(admin: Contact) -> ResponseReturnValue:
 def reference() -> ResponseReturnValue:
     """The shortcode reference generated from the registry (admins only)."""
     admin = signed_in()
-    if importlib.util.find_spec("shortcodes.docs") is None:
+    if importlib.util.find_spec("shortcodes.reference") is None:
         body = error_body("The reference is not available in this version.")
         return simple_page("Shortcodes", body, admin), 404
-    from shortcodes import docs
 
     # html=False: the reference quotes shortcode examples and descriptions; none of it is
     # trusted to be raw HTML, so markdown-it escapes every tag it meets.
     html = (
-        MarkdownIt("commonmark", {"html": False}).enable("table").render(docs.reference(host().env))
+        MarkdownIt("commonmark", {"html": False})
+        .enable("table")
+        .render(shortcode_reference(host().env))
     )
     body = Markup(html)  # noqa: S704 - markdown-it escaped every tag of the text above
     return in_layout("bare", "Shortcode reference", body, admin, page=None)

@@ -25,8 +25,8 @@ from werkzeug.security import generate_password_hash
 
 from shortcodes.errors import ConfigError, DuplicateContact, UnknownContact
 from shortcodes.store import contacts, ledger
+from shortcodes.store.facade import Store
 from shortcodes.store.session import SYSTEM, Tx
-from shortcodes.store.store import Store
 
 _KEYS = {"email", "name", "password", "tags", "credits", "fields"}
 

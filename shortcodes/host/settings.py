@@ -10,7 +10,7 @@ instance folder and database. For each setting the first of these that is set wi
    (``SHORTCODES_SITE_DIR``, ``SHORTCODES_THEMES_DIR``, ``SHORTCODES_INSTANCE_PATH``,
    ``SHORTCODES_DATABASE_URL``);
 3. for the database only, plain ``DATABASE_URL`` (what hosting platforms set), then SQLite in the
-   instance folder (see :func:`shortcodes.store.engine.default_url`);
+   instance folder (see :func:`shortcodes.store.database.default_url`);
 4. a folder in the working directory: ``./site``, ``./themes``, ``./instance``. The demo site is
    served from the repository root (``./dev serve`` runs there); relative paths are resolved
    against the working directory, never against the installed package.
@@ -30,7 +30,7 @@ from typing import Any
 from flask import Config
 
 from shortcodes.errors import SettingsError
-from shortcodes.store.engine import default_url
+from shortcodes.store.database import default_url
 
 #: The prefix of every environment variable the host and the CLI read.
 ENV_PREFIX = "SHORTCODES"

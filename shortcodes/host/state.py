@@ -16,8 +16,8 @@ from shortcodes.automations.shortcodes import with_points
 from shortcodes.context import Contact
 from shortcodes.environment import Environment
 from shortcodes.errors import UnknownContact
-from shortcodes.signing import ActionSigner
-from shortcodes.store.store import Store
+from shortcodes.membership.signing import ActionSigner
+from shortcodes.store.facade import Store
 from shortcodes.themes import Theme
 
 if TYPE_CHECKING:

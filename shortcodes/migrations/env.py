@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from shortcodes.store.engine import environ_url, make_engine
+from shortcodes.store.database import environ_url, make_engine
 from shortcodes.store.schema import metadata
 
 

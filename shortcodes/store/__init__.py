@@ -8,10 +8,10 @@ setup), ``session`` (transactions and retries), ``contacts``, ``ledger``, ``runn
 from __future__ import annotations
 
 from shortcodes.store.events import Event
+from shortcodes.store.facade import Store
 from shortcodes.store.ledger import Discrepancy, Entry, HistoryPage, LedgerResult, VerifyReport
 from shortcodes.store.runner import RunResult
 from shortcodes.store.session import SYSTEM, Actor, Tx
-from shortcodes.store.store import Store
 
 __all__ = [
     "SYSTEM",

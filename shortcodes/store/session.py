@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from shortcodes.errors import RetryExhausted
-from shortcodes.store.engine import SQLITE_BEGIN, write_lock
+from shortcodes.store.database import SQLITE_BEGIN, write_lock
 
 T = TypeVar("T")
 

@@ -45,7 +45,7 @@ from shortcodes.store import schema
 from shortcodes.store.session import Tx, run_read, to_db_time
 
 if TYPE_CHECKING:
-    from shortcodes.store.store import Store
+    from shortcodes.store.facade import Store
 
 _attempts = schema.login_attempts
 MAX_EMAIL = 320

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import Engine
 
 from shortcodes.automations import AutomationConfig, parse_automations
-from shortcodes.automations import schema as auto
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from tests.support.automations import SITE_TOML, Harness
@@ -54,7 +53,7 @@ def pg_admin() -> Iterator[tuple[Engine, str]]:
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty, migrated database of the backend under test."""
-    tables = [*auto.metadata.sorted_tables, *db.metadata.sorted_tables]
+    tables = db.metadata.sorted_tables
     return empty_database_url(backend, request, tmp_path, tables)
 
 

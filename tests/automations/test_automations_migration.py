@@ -7,10 +7,10 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from shortcodes.automations import schema as auto
 from shortcodes.store import Store
+from shortcodes.store import schema as db
 
-AUTO_TABLES = {t.name for t in auto.metadata.sorted_tables}
+AUTO_TABLES = {t.name for t in db.metadata.sorted_tables}
 
 
 def _only_automation_tables(
@@ -27,4 +27,4 @@ def test_migration_0002_matches_the_automations_schema(db_url: str) -> None:
         context = MigrationContext.configure(
             conn, opts={"include_object": _only_automation_tables, "compare_type": True}
         )
-        assert compare_metadata(context, auto.metadata) == []
+        assert compare_metadata(context, db.metadata) == []

@@ -176,11 +176,10 @@ def test_preview_prints_the_timeline_and_writes_nothing(harness: Harness) -> Non
 
 
 def dump(harness: Harness) -> dict[str, list[tuple[Any, ...]]]:
-    from shortcodes.automations import schema as auto
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with harness.store.engine.connect() as conn:
-        for table in [*db.metadata.sorted_tables, *auto.metadata.sorted_tables]:
+        for table in db.metadata.sorted_tables:
             order = list(table.primary_key.columns)
             out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*order))]
     return out

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from shortcodes.automations import AutomationConfig, engine, parse_automations
-from shortcodes.automations import schema as auto
+from shortcodes.automations import AutomationConfig, executor, parse_automations
 from shortcodes.store import schema as db
 from tests.support.automations import SITE_TOML, Harness
 from tests.support.paths import ROOT
@@ -55,7 +54,7 @@ def seed(h: Harness, config: AutomationConfig, runs: int, contacts: int = 50) ->
 
         def work(tx, start=start):  # type: ignore[no-untyped-def]
             for n in range(start, min(runs, start + 1000)):
-                engine.start_run(tx, config, rule, ids[n % contacts], f"seed:{n}", {"n": n})
+                executor.start_run(tx, config, rule, ids[n % contacts], f"seed:{n}", {"n": n})
 
         h.store.run_in_transaction(work)
     return ids
@@ -75,7 +74,7 @@ def start(cmd: list[str]) -> subprocess.Popen[str]:
 
 
 def assert_exactly_once(h: Harness, runs: int, contacts: list[int], instance: Path) -> None:
-    e, o, s = db.ledger_entries, db.outbox, auto.steps
+    e, o, s = db.ledger_entries, db.outbox, db.auto_steps
     with h.store.engine.connect() as conn:
         entries = conn.execute(
             select(func.count()).select_from(e).where(e.c.reason == "rule tick")
@@ -85,7 +84,7 @@ def assert_exactly_once(h: Harness, runs: int, contacts: list[int], instance: Pa
         }
         mails = conn.execute(select(o.c.id, o.c.status).where(o.c.kind == "email")).all()
         runs_done = conn.execute(
-            select(func.count()).select_from(auto.runs).where(auto.runs.c.status == "done")
+            select(func.count()).select_from(db.auto_runs).where(db.auto_runs.c.status == "done")
         ).scalar_one()
     assert statuses == {"done": 2 * runs}
     assert runs_done == runs
@@ -138,7 +137,7 @@ def test_two_worker_processes_racing_on_the_same_due_steps_run_each_once(
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert_exactly_once(harness, runs, contacts, instance)
-    s = auto.steps
+    s = db.auto_steps
     with harness.store.engine.connect() as conn:
         by_worker = conn.execute(select(s.c.worker, func.count()).group_by(s.c.worker)).all()
     if backend == "postgresql":

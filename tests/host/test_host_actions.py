@@ -8,7 +8,7 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
-from shortcodes.signing import ActionSigner
+from shortcodes.membership.signing import ActionSigner
 from tests.support.host import SECRET, counts, logged_in, store
 
 COURSE_B = {"cost": "50", "tag": "Owns Course B"}

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from shortcodes.store import schema
-from shortcodes.store.store import Store
+from shortcodes.store.facade import Store
 from tests.support.backends import PG_URL, WORKER, pg_unavailable
 from tests.support.live_server import LiveServer
 from tests.support.paths import SITE

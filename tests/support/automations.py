@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Table, func, select
 
 from shortcodes.automations import AutomationConfig, PassStats, Worker
-from shortcodes.automations import schema as auto
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
@@ -250,7 +249,7 @@ class Harness:
 
     def runs(self, rule: str) -> list[Any]:
         """The runs of one rule, oldest first."""
-        r = auto.runs
+        r = db.auto_runs
         with self.store.engine.connect() as conn:
             return list(conn.execute(select(r).where(r.c.rule == rule).order_by(r.c.id)))
 
@@ -260,7 +259,7 @@ class Harness:
 
     def count_steps_done(self, rule: str | None = None) -> int:
         """Steps that are done, of one rule's runs or of every run."""
-        s, r = auto.steps, auto.runs
+        s, r = db.auto_steps, db.auto_runs
         done = s.c.status == "done"
         query = select(func.count()).select_from(s.join(r, s.c.run_id == r.c.id))
         query = query.where(done if rule is None else done & (r.c.rule == rule))

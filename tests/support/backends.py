@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
 from shortcodes.store import Store
-from shortcodes.store.engine import make_engine, normalize_url
+from shortcodes.store.database import make_engine, normalize_url
 from shortcodes.store.migrate import upgrade
 
 PG_URL = os.environ.get("SHORTCODES_TEST_PG_URL", "").strip()

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from shortcodes.host import create_app
-from shortcodes.store.store import Store
+from shortcodes.store.facade import Store
 from tests.support.db import row_counts
 from tests.support.paths import SITE
 from tests.support.visitors import Visitor

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 
 from shortcodes.automations import loyalty
-from shortcodes.automations import schema as auto
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.conditions import compile_condition
 from shortcodes.context import Contact, Context, Tag
@@ -75,7 +74,7 @@ class StepRow:
 
 def step_query() -> Any:
     """SELECT of step rows joined with their run, as :meth:`StepRow.from_row` reads them."""
-    s, r = auto.steps, auto.runs
+    s, r = db.auto_steps, db.auto_runs
     columns = (s.c.id, s.c.run_id, s.c.idx, s.c.kind, s.c.args, s.c.contact_id, s.c.due_at)
     return select(*columns, r.c.rule, r.c.data).join(r, s.c.run_id == r.c.id)
 
@@ -89,7 +88,7 @@ def claim_due(tx: Tx, limit: int) -> list[StepRow]:
     other transaction holds, so parallel workers (and visitors' purchases) never queue behind
     each other's batches. Returned in contact order.
     """
-    s, r, c = auto.steps, auto.runs, db.contacts
+    s, r, c = db.auto_steps, db.auto_runs, db.contacts
     columns = (s.c.id, s.c.run_id, s.c.idx, s.c.kind, s.c.args, s.c.contact_id, s.c.due_at)
     query = (
         select(*columns)
@@ -157,7 +156,7 @@ def start_run(
 
     Returns the run id, or None when a run with this ``dedupe_key`` exists (a replay).
     """
-    t = auto.runs
+    t = db.auto_runs
     if tx.conn.execute(select(t.c.id).where(t.c.dedupe_key == dedupe_key)).first() is not None:
         return None
     holds = condition_holds(tx, config, rule, contact_id)
@@ -200,7 +199,7 @@ def _insert_step(
     key: str,
     due_at: datetime,
 ) -> int:
-    t = auto.steps
+    t = db.auto_steps
     return int(
         tx.conn.execute(
             insert(t)
@@ -282,7 +281,7 @@ def _advance(tx: Tx, run: RunInfo, step: StepRow, delay: Duration | None) -> Ste
 
 
 def _finish_step(tx: Tx, step: StepRow, status: str, note: str, worker: str) -> None:
-    t = auto.steps
+    t = db.auto_steps
     tx.conn.execute(
         update(t)
         .where(t.c.id == step.id)
@@ -291,7 +290,7 @@ def _finish_step(tx: Tx, step: StepRow, status: str, note: str, worker: str) -> 
 
 
 def _finish_run(tx: Tx, run_id: int, status: str, message: str) -> None:
-    t = auto.runs
+    t = db.auto_runs
     tx.conn.execute(
         update(t).where(t.c.id == run_id).values(status=status, message=message, finished_at=tx.now)
     )

@@ -17,13 +17,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from shortcodes.automations import engine
-from shortcodes.automations import schema as auto
+from shortcodes.automations import executor
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.errors import UnknownAction
 from shortcodes.store import Store, contacts
 from shortcodes.store import schema as db
-from shortcodes.store.engine import SQLITE_BEGIN
+from shortcodes.store.database import SQLITE_BEGIN
 from shortcodes.store.session import Tx, to_db_time
 
 #: Steps simulated at most per contact (a guard against a rule that schedules without end).
@@ -120,11 +119,11 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
         select(db.contacts.c.email).where(db.contacts.c.id == contact_id)
     ).scalar_one()
     trigger = {"event": rule.trigger.kind, "preview": True, **dict(rule.trigger.args)}
-    run_id = engine.start_run(tx, config, rule, contact_id, f"preview:{rule.name}", trigger)
+    run_id = executor.start_run(tx, config, rule, contact_id, f"preview:{rule.name}", trigger)
     assert run_id is not None  # the rolled-back transaction cannot hold an earlier preview
-    branch = tx.conn.execute(select(auto.runs.c.data).where(auto.runs.c.id == run_id)).scalar_one()[
-        "branch"
-    ]
+    branch = tx.conn.execute(
+        select(db.auto_runs.c.data).where(db.auto_runs.c.id == run_id)
+    ).scalar_one()["branch"]
     result = Preview(rule.name, email, branch)
     marks = _Marks.take(tx)
     for _ in range(MAX_STEPS):
@@ -132,21 +131,21 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
         if step is None:
             break
         at_tx = Tx(tx.conn, max(tx.now, step.due_at), tx.credit_fields)
-        engine.execute(at_tx, config, step, "preview", limit=1)  # one step: its own effects
+        executor.execute(at_tx, config, step, "preview", limit=1)  # one step: its own effects
         result.items.extend(_items(at_tx, run_id, marks, tx.now, step.id))
         marks = _Marks.take(tx)
     return result
 
 
-def _next_step(tx: Tx, run_id: int) -> engine.StepRow | None:
-    t = auto.steps
+def _next_step(tx: Tx, run_id: int) -> executor.StepRow | None:
+    t = db.auto_steps
     row = tx.conn.execute(
-        engine.step_query()
+        executor.step_query()
         .where((t.c.run_id == run_id) & (t.c.status == "pending"))
         .order_by(t.c.due_at, t.c.id)
         .limit(1)
     ).first()
-    return None if row is None else engine.StepRow.from_row(row)
+    return None if row is None else executor.StepRow.from_row(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +161,14 @@ class _Marks:
         def top(column: Any) -> int:
             return int(tx.conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one())
 
-        return cls(top(db.events.c.id), top(db.outbox.c.id), top(auto.steps.c.id))
+        return cls(top(db.events.c.id), top(db.outbox.c.id), top(db.auto_steps.c.id))
 
 
 def _items(
     tx: Tx, run_id: int, marks: _Marks, start: datetime, first_id: int
 ) -> list[TimelineItem]:
     """The steps of the run finished since ``marks``, with the effects recorded meanwhile."""
-    t = auto.steps
+    t = db.auto_steps
     row = tx.conn.execute(
         select(t.c.idx, t.c.kind, t.c.status, t.c.result).where(t.c.id == first_id)
     ).one()
@@ -199,7 +198,7 @@ def _effects(tx: Tx, marks: _Marks) -> list[str]:
             )
         else:
             out.append(f"webhook {row.payload.get('event')} to {row.payload.get('url')}")
-    s = auto.steps
+    s = db.auto_steps
     for side in tx.conn.execute(select(s.c.kind, s.c.args, s.c.due_at).where(s.c.id > marks.step)):
         if side.args.get("side"):
             out.append(

@@ -25,8 +25,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from shortcodes.automations import engine
-from shortcodes.automations import schema as auto
+from shortcodes.automations import executor
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
@@ -102,7 +101,9 @@ class Dispatcher:
                 continue
             key = _dedupe_key(rule, event)
             trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
-            run = engine.start_run(tx, self.config, rule, event.contact_id, key, trigger, event.id)
+            run = executor.start_run(
+                tx, self.config, rule, event.contact_id, key, trigger, event.id
+            )
             started += run is not None
         return started
 
@@ -121,7 +122,7 @@ def _dedupe_key(rule: Rule, event: Row[Any]) -> str:
 
 def _state(tx: Tx) -> Any:
     """The dispatch row, locked; None when another worker holds it (PostgreSQL)."""
-    t = auto.dispatch
+    t = db.auto_dispatch
     if tx.conn.execute(select(t.c.name).where(t.c.name == _NAME)).first() is None:
         dialect_insert = postgresql.insert if tx.is_postgres else sqlite.insert
         row = {"name": _NAME, "floor": 0, "candidate": 0, "candidate_at": 0.0}
@@ -133,7 +134,7 @@ def _state(tx: Tx) -> Any:
 
 
 def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
-    e, m = db.events, auto.event_marks
+    e, m = db.events, db.auto_event_marks
     marked = exists().where(m.c.event_id == e.c.id)
     query = (
         select(e.c.id, e.c.kind, e.c.contact_id, e.c.data)
@@ -145,12 +146,12 @@ def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
 
 
 def _mark(tx: Tx, event_id: int, runs: int, now: float) -> None:
-    tx.conn.execute(insert(auto.event_marks).values(event_id=event_id, runs=runs, marked_at=now))
+    tx.conn.execute(insert(db.auto_event_marks).values(event_id=event_id, runs=runs, marked_at=now))
 
 
 def _move_floor(tx: Tx, state: Any, kinds: list[str], now: float) -> None:
     """Promote a candidate old enough, then take a new candidate (see the module docstring)."""
-    t = auto.dispatch
+    t = db.auto_dispatch
     values: dict[str, Any] = {}
     if now - float(state.candidate_at) >= FLOOR_LAG:
         floor = int(state.floor)
@@ -194,7 +195,7 @@ def _crossed(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
     value = _as_number(_value(event, str(rule.trigger.args["field"])))
     if value is None or value <= rule.trigger.args["value"]:
         return False
-    t = auto.rule_state
+    t = db.auto_rule_state
     where = (t.c.rule == rule.name) & (t.c.contact_id == event.contact_id)
     if tx.conn.execute(select(t.c.above).where(where)).first() is not None:
         return False
@@ -217,7 +218,7 @@ def _as_number(value: Any) -> float | None:
 
 def pending_events(tx: Tx, kinds: Iterable[str]) -> int:
     """How many events of these kinds are not dispatched yet (for status output and tests)."""
-    e, m = db.events, auto.event_marks
+    e, m = db.events, db.auto_event_marks
     marked = exists().where(m.c.event_id == e.c.id)
     query = select(func.count()).select_from(e).where(e.c.kind.in_(list(kinds)) & ~marked)
     return int(tx.conn.execute(query).scalar_one())

@@ -32,7 +32,7 @@ from shortcodes.errors import (
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import Actionset, SiteActions
 from shortcodes.store import contacts, importer, ledger, runner, schema
-from shortcodes.store.engine import default_url, dispose, make_engine
+from shortcodes.store.database import default_url, dispose, make_engine
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
