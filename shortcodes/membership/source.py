@@ -169,7 +169,11 @@ class Node:
         if self.value is None and default is not None:
             return default
         if not isinstance(self.value, str):
-            shown = repr(self.value) if isinstance(self.value, int | float | bool) else _kind(self.value)
+            shown = (
+                repr(self.value)
+                if isinstance(self.value, int | float | bool)
+                else _kind(self.value)
+            )
             raise self.fail(f"must be text, got {shown}")
         return self.value
 
