@@ -58,7 +58,7 @@ def test_tags_are_unique_case_insensitively(store: Store) -> None:
     assert store.get_tag("vip CLUB") == first
 
 
-LENGTH = "a tag name must be 1 to 200 characters, got {!r}"
+LENGTH = "a tag name is 1 to 200 printable characters, got {!r}"
 SHAPE = "a tag name cannot contain a comma, start with '-' or be a number: {!r}"
 
 
