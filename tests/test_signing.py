@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 
@@ -379,3 +380,19 @@ def test_sign_action_refuses_a_non_int_contact_and_an_empty_action(signer: Actio
         signer.sign_action(True, "buy", {})
     with pytest.raises(ValueError, match="action_id must be a non-empty string"):
         signer.sign_action(7, "", {})
+
+
+def test_one_webhook_scheme_signs_what_goes_out_and_verifies_what_comes_in() -> None:
+    """The outbox's headers are exactly what the inbound check accepts, and nothing else is."""
+    from shortcodes.errors import HookError
+    from shortcodes.host.webhooks import check_signature
+    from shortcodes.membership.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+
+    body = b'{"event_id": "e1"}'
+    headers = signed_headers("s3cret", body, now=1_700_000_000)
+    expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert headers == {TIMESTAMP_HEADER: "1700000000", SIGNATURE_HEADER: f"sha256={expected}"}
+    check_signature("s3cret", headers, body, 1_700_000_010)
+    with pytest.raises(HookError) as info:
+        check_signature("other-secret", headers, body, 1_700_000_010)
+    assert (info.value.status, info.value.code) == (401, "bad_signature")

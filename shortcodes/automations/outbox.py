@@ -19,8 +19,6 @@ sending leaves the message ``sending``; once the lease passes it is claimed agai
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import smtplib
@@ -42,6 +40,7 @@ from sqlalchemy import insert, or_, select, update
 
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.errors import InvalidInput
+from shortcodes.membership.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.session import Tx
@@ -59,12 +58,6 @@ def backoff(attempts: int) -> timedelta:
     """How long to wait after the ``attempts``-th failed attempt."""
     wait: timedelta = BACKOFF_BASE * 2 ** max(0, min(attempts - 1, 30))
     return min(BACKOFF_CAP, wait)
-
-
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>.<body>"`` (the inbound scheme)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 @dataclass
@@ -191,8 +184,8 @@ class Delivery:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "shortcodes-outbox/1",
-            "X-Shortcodes-Timestamp": stamp,
-            "X-Shortcodes-Signature": sign(self.config.webhook_secret, stamp, body),
+            TIMESTAMP_HEADER: stamp,
+            SIGNATURE_HEADER: webhook_signature(self.config.webhook_secret, stamp, body),
             "X-Shortcodes-Delivery": str(row.id),
             "X-Shortcodes-Event": str(row.payload.get("event", "")),
         }

@@ -21,7 +21,8 @@ from shortcodes.environment import Environment
 from shortcodes.host.auth import login_required
 from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
-from shortcodes.host.webhooks import process, signed_headers
+from shortcodes.host.webhooks import process
+from shortcodes.membership.signing import signed_headers
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 

@@ -14,8 +14,6 @@ name no rule listens to is refused (404 ``unknown_event``) rather than dropped.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import time
@@ -37,6 +35,11 @@ from shortcodes.errors import (
 )
 from shortcodes.host.hookops import OPERATIONS, HookOp, custom_event
 from shortcodes.host.state import host
+from shortcodes.membership.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    webhook_signature_matches,
+)
 from shortcodes.store.events import record_event
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
@@ -47,8 +50,6 @@ bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_AGE = 300
 MAX_BODY = 64 * 1024
-TIMESTAMP_HEADER = "X-Shortcodes-Timestamp"
-SIGNATURE_HEADER = "X-Shortcodes-Signature"
 
 #: Store refusals and the HTTP status that says what was wrong.
 _STATUS: tuple[tuple[type[StoreError], int, str], ...] = (
@@ -63,12 +64,6 @@ _STATUS: tuple[tuple[type[StoreError], int, str], ...] = (
 )
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The signature header value a sender computes: ``sha256=<hex>``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
 def check_signature(secret: str, headers: Any, body: bytes, now: float) -> None:
     """Refuse a missing, malformed, stale or wrong signature (401 each, with the reason)."""
     if not secret:
@@ -81,7 +76,7 @@ def check_signature(secret: str, headers: Any, body: bytes, now: float) -> None:
         raise HookError(401, "bad_timestamp", "the timestamp must be whole Unix seconds")
     if abs(now - int(stamp)) > MAX_AGE:
         raise HookError(401, "stale", f"the timestamp is more than {MAX_AGE} seconds from now")
-    if not hmac.compare_digest(sign(secret, stamp, body), given.strip()):
+    if not webhook_signature_matches(secret, stamp, body, given):
         raise HookError(401, "bad_signature", "the signature does not match the body")
 
 
@@ -176,12 +171,6 @@ def process(
     except StoreError as exc:
         return _store_error(exc)
     return {"ok": True, "event_id": data["event_id"], "duplicate": duplicate, "result": result}, 200
-
-
-def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    """The headers a sender adds to ``body`` (used by the demo checkout and by tests)."""
-    stamp = str(int(time.time() if now is None else now))
-    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(secret, stamp, body)}
 
 
 @bp.post("/<path:name>")

@@ -1,4 +1,9 @@
-"""Action-token stage: sign and verify the tokens an action button carries to the host.
+"""Signing: the action tokens buttons carry, and the HMAC on webhooks in and out.
+
+Two schemes, each defined once here. **Webhooks** (inbound ``/hooks/*`` and the outbox's
+outgoing deliveries alike) carry ``X-Shortcodes-Timestamp: <unix seconds>`` and
+``X-Shortcodes-Signature: sha256=HMAC-SHA256(secret, "<timestamp>.<body>")``: see
+:func:`webhook_signature` and :func:`signed_headers`. **Action tokens** are described below.
 
 An action button (``[memb_actionset_button]``, a theme's ``action_button()``) renders a POST form
 with one hidden token minted by :meth:`ActionSigner.sign_action`. The token binds:
@@ -24,6 +29,7 @@ request gets the first one's answer.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -213,3 +219,27 @@ def _claim(payload: object, issued_at: int) -> ActionClaim:
     ):
         raise malformed
     return ActionClaim(contact_id, action_id, MappingProxyType(params), nonce, issued_at)
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+#: The headers that carry a webhook's timestamp and signature, in and out.
+TIMESTAMP_HEADER = "X-Shortcodes-Timestamp"
+SIGNATURE_HEADER = "X-Shortcodes-Signature"
+
+
+def webhook_signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>.<body>"`` with ``secret``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def webhook_signature_matches(secret: str, timestamp: str, body: bytes, given: str) -> bool:
+    """Whether ``given`` is the signature of ``body`` at ``timestamp`` (constant time)."""
+    return hmac.compare_digest(webhook_signature(secret, timestamp, body), given.strip())
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The timestamp and signature headers a sender adds to ``body``."""
+    stamp = str(int(time.time() if now is None else now))
+    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: webhook_signature(secret, stamp, body)}

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from shortcodes import Contact, Environment, Tag
 from shortcodes.automations import loyalty
 from shortcodes.host import create_app
-from shortcodes.host.webhooks import signed_headers
+from shortcodes.membership.signing import signed_headers
 from shortcodes.store.session import Tx
 from tests.support.automations import Harness
 

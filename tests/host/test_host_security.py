@@ -8,7 +8,7 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
-from shortcodes.host.webhooks import signed_headers
+from shortcodes.membership.signing import signed_headers
 from tests.support.host import counts, logged_in, store
 from tests.support.visitors import Visitor
 

@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shortcodes.automations.worker import Worker
-from shortcodes.host.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+from shortcodes.membership.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+from shortcodes.membership.signing import webhook_signature as sign
 from tests.support.host import counts, logged_in, store
 
 SECRET = "demo-webhook-secret-not-for-production"  # site/site.toml [webhooks]
