@@ -1,6 +1,8 @@
-"""Stage 3, compiling: the node tree to a :class:`~shortcodes.runtime.Template`.
+"""Stage 3, compiling: page text to the parts of a :class:`~shortcodes.runtime.Template`.
 
-Handlers are bound, adjacent text is merged, attribute values are decoded and split into static
+The compiler does not read the node tree of :func:`~shortcodes.tree.build_tree`: it subclasses
+the one pairing walk (:class:`~shortcodes.tree.PairingWalk`) and builds render parts as the walk
+pairs the scanned tags, skipping the intermediate tree. Handlers are bound, adjacent text is merged, attribute values are decoded and split into static
 values (shared by every render) and dynamic ones (``{{variables}}`` and shortcodes nested in a
 quoted value, computed when read), declared attribute types are converted once, and the content
 of a conditional is split at its else marker.

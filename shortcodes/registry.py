@@ -94,10 +94,3 @@ class ShortcodeSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     #: What visitors see when the shortcode fails (a gate: its fail branch); None is nothing.
     fallback: Callable[[Shortcode], str | Markup] | None = None
-
-    def attribute(self, name: str) -> Attribute | None:
-        """The declaration of attribute ``name``, or None."""
-        for attr in self.attributes or ():
-            if attr.name == name:
-                return attr
-        return None

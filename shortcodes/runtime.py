@@ -52,9 +52,6 @@ class Var:
         return str(escape(resolve(ctx, self.root, self.name)))
 
 
-Part = "str | CompiledShortcode | Var"
-
-
 def render_parts(parts: tuple[Any, ...], ctx: Context) -> str:
     """Render a sequence of parts to one string (trusted text is joined as is)."""
     out: list[str] = []

@@ -17,7 +17,7 @@ full scans from the floor, a dispatcher scans only above the highest id it has s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,11 +214,3 @@ def _as_number(value: Any) -> float | None:
         return float(str(value).strip())
     except ValueError:
         return None
-
-
-def pending_events(tx: Tx, kinds: Iterable[str]) -> int:
-    """How many events of these kinds are not dispatched yet (for status output and tests)."""
-    e, m = db.events, db.auto_event_marks
-    marked = exists().where(m.c.event_id == e.c.id)
-    query = select(func.count()).select_from(e).where(e.c.kind.in_(list(kinds)) & ~marked)
-    return int(tx.conn.execute(query).scalar_one())

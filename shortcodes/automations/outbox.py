@@ -25,7 +25,6 @@ import smtplib
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -49,9 +48,6 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 HTTP_TIMEOUT = 10.0
-
-#: Sends one message; returns a short note, raises on failure (the note of the exception).
-Sender = Callable[[Any], str]
 
 
 def backoff(attempts: int) -> timedelta:

@@ -166,8 +166,3 @@ def dispose(engine: Engine) -> None:
     """Close the engine's pooled connections and forget its SQLite write lock."""
     _WRITE_LOCKS.pop(engine, None)
     engine.dispose()
-
-
-def is_sqlite(engine: Engine) -> bool:
-    """True when the engine talks to SQLite."""
-    return engine.dialect.name == "sqlite"

@@ -1,7 +1,7 @@
 """Store facade: the one interface the host, the CLI and automations use for contacts and credits.
 
-``Store.from_url(url)`` (or ``Store.from_instance(folder)``, which honours the environment's
-database URL) gives an object whose methods are single operations, each its own transaction with retries. Automations
+``Store.from_url(url)`` gives an object whose methods are single operations, each its own
+transaction with retries (the host and the CLI find the URL with ``host.settings``). Automations
 that must combine several changes atomically use :meth:`Store.run_in_transaction` with the
 functions of ``contacts``, ``ledger`` and ``runner`` (events are recorded by those functions).
 """
@@ -32,7 +32,7 @@ from shortcodes.errors import (
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import Actionset, SiteActions
 from shortcodes.store import contacts, importer, ledger, runner, schema
-from shortcodes.store.database import default_url, dispose, make_engine
+from shortcodes.store.database import dispose, make_engine
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
@@ -87,13 +87,6 @@ class Store:
     ) -> Store:
         """A store on the database named by ``url`` (sqlite:///file or postgresql://...)."""
         return cls(make_engine(url, pool_size=pool_size), site=site, clock=clock)
-
-    @classmethod
-    def from_instance(cls, instance_path: str | os.PathLike[str], **kwargs: Any) -> Store:
-        """The site's store: the environment's database URL (``SHORTCODES_DATABASE_URL``, then
-        ``DATABASE_URL``) if set, else ``shortcodes.db`` in the folder."""
-        Path(instance_path).mkdir(parents=True, exist_ok=True)
-        return cls.from_url(default_url(instance_path), **kwargs)
 
     def close(self) -> None:
         """Close every pooled connection (and SQLite's lock files)."""
