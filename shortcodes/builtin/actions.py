@@ -49,15 +49,6 @@ BUTTON_ATTRIBUTES: Final = (
 _OWN: Final = frozenset(a.name for a in BUTTON_ATTRIBUTES)
 
 
-def _is_actionset_name(value: str) -> bool:
-    """Whether ``value`` is spelled as site.toml allows an actionset to be named."""
-    try:
-        vocab.name(value)
-    except ValueError:
-        return False
-    return True
-
-
 _CSS_CLASS: Final = re.compile(r"[^A-Za-z0-9_ -]+")
 
 _FORM: Final = Markup(
@@ -88,7 +79,7 @@ def action_form(
     if contact is None:
         return Markup()
     action_id = action_id.strip()
-    if not _is_actionset_name(action_id):
+    if not vocab.accepts(vocab.name, action_id):
         raise ActionButtonError(
             f"action_id {action_id!r} is not an actionset name" if action_id else "needs action_id"
         )
@@ -137,7 +128,7 @@ def check_button(node: ShortcodeNode, report: Report) -> None:
         )
     else:
         value, item = given["action_id"]
-        if static_value(value) and not _is_actionset_name(value.strip()):
+        if static_value(value) and not vocab.accepts(vocab.name, value.strip()):
             report(
                 value_offset(node, item),
                 max(1, len(item.raw)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Fields every contact has in its own row; they are not custom fields and cannot be set as one.
 BUILTIN_FIELDS = frozenset({"email", "name"})
+
+
+def accepts(check: Callable[[Any], object], value: Any) -> bool:
+    """Whether ``check`` accepts ``value`` (for callers that only need a yes or no)."""
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
 
 
 def name(value: Any, what: str = "a name") -> str:

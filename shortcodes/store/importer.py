@@ -175,14 +175,6 @@ def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     return [h if h.casefold() not in RESERVED else h.casefold() for h in header], rows()
 
 
-def _is_field_name(name: str) -> bool:
-    try:
-        vocab.field_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _check_header(path: Path, header: list[str], handle: Any) -> None:
     folded = [h.casefold() for h in header]
     problem = None
@@ -191,7 +183,11 @@ def _check_header(path: Path, header: list[str], handle: Any) -> None:
     elif len(set(folded)) != len(folded):
         problem = "the header names a column twice"
     else:
-        bad = [h for h in header if h.casefold() not in RESERVED and not _is_field_name(h)]
+        bad = [
+            h
+            for h in header
+            if h.casefold() not in RESERVED and not vocab.accepts(vocab.field_name, h)
+        ]
         if bad:
             problem = f"column {bad[0]!r} is not a field name (letters, digits, underscores)"
     if problem:
