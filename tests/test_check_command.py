@@ -113,3 +113,16 @@ def test_check_of_a_missing_folder_names_the_file_and_exits_1(
         f"{tmp_path / 'nowhere' / 'site.toml'}: error: cannot read the site configuration: "
         "No such file or directory\n"
     )
+
+
+def test_columns_count_characters_not_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = 'steps = [{ do = "send_email", template = "été-ñ", subject = 5 }]'
+    site = _site(tmp_path, f"[actionsets.a]\n{line}\n")
+    assert main(["check", "--site", str(site)]) == 1
+    column = line.index("subject") + 1  # 48 characters in, 51 bytes in
+    assert capsys.readouterr().err == (
+        f"{site / 'site.toml'}:2:{column}: error: actionsets.a.steps[0].subject: "
+        "the value must be a non-empty text of at most 200 characters, got 5\n"
+    )

@@ -191,7 +191,8 @@ def _kind(value: Any) -> str:
 
 def _index(text: str) -> dict[Path_, tuple[int, int]]:
     """Where each key path of ``text`` is written: 1-based (line, column) of its key or element."""
-    tree = _parser().parse(text.encode("utf-8"))
+    data = text.encode("utf-8")
+    tree = _parser().parse(data)
     index: dict[Path_, tuple[int, int]] = {}
     arrays: dict[Path_, int] = {}  # [[table]] arrays: how many elements so far
     table: Path_ = ()
@@ -203,7 +204,17 @@ def _index(text: str) -> dict[Path_, tuple[int, int]]:
             for child in node.named_children[1:]:
                 if child.type == "pair":
                     _pair(child, table, index)
-    return index
+    return _in_characters(index, data.split(b"\n"))
+
+
+def _in_characters(
+    index: dict[Path_, tuple[int, int]], lines: list[bytes]
+) -> dict[Path_, tuple[int, int]]:
+    """tree-sitter counts columns in bytes; people (and editors) count characters."""
+    return {
+        path: (line, len(lines[line - 1][: column - 1].decode("utf-8", "replace")) + 1)
+        for path, (line, column) in index.items()
+    }
 
 
 def _header(
