@@ -202,7 +202,10 @@ def _register(app: Flask, state: HostState) -> None:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # authenticated by signature; no browser session involved
     app.register_blueprint(_templates(state.theme.path))
-    for bp in (auth.bp, buttons.bp, checkout.bp, webhooks.bp, preview.bp, views.bp):
+    # The simulated checkout credits without a payment: only a demo site may have it.
+    demo = checkout.bp if state.site.demo_payments else checkout.closed
+    blueprints = [auth.bp, buttons.bp, demo, webhooks.bp, preview.bp, views.bp]
+    for bp in blueprints:
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -1,5 +1,9 @@
 """Host demo checkout: buy a credit bundle; the payment is simulated by the signed payment webhook.
 
+It exists only on a site whose ``[site]`` sets ``demo_payments = true`` (the app registers this
+blueprint only then; elsewhere ``/checkout/*`` is 404 and ``check`` warns when it is on), since
+it hands out products without taking money.
+
 A real site sends visitors to its payment provider, which later calls ``/hooks/payments/succeeded``.
 The demo has no provider, so ``POST /checkout/<product>`` (CSRF-protected, for the logged-in
 contact only) builds the webhook the provider would send, signs it with the site's secret and
@@ -26,6 +30,9 @@ from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
 bp = Blueprint("checkout", __name__)
+#: Registered instead of :data:`bp` on a site without ``demo_payments``: a POST would otherwise
+#: meet the page route's 405, which would tell a prober the checkout exists.
+closed = Blueprint("checkout_closed", __name__)
 
 _FORM = Markup(
     '<form class="checkout" method="post" action="/checkout/{product}">'
@@ -86,3 +93,9 @@ def checkout(product_id: str) -> ResponseReturnValue:
     tail = f" — you now have {balance} credits" if balance is not None else ""
     flash(f"Payment received for {product.title}{tail}.", "success")
     return redirect("/credits", 303)
+
+
+@closed.route("/checkout/<path:rest>", methods=["GET", "POST"])
+def no_checkout(rest: str) -> ResponseReturnValue:
+    """404: this site has no simulated checkout (its products are sold through Stripe)."""
+    return error_page(404, "Not found", "This site has no such page.")
