@@ -74,5 +74,3 @@ def test_check_refuses_a_demo_payments_that_is_not_a_boolean(
         f"{tmp_path / 'site.toml'}:2:1: error: site.demo_payments: must be true or false, "
         "got 'yes'\n"
     )
-
-
