@@ -53,6 +53,7 @@ from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.signing import ActionSigner
 from shortcodes.membership.site import SiteSettings
+from shortcodes.payments import webhook as stripe_hooks
 from shortcodes.payments.config import stripe_settings
 from shortcodes.store.facade import Store
 from shortcodes.themes import load_theme, theme_path
@@ -205,10 +206,11 @@ def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
 def _register(app: Flask, state: HostState) -> None:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # authenticated by signature; no browser session involved
+    csrf.exempt(stripe_hooks.bp)  # the same, with Stripe's signature
     app.register_blueprint(_templates(state.theme.path))
     # The simulated checkout credits without a payment: only a demo site may have it.
     demo = checkout.bp if state.site.demo_payments else checkout.closed
-    blueprints = [auth.bp, buttons.bp, demo, webhooks.bp, preview.bp, views.bp]
+    blueprints = [auth.bp, buttons.bp, demo, stripe_hooks.bp, webhooks.bp, preview.bp, views.bp]
     for bp in blueprints:
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)

@@ -21,6 +21,7 @@ ROUTES = {
     "/actions/<action_id>": "test_actions_run_only_for_the_session_contact",
     "/checkout/<product_id>": "test_checkout_credits_only_the_session_contact",
     "/hooks/<path:name>": "test_webhooks_need_the_site_secret",
+    "/hooks/stripe": "test_the_stripe_hook_refuses_what_stripe_did_not_sign",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -155,3 +156,15 @@ def test_xss_typed_into_the_login_form_comes_back_escaped(visitor: Visitor) -> N
     response = visitor.login('"><script>alert(1)</script>', "x")
     assert response.status_code == 401
     assert_inert(response.get_data(as_text=True), "/login")
+
+
+def test_the_stripe_hook_refuses_what_stripe_did_not_sign(app: Flask) -> None:
+    """The demo has no Stripe signing secret: every delivery is refused, even one signed with
+    the site's generic webhook secret (tests/payments covers a configured site)."""
+    body = json.dumps({"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {}}).encode()
+    secret = app.extensions["shortcodes"].site.webhook_secret
+    before = counts(app)
+    for headers in ({}, signed_headers(secret, body), {"Stripe-Signature": "t=1,v1=00"}):
+        response = app.test_client().post("/hooks/stripe", data=body, headers=headers)
+        assert (response.status_code, response.get_json()["error"]) == (503, "not_configured")
+    assert counts(app) == before

@@ -1,4 +1,7 @@
-"""Host test fixtures: the demo site on a fresh, seeded SQLite database per test.
+"""Payments test fixtures: the demo site (as the host tests have it), and a site selling through
+Stripe on SQLite and PostgreSQL.
+
+The demo site: the host tests' fixtures, on a fresh, seeded SQLite database per test.
 
 Migrating and seeding (five password hashes) happens once per session in a template database;
 each test gets its own copy, its own instance folder and its own Flask app, and the ledger must
@@ -13,9 +16,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
 
 from shortcodes.host import create_app
+from shortcodes.store import schema
+from tests.support.backends import empty_database_url, worker_schema
 from tests.support.host import app_config, make_app, store
+from tests.support.sites import demo_copy
+from tests.support.stripe_events import WEBHOOK_SECRET
 from tests.support.visitors import Visitor
 
 
@@ -48,3 +56,55 @@ def client(app: Flask) -> FlaskClient:
 def visitor(client: FlaskClient) -> Visitor:
     """An anonymous visitor with its own cookie jar."""
     return Visitor(client)
+
+
+#: Products sold through Stripe, added to a copy of the demo site.
+STRIPE_PRODUCTS = """
+[products.bundle-100]
+title = "100 credits"
+credits = 100
+price = "$10"
+stripe_price = "price_bundle100"
+
+[products.monthly-50]
+title = "Monthly: 50 credits and All Access"
+credits = 50
+tag = "All Access"
+price = "$9/month"
+stripe_price = "price_monthly50"
+interval = "month"
+"""
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[tuple[Engine, str]]:
+    """An engine on this worker's own payments schema and the URL selecting it."""
+    yield from worker_schema("payments")
+
+
+@pytest.fixture
+def stripe_site(tmp_path: Path) -> Path:
+    """The demo site without the demo checkout, selling a bundle and a subscription via Stripe."""
+    return demo_copy(tmp_path / "site", demo_payments=False, extra=STRIPE_PRODUCTS)
+
+
+@pytest.fixture
+def stripe_app(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, stripe_site: Path
+) -> Iterator[Flask]:
+    """A Stripe-selling site on an empty database of ``backend`` (SQLite and PostgreSQL); the
+    ledger must verify when the test ends."""
+    url = empty_database_url(backend, request, tmp_path, schema.metadata.sorted_tables)
+    config = app_config(
+        tmp_path / "instance",
+        SITE_DIR=stripe_site,
+        DATABASE_URL=url,
+        SEED=False,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    application = create_app(config)
+    store(application).sync_tags()
+    yield application
+    report = store(application).verify()
+    store(application).close()
+    assert report.ok, report.problems
