@@ -53,6 +53,7 @@ from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.signing import ActionSigner
 from shortcodes.membership.site import SiteSettings
+from shortcodes.payments import checkout as pay
 from shortcodes.payments import webhook as stripe_hooks
 from shortcodes.payments.config import stripe_settings
 from shortcodes.store.facade import Store
@@ -210,7 +211,8 @@ def _register(app: Flask, state: HostState) -> None:
     app.register_blueprint(_templates(state.theme.path))
     # The simulated checkout credits without a payment: only a demo site may have it.
     demo = checkout.bp if state.site.demo_payments else checkout.closed
-    blueprints = [auth.bp, buttons.bp, demo, stripe_hooks.bp, webhooks.bp, preview.bp, views.bp]
+    blueprints = [auth.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp, webhooks.bp, preview.bp]
+    blueprints.append(views.bp)  # last: its catch-all page route must not shadow the others
     for bp in blueprints:
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)

@@ -26,6 +26,7 @@ from shortcodes.host.auth import login_required
 from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.host.webhooks import process, signed_headers
+from shortcodes.payments.checkout import pay_form, sellable
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
@@ -42,14 +43,31 @@ _FORM = Markup(
 
 
 def checkout_button(sc: Shortcode, ctx: Context) -> Markup:
-    """A button that buys a product of site.toml [products] (demo payment); nothing for visitors."""
+    """A button that buys a product of site.toml [products]: through Stripe Checkout when the
+    product has a ``stripe_price`` and the site an API key, else the demo checkout when the
+    site has ``demo_payments``; "not on sale" otherwise. Nothing for visitors."""
     if ctx.contact is None:
         return Markup("")
-    product = host().site.products.get(str(sc.attrs.get("product", "")))
+    state = host()
+    product = state.site.products.get(str(sc.attrs.get("product", "")))
     if product is None:
         raise ValueError(f"no product {sc.attrs.get('product')!r} in site.toml [products]")
     label = sc.attrs.get("button_text") or f"Buy {product.title} for {product.price}"
-    return _FORM.format(product=product.id, csrf=ctx.csrf_token, label=label)
+    if sellable(product):
+        return pay_form(f"/pay/{product.id}", ctx.csrf_token, label)
+    if state.site.demo_payments:
+        return _FORM.format(product=product.id, csrf=ctx.csrf_token, label=label)
+    return Markup('<span class="checkout-unavailable">Not on sale yet</span>')
+
+
+def manage_subscription(sc: Shortcode, ctx: Context) -> Markup:
+    """A "Manage subscription" button that opens Stripe's billing portal (logged-in contacts of
+    a site that sells through Stripe)."""
+    if ctx.contact is None or not host().stripe.can_sell:
+        return Markup("")
+    return pay_form(
+        "/pay/portal", ctx.csrf_token, sc.attrs.get("button_text") or "Manage subscription"
+    )
 
 
 def register_host_shortcodes(env: Environment) -> None:
@@ -62,6 +80,12 @@ def register_host_shortcodes(env: Environment) -> None:
             Attribute("button_text", str, default="", doc="the button label"),
         ],
         example='[checkout_button product="credits-50"]',
+    )
+    env.add_shortcode(
+        "manage_subscription",
+        manage_subscription,
+        attributes=[Attribute("button_text", str, default="", doc="the button label")],
+        example="[manage_subscription]",
     )
 
 

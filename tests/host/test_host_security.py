@@ -22,6 +22,9 @@ ROUTES = {
     "/checkout/<product_id>": "test_checkout_credits_only_the_session_contact",
     "/hooks/<path:name>": "test_webhooks_need_the_site_secret",
     "/hooks/stripe": "test_the_stripe_hook_refuses_what_stripe_did_not_sign",
+    "/pay/<product_id>": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -167,4 +170,17 @@ def test_the_stripe_hook_refuses_what_stripe_did_not_sign(app: Flask) -> None:
     for headers in ({}, signed_headers(secret, body), {"Stripe-Signature": "t=1,v1=00"}):
         response = app.test_client().post("/hooks/stripe", data=body, headers=headers)
         assert (response.status_code, response.get_json()["error"]) == (503, "not_configured")
+    assert counts(app) == before
+
+
+def test_stripe_checkout_routes_act_only_for_the_session_contact(app: Flask) -> None:
+    """The routes take no contact from the request: the demo sells nothing through Stripe (404),
+    the portal opens only the session contact's own customer (Ann has none), and the success
+    page grants nothing (tests/payments covers a site that sells through Stripe)."""
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/credits")
+    before = counts(app)
+    assert poor.post("/pay/credits-50", {"contact": "rich@example.com"}).status_code == 404
+    assert poor.post("/pay/portal", {"customer": "cus_rich"}).location == "/credits"
+    assert "Rita" not in poor.get("/pay/success?product=credits-50&contact=rich@example.com")
     assert counts(app) == before

@@ -82,15 +82,43 @@ def pg_admin() -> Iterator[tuple[Engine, str]]:
     yield from worker_schema("payments")
 
 
+#: A page with the buy, subscribe and manage buttons of the Stripe products.
+BUY_PAGE = """---
+title: Buy through Stripe
+layout: page
+---
+[checkout_button product="bundle-100" button_text="Buy 100 credits"]
+
+[checkout_button product="monthly-50" button_text="Subscribe"]
+
+[checkout_button product="credits-50" button_text="Buy 50 credits"]
+
+[manage_subscription]
+"""
+
+
 @pytest.fixture
 def stripe_site(tmp_path: Path) -> Path:
-    """The demo site without the demo checkout, selling a bundle and a subscription via Stripe."""
-    return demo_copy(tmp_path / "site", demo_payments=False, extra=STRIPE_PRODUCTS)
+    """The demo site without the demo checkout, selling a bundle and a subscription via Stripe
+    (``/buy`` has their buttons)."""
+    site = demo_copy(tmp_path / "site", demo_payments=False, extra=STRIPE_PRODUCTS)
+    (site / "pages" / "buy.md").write_text(BUY_PAGE, encoding="utf-8")
+    return site
+
+
+@pytest.fixture
+def stripe_api() -> dict[str, str]:
+    """More app settings for ``stripe_app`` (a module that talks to an API overrides this)."""
+    return {}
 
 
 @pytest.fixture
 def stripe_app(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path, stripe_site: Path
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    stripe_site: Path,
+    stripe_api: dict[str, str],
 ) -> Iterator[Flask]:
     """A Stripe-selling site on an empty database of ``backend`` (SQLite and PostgreSQL); the
     ledger must verify when the test ends."""
@@ -101,6 +129,7 @@ def stripe_app(
         DATABASE_URL=url,
         SEED=False,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        **stripe_api,
     )
     application = create_app(config)
     store(application).sync_tags()
