@@ -7,7 +7,9 @@ session and of the payment or subscription it creates, and the contact's Stripe 
 and recorded on the first purchase). The visitor is redirected to the session's URL. The success
 page only says the payment is being confirmed: fulfilment comes from the webhook alone
 (:mod:`.webhook`), so a forged or reloaded success URL grants nothing. ``POST /pay/portal``
-opens Stripe's billing portal ("Manage subscription").
+opens Stripe's billing portal ("Manage subscription"). ``GET /admin/payments`` shows admins the
+payment health: the last event received, how many were applied, ignored, deferred or failed, and
+the ones not applied yet.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from shortcodes.context import Contact
-from shortcodes.host.auth import login_required
+from shortcodes.host.auth import admin_required, login_required
 from shortcodes.host.render import host_template, simple_page
 from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.membership.site import Product
 from shortcodes.payments import records
 from shortcodes.payments.stripe_client import make_client
+from shortcodes.store.session import run_read
 
 log = logging.getLogger("shortcodes.payments")
 
@@ -131,3 +134,13 @@ def portal() -> ResponseReturnValue:
         flash("The subscription page could not be opened. Please try again in a moment.", "error")
         return redirect(state.site.buy_more_url, 303)
     return redirect(str(session.url), 303)
+
+
+@bp.get("/admin/payments")
+@admin_required
+def payment_health() -> ResponseReturnValue:
+    """Payment health for admins (see :func:`shortcodes.payments.records.health`)."""
+    state = host()
+    health = run_read(state.store.engine, records.health)
+    body = host_template("payment_health", health=health)
+    return simple_page("Payment health", body, signed_in()), 200, {"Cache-Control": "no-store"}

@@ -25,6 +25,7 @@ ROUTES = {
     "/pay/<product_id>": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/admin/payments": "test_author_tools_are_for_admins_only",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -105,7 +106,12 @@ def test_webhooks_need_the_site_secret(app: Flask) -> None:
 
 def test_author_tools_are_for_admins_only(app: Flask) -> None:
     rich = logged_in(app, "rich@example.com")
-    for url in ("/_preview", "/_preview/account?as=poor@example.com", "/_shortcodes"):
+    for url in (
+        "/_preview",
+        "/_preview/account?as=poor@example.com",
+        "/_shortcodes",
+        "/admin/payments",
+    ):
         assert rich.client.get(url).status_code == 403
 
 
