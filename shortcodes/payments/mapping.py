@@ -33,6 +33,10 @@ Event = Mapping[str, Any]
 #: Subscription statuses that keep the membership tag: ``past_due`` keeps access while Stripe
 #: retries the card; every other status (``unpaid``, ``canceled``, ``paused``...) ends it.
 KEEPS_ACCESS = frozenset({"active", "trialing", "past_due"})
+#: The longest id the ``stripe_*`` tables keep (Stripe's ids are far shorter).
+MAX_ID = 255
+#: The largest amount in minor units an event may carry (Stripe's own cap is far below).
+MAX_MINOR = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +74,31 @@ def obj(event: Event) -> Mapping[str, Any]:
 
 
 def ref(value: Any) -> str | None:
-    """The id of an expandable field: the string itself, or the expanded object's ``id``."""
-    if isinstance(value, str) and value:
+    """The id of an expandable field: the string itself, or the expanded object's ``id``
+    (None when it is neither, or longer than any Stripe id: 255 characters)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID:
         return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
     return None
 
 
+def _currency(value: Any) -> str:
+    """A three-letter ISO currency code, lower case as Stripe writes it."""
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha():
+        return value.lower()
+    raise HookError(400, "bad_object", f"'currency' must be a three-letter code, got {value!r}")
+
+
+def _status(value: Any) -> str:
+    """A subscription status as Stripe names them (a short word)."""
+    if isinstance(value, str) and 0 < len(value) <= 30 and value.replace("_", "").isalpha():
+        return value
+    raise HookError(400, "bad_object", f"'status' must be a subscription status, got {value!r}")
+
+
 def _whole(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MINOR:
         raise HookError(400, "bad_object", f"{what} must be a whole number of minor units")
     return value
 
@@ -234,7 +253,7 @@ def checkout_completed(tx: Tx, site: SiteSettings, event: Event, actor: Actor) -
         contact_id=contact_id,
         product=_product_by_id(site, meta.get("product")),
         amount=_whole(session.get("amount_total"), "amount_total"),
-        currency=str(session.get("currency") or ""),
+        currency=_currency(session.get("currency")),
         payment_intent=ref(session.get("payment_intent")),
     )
     return fulfil(tx, sale, actor)
@@ -265,7 +284,7 @@ def invoice_paid(tx: Tx, site: SiteSettings, event: Event, actor: Actor) -> Outc
         contact_id=contact_id,
         product=product,
         amount=_whole(invoice.get("amount_paid"), "amount_paid"),
-        currency=str(invoice.get("currency") or ""),
+        currency=_currency(invoice.get("currency")),
         charge=ref(invoice.get("charge")),
         payment_intent=ref(invoice.get("payment_intent")),
         subscription=sub_id,
@@ -294,7 +313,7 @@ def subscription_changed(tx: Tx, site: SiteSettings, event: Event, actor: Actor)
     sub = obj(event)
     sub_id = str(sub["id"])
     deleted = event["type"] == "customer.subscription.deleted"
-    status = "canceled" if deleted else str(sub.get("status") or "")
+    status = "canceled" if deleted else _status(sub.get("status"))
     held = records.subscription(tx.conn, sub_id)
     if held is not None and held.status == "canceled":
         return ignored(f"{sub_id} already ended", held.contact_id)
@@ -334,7 +353,7 @@ def charge_refunded(tx: Tx, site: SiteSettings, event: Event, actor: Actor) -> O
     paid = _payment_of_charge(tx, charge)
     if paid is None:
         return _unknown_payment(tx, charge)
-    if str(charge.get("currency") or "").lower() != paid.currency.lower():
+    if _currency(charge.get("currency")) != paid.currency.lower():
         return ignored(
             f"refund in {charge.get('currency')!r} for a payment in {paid.currency!r}",
             paid.contact_id,

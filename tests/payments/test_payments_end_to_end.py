@@ -168,3 +168,17 @@ def _outcomes(store: Store) -> dict[str, str]:
     t = schema.stripe_events
     with store.engine.connect() as conn:
         return {row.type: row.outcome for row in conn.execute(select(t.c.type, t.c.outcome))}
+
+
+def test_a_late_subscription_event_is_re_read_from_the_api_before_it_is_applied(
+    live: tuple[LiveServer, Store], localstripe: LocalStripe
+) -> None:
+    """A stale ``updated`` event saying ``unpaid`` arrives after the subscription is active
+    again: the server re-reads the subscription from localstripe and keeps the access."""
+    server, store = live
+    sub = subscribe(server, localstripe, store)
+    eventually(lambda: store.balance("poor@example.com") == 55)
+    stale = {**sub, "status": "unpaid"}
+    answer = _deliver(server, se.event("customer.subscription.updated", stale, created=1))
+    assert answer["result"]["message"] == f"{sub['id']} is active: keeps access"
+    assert store.get_contact("poor@example.com").has_tag("All Access")
