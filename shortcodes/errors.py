@@ -226,6 +226,11 @@ class HookError(ShortcodeError):
         self.message = message
 
 
+class NotOurEvent(ShortcodeError):
+    """A payment provider's event concerns no contact or product of this site: it is answered
+    200 and logged as ignored (the provider must not retry it)."""
+
+
 # -- action tokens -------------------------------------------------------------------------------
 
 

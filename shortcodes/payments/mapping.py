@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shortcodes.errors import HookError, UnknownContact
+from shortcodes.errors import HookError, NotOurEvent, UnknownContact
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.payments import records
 from shortcodes.store import contacts, ledger
@@ -129,17 +129,13 @@ def _contact(tx: Tx, customer: str | None, meta: Mapping[str, str], fallback: An
             if customer is not None:
                 records.record_customer(tx, contact_id, customer)
             return contact_id
-    raise _NotOurs(f"unknown customer {customer!r} and no known contact in metadata")
-
-
-class _NotOurs(Exception):
-    """The event concerns no contact or product of this site: answered 200 and ignored."""
+    raise NotOurEvent(f"unknown customer {customer!r} and no known contact in metadata")
 
 
 def _product_by_id(site: SiteSettings, pid: str | None) -> Product:
     product = site.products.get(pid or "")
     if product is None:
-        raise _NotOurs(f"no product {pid!r} in site.toml [products]")
+        raise NotOurEvent(f"no product {pid!r} in site.toml [products]")
     return product
 
 
@@ -150,7 +146,7 @@ def _product_by_prices(site: SiteSettings, prices: list[str], meta: Mapping[str,
             return product
     if meta.get("product"):
         return _product_by_id(site, meta["product"])
-    raise _NotOurs(f"no product of this site sells price {', '.join(prices) or '(none)'}")
+    raise NotOurEvent(f"no product of this site sells price {', '.join(prices) or '(none)'}")
 
 
 def _prices(items: Any) -> list[str]:
@@ -463,5 +459,5 @@ def apply(tx: Tx, site: SiteSettings, event: Event, actor: Actor) -> Outcome:
         return ignored(f"{event['type']} is not an event this site handles")
     try:
         return handler(tx, site, event, actor)
-    except _NotOurs as exc:
+    except NotOurEvent as exc:
         return ignored(str(exc))
