@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -444,3 +445,16 @@ def test_no_malformed_field_of_a_handled_event_gets_a_500_or_changes_anything(
             status, _ = hooks.send(se.event(kind, {**base, key: junk}))
             assert status in (200, 400, 409, 413, 422), (key, junk, status)
     assert hooks.app.test_client().get("/").status_code == 200
+
+
+def test_parallel_deliveries_of_one_invoice_credit_it_once(hooks: Hooks) -> None:
+    """Eight threads deliver the same invoice at once, half with one event id and half with
+    fresh ones (Stripe's retries overlapping a re-sent event): 50 credits, once."""
+    paid = se.invoice("price_monthly50")
+    same = se.event("invoice.paid", paid)
+    events = [same if i % 2 else se.event("invoice.paid", paid) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda e: Hooks(hooks.app).send(e)[0], events))
+    assert statuses == [200] * 8
+    assert hooks.balance() == 50
+    assert len(hooks.events("payment_succeeded")) == 1
