@@ -182,3 +182,39 @@ def test_a_late_subscription_event_is_re_read_from_the_api_before_it_is_applied(
     answer = _deliver(server, se.event("customer.subscription.updated", stale, created=1))
     assert answer["result"]["message"] == f"{sub['id']} is active: keeps access"
     assert store.get_contact("poor@example.com").has_tag("All Access")
+
+
+def test_a_bundle_bought_through_checkout_is_credited_once_by_its_completed_session(
+    live: tuple[LiveServer, Store], localstripe: LocalStripe
+) -> None:
+    """localstripe has no Checkout Sessions: the test builds ``checkout.session.completed`` from
+    the session our server created (recorded by the launcher: its id, customer, contact and
+    metadata) and a PaymentIntent localstripe really charged, signs it with the ``stripe``
+    library's helper and delivers it twice, as Stripe's retry would, with a new event id."""
+    server, store = live
+    poor = HttpVisitor(server.url)
+    assert poor.login("poor@example.com").status == 303
+    poor.request("/buy")
+    assert poor.request("/pay/bundle-100", {"csrf_token": poor.csrf()}).status == 303
+    (session,) = localstripe.sessions()
+    params = session["params"]
+    intent = localstripe.client().v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "customer": params["customer"]}
+    )
+    completed = {
+        "id": session["id"],
+        "object": "checkout.session",
+        "mode": params["mode"],
+        "payment_status": "paid",
+        "status": "complete",
+        "amount_total": intent.amount,
+        "currency": intent.currency,
+        "customer": params["customer"],
+        "client_reference_id": params["client_reference_id"],
+        "metadata": params["metadata"],
+        "payment_intent": intent.id,
+    }
+    first = _deliver(server, se.event("checkout.session.completed", completed))
+    again = _deliver(server, se.event("checkout.session.completed", completed))
+    assert (first["result"]["balance"], again["result"]["outcome"]) == (105, "ignored")
+    assert store.balance("poor@example.com") == 105
