@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shortcodes.commands.store",
     "shortcodes.commands.docs",
     "shortcodes.commands.automations",
+    "shortcodes.commands.payments",
 )
 
 

@@ -195,9 +195,10 @@ class ConfigError(ShortcodeError):
     def _what(self) -> str:
         return f"{self.key}: {self.reason}" if self.key else self.reason
 
-    def format(self) -> str:
-        """The ``check`` command's line: ``FILE:LINE:COL: error: KEY: MESSAGE``."""
-        return f"{self._where()}: error: {self._what()}"
+    def format(self, severity: str = "error") -> str:
+        """The ``check`` command's line: ``FILE:LINE:COL: error: KEY: MESSAGE`` (``warning``
+        in place of ``error`` for a problem that does not stop the site)."""
+        return f"{self._where()}: {severity}: {self._what()}"
 
 
 class ThemeError(ShortcodeError):
@@ -223,6 +224,11 @@ class HookError(ShortcodeError):
         self.status = status
         self.code = code
         self.message = message
+
+
+class NotOurEvent(ShortcodeError):
+    """A payment provider's event concerns no contact or product of this site: it is answered
+    200 and logged as ignored (the provider must not retry it)."""
 
 
 # -- action tokens -------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ def add_commands(sub: Any) -> None:
         "check",
         help="validate the site configuration (site.toml)",
         description="Validate site.toml as the host loads it; print FILE:LINE:COL: error: "
-        "MESSAGE and exit 1 on a problem, exit 0 when it is clean.",
+        "MESSAGE and exit 1 on a problem, exit 0 when it is clean (FILE:LINE:COL: warning: "
+        "lines do not change the exit status).",
     )
     check.add_argument(
         "--site",
@@ -36,6 +37,8 @@ def run_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.format(), file=sys.stderr)
         return 1
+    for warning in config.warnings:
+        print(warning.format("warning"), file=sys.stderr)
     actions, automations = config.actions, config.automations
     print(
         f"{config.file}: ok: {len(actions.tags)} tags, {len(actions.actionsets)} actionsets, "

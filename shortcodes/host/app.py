@@ -8,7 +8,8 @@ opens and migrates the store, seeds the demo contacts when the site has a seed f
 registers the views. Configuration keys (all optional): ``SITE_DIR``, ``THEMES_DIR``,
 ``INSTANCE_PATH``, ``DATABASE_URL`` (see :mod:`.settings`), ``SECRET_KEY`` (else a random one kept
 in the instance folder), ``SESSION_COOKIE_SECURE``, ``SEED``, ``ACTION_TOKEN_MAX_AGE``,
-``WEBHOOK_SECRET``, ``PROXY_HOPS`` (proxies in front whose ``X-Forwarded-For``/``-Proto`` to
+``WEBHOOK_SECRET``, ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE`` (see
+:mod:`shortcodes.payments.config`), ``PROXY_HOPS`` (proxies in front whose ``X-Forwarded-For``/``-Proto`` to
 trust), plus any Flask setting; each can be given as ``SHORTCODES_<KEY>`` in the environment.
 
 Pages the host draws itself (login form, error pages, flashed messages, the preview banner, lint
@@ -52,6 +53,9 @@ from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.signing import ActionSigner
 from shortcodes.membership.site import SiteSettings
+from shortcodes.payments import checkout as pay
+from shortcodes.payments import webhook as stripe_hooks
+from shortcodes.payments.config import stripe_settings
 from shortcodes.store.facade import Store
 from shortcodes.themes import load_theme, theme_path
 
@@ -173,7 +177,9 @@ def _build_state(app: Flask, settings: Settings) -> HostState:
     signer = ActionSigner(
         str(app.config["SECRET_KEY"]), max_age=int(app.config["ACTION_TOKEN_MAX_AGE"])
     )
-    return HostState(site, store, env, PageStore(site.pages_dir, env), signer, theme, automations)
+    pages = PageStore(site.pages_dir, env)
+    payments = stripe_settings(app.config)
+    return HostState(site, store, env, pages, signer, theme, automations, payments)
 
 
 def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
@@ -201,8 +207,13 @@ def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
 def _register(app: Flask, state: HostState) -> None:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # authenticated by signature; no browser session involved
+    csrf.exempt(stripe_hooks.bp)  # the same, with Stripe's signature
     app.register_blueprint(_templates(state.theme.path))
-    for bp in (auth.bp, buttons.bp, checkout.bp, webhooks.bp, preview.bp, views.bp):
+    # The simulated checkout credits without a payment: only a demo site may have it.
+    demo = checkout.bp if state.site.demo_payments else checkout.closed
+    blueprints = [auth.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp, webhooks.bp, preview.bp]
+    blueprints.append(views.bp)  # last: its catch-all page route must not shadow the others
+    for bp in blueprints:
         app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -17,6 +17,7 @@ from shortcodes.context import Contact
 from shortcodes.environment import Environment
 from shortcodes.errors import UnknownContact
 from shortcodes.membership.signing import ActionSigner
+from shortcodes.payments.config import StripeSettings
 from shortcodes.store.facade import Store
 from shortcodes.themes import Theme
 
@@ -39,6 +40,8 @@ class HostState:
     theme: Theme
     #: The site's automation settings (rules run in the worker; loyalty is read on every page).
     automations: AutomationConfig = field(default_factory=AutomationConfig)
+    #: The Stripe secrets and API address (from ``SHORTCODES_STRIPE_*``); empty: not configured.
+    stripe: StripeSettings = field(default_factory=StripeSettings)
 
 
 def host() -> HostState:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shortcodes.automations.rules import AutomationConfig, load_rules
+from shortcodes.errors import ConfigError
 from shortcodes.membership.actionsets import SiteActions, load_actions
 from shortcodes.membership.site import SiteSettings, load_host
-from shortcodes.membership.source import SiteSource
+from shortcodes.membership.source import Node, SiteSource
 
 #: Every top-level key of site.toml, by owner.
 SECTIONS = (
@@ -44,6 +45,8 @@ class SiteConfig:
     host: SiteSettings
     actions: SiteActions
     automations: AutomationConfig
+    #: Problems that do not stop the site but an operator must see (``check`` prints them).
+    warnings: tuple[ConfigError, ...] = ()
 
 
 def load_config(site_dir: str | os.PathLike[str]) -> SiteConfig:
@@ -67,4 +70,17 @@ def _validate(source: SiteSource, folder: Path) -> SiteConfig:
     actions = load_actions(root)
     host = load_host(root, folder, actions)
     automations = load_rules(root, actions, host.webhook_secret)
-    return SiteConfig(source.file, host, actions, automations)
+    return SiteConfig(source.file, host, actions, automations, _warnings(root, host))
+
+
+def _warnings(root: Node, host: SiteSettings) -> tuple[ConfigError, ...]:
+    """What ``check`` warns about: a switch that is fine on a demo and dangerous in production."""
+    if not host.demo_payments:
+        return ()
+    switch = root.child("site").child("demo_payments")
+    return (
+        switch.fail(
+            "the simulated checkout is on: any logged-in visitor gets products for free at "
+            "/checkout/<product>; never set it on a site that takes real payments"
+        ),
+    )

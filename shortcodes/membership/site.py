@@ -3,7 +3,9 @@
 ``[site]`` names the site, its theme and its admin tag; ``[webhooks]`` holds the shared secret
 inbound webhooks are signed with; ``[login]`` sets how many failed logins are allowed;
 ``[products.<id>]`` says what a successful payment for a product grants (credits, a tag) so the
-payment webhooks can credit bundles and revoke access. The file is read once by
+payment webhooks can credit bundles and revoke access, and which Stripe price sells it
+(``stripe_price``; with ``interval`` it is a subscription that grants them each period).
+``demo_payments = true`` in ``[site]`` turns on the simulated checkout (demo sites only). The file is read once by
 :mod:`shortcodes.membership.config`, which hands each section to its owner.
 """
 
@@ -19,8 +21,10 @@ from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.source import Node
 from shortcodes.store.throttle import MAX_WINDOW, LoginPolicy, whole_limit
 
-SITE_KEYS = ("name", "url", "theme", "admin_tag", "buy_more_url", "pages")
-PRODUCT_KEYS = ("title", "credits", "field", "tag", "price")
+SITE_KEYS = ("name", "url", "theme", "admin_tag", "buy_more_url", "pages", "demo_payments")
+PRODUCT_KEYS = ("title", "credits", "field", "tag", "price", "stripe_price", "interval")
+#: How often a subscription bills (Stripe's ``recurring.interval``); no interval: bought once.
+INTERVALS = ("day", "week", "month", "year")
 #: ``[login]`` keys and the :class:`LoginPolicy` limits they set.
 LOGIN_LIMITS = {
     "max_failures": "per_account_address",
@@ -39,6 +43,15 @@ class Product:
     field: str = "_Credits"
     tag: str | None = None
     price: str = ""
+    #: The Stripe price the product is sold at ("" when it is not sold through Stripe).
+    stripe_price: str = ""
+    #: A subscription's billing period (``month``...); None for a bundle bought once.
+    interval: str | None = None
+
+    @property
+    def is_subscription(self) -> bool:
+        """True when the product renews each period (Checkout mode ``subscription``)."""
+        return self.interval is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,8 @@ class SiteSettings:
     products: Mapping[str, Product] = field(default_factory=dict)
     actions: SiteActions = field(default_factory=SiteActions)
     login: LoginPolicy = field(default_factory=LoginPolicy)
+    #: The simulated checkout (``/checkout/<product>``) that credits without a payment: demo only.
+    demo_payments: bool = False
 
     @property
     def seed_file(self) -> Path:
@@ -91,6 +106,7 @@ def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
         products=_products(root.child("products", {}), actions),
         actions=actions,
         login=_login_policy(root.child("login", {})),
+        demo_payments=site.child("demo_payments", False).check(vocab.flag),
     )
 
 
@@ -124,6 +140,25 @@ def _products(node: Node, actions: SiteActions) -> dict[str, Product]:
             raise spec.fail("grants nothing: give it credits, a tag, or both")
         title = spec.child("title").text(default=pid)
         products[pid] = Product(
-            pid, title, credits, field_name, tag, spec.child("price").text(default="")
+            pid,
+            title,
+            credits,
+            field_name,
+            tag,
+            spec.child("price").text(default=""),
+            *_stripe_terms(spec),
         )
     return products
+
+
+def _stripe_terms(spec: Node) -> tuple[str, str | None]:
+    """A product's ``stripe_price`` and ``interval`` (a subscription must name its price)."""
+    price = spec.child("stripe_price").check(vocab.stripe_price) if "stripe_price" in spec else ""
+    if "interval" not in spec:
+        return price, None
+    interval = spec.child("interval")
+    if interval.value not in INTERVALS:
+        raise interval.fail(f"must be one of {', '.join(INTERVALS)}, got {interval.value!r}")
+    if not price:
+        raise spec.fail("a subscription (interval) is sold through Stripe: give it stripe_price")
+    return price, str(interval.value)

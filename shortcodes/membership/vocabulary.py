@@ -28,6 +28,7 @@ _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+")
 _DURATION = re.compile(r"\s*([0-9]{1,7})\s*(mo|s|m|h|d|w|y)\s*")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STRIPE_PRICE = re.compile(r"[A-Za-z0-9_]{6,255}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Fields every contact has in its own row; they are not custom fields and cannot be set as one.
@@ -225,6 +226,24 @@ def duration(value: Any) -> Duration:
     if found.approximate() > MAX_DURATION:
         raise ValueError(f"the duration {value!r} is longer than ten years")
     return found
+
+
+def flag(value: Any) -> bool:
+    """A TOML boolean (``true``/``false``), never a text or a number that looks like one."""
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def stripe_price(value: Any) -> str:
+    """A Stripe price id (``price_…``; a legacy plan id ``plan_…`` is accepted too)."""
+    if (
+        isinstance(value, str)
+        and _STRIPE_PRICE.fullmatch(value)
+        and value.startswith(("price_", "plan_"))
+    ):
+        return value
+    raise ValueError(f"a Stripe price id looks like 'price_1AbC…', got {value!r}")
 
 
 def whole_number(value: Any, low: int, high: int) -> int:

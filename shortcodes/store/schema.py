@@ -352,3 +352,65 @@ loyalty_referrals = Table(
     Column("approved_at", DateTime, nullable=False),
     CheckConstraint("referred_id <> referrer_id", name="not_self"),
 )
+
+
+# -- payments through Stripe (created by migration 0006) ---------------------------------------
+# - stripe_customers: the Stripe customer of each contact (recorded when it first buys).
+# - stripe_payments: one row per fulfilled payment, unique per Checkout Session or invoice
+#   (``ref``), so a second event for the same invoice finds it and adds nothing; ``refunded``
+#   is the cumulative amount refunded so far (minor units), ``reversed`` the credits taken back.
+# - stripe_subscriptions: each subscription's last known status and the ``created`` time of the
+#   event that set it, so an older event arriving late cannot undo a newer one.
+# - stripe_events: every verified event received, with its outcome (applied, ignored, deferred,
+#   failed), for the admin's payment-health view and for reconcile.
+stripe_customers = Table(
+    "stripe_customers",
+    metadata,
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("customer_id", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+stripe_payments = Table(
+    "stripe_payments",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("ref", String(255), nullable=False, unique=True),
+    Column("contact_id", ForeignKey(contacts.c.id), nullable=False),
+    Column("product", String(100), nullable=False),
+    Column("charge", String(255), nullable=True, index=True),
+    Column("payment_intent", String(255), nullable=True, index=True),
+    Column("subscription", String(255), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("reversed", BigInteger, nullable=False, server_default="0"),
+    Column("disputed", Boolean, nullable=False, server_default=false()),
+    Column("created_at", DateTime, nullable=False),
+)
+
+stripe_subscriptions = Table(
+    "stripe_subscriptions",
+    metadata,
+    Column("subscription_id", String(255), primary_key=True),
+    Column("contact_id", ForeignKey(contacts.c.id), nullable=False),
+    Column("product", String(100), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("event_created", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("received_at", DateTime, nullable=False),
+    Index(None, "outcome", "received_at"),
+    Index(None, "received_at"),
+)

@@ -39,12 +39,23 @@ _KEY_CONSTRAINTS = (
     "uq_actionset_runs_idempotency_key",
     "uq_contacts_email",
     "uq_tags_name_key",
+    # payments: a customer, payment, subscription or event log row recorded in parallel
+    "pk_stripe_customers",
+    "uq_stripe_customers_customer_id",
+    "uq_stripe_payments_ref",
+    "pk_stripe_subscriptions",
+    "pk_stripe_events",
 )
 _KEY_COLUMNS = (
     "operations.key",
     "actionset_runs.idempotency_key",
     "contacts.email",
     "tags.name_key",
+    "stripe_customers.contact_id",
+    "stripe_customers.customer_id",
+    "stripe_payments.ref",
+    "stripe_subscriptions.subscription_id",
+    "stripe_events.event_id",
 )
 
 MAX_ATTEMPTS = 12

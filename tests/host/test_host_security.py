@@ -21,6 +21,11 @@ ROUTES = {
     "/actions/<action_id>": "test_actions_run_only_for_the_session_contact",
     "/checkout/<product_id>": "test_checkout_credits_only_the_session_contact",
     "/hooks/<path:name>": "test_webhooks_need_the_site_secret",
+    "/hooks/stripe": "test_the_stripe_hook_refuses_what_stripe_did_not_sign",
+    "/pay/<product_id>": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
+    "/admin/payments": "test_author_tools_are_for_admins_only",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -101,7 +106,12 @@ def test_webhooks_need_the_site_secret(app: Flask) -> None:
 
 def test_author_tools_are_for_admins_only(app: Flask) -> None:
     rich = logged_in(app, "rich@example.com")
-    for url in ("/_preview", "/_preview/account?as=poor@example.com", "/_shortcodes"):
+    for url in (
+        "/_preview",
+        "/_preview/account?as=poor@example.com",
+        "/_shortcodes",
+        "/admin/payments",
+    ):
         assert rich.client.get(url).status_code == 403
 
 
@@ -155,3 +165,28 @@ def test_xss_typed_into_the_login_form_comes_back_escaped(visitor: Visitor) -> N
     response = visitor.login('"><script>alert(1)</script>', "x")
     assert response.status_code == 401
     assert_inert(response.get_data(as_text=True), "/login")
+
+
+def test_the_stripe_hook_refuses_what_stripe_did_not_sign(app: Flask) -> None:
+    """The demo has no Stripe signing secret: every delivery is refused, even one signed with
+    the site's generic webhook secret (tests/payments covers a configured site)."""
+    body = json.dumps({"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {}}).encode()
+    secret = app.extensions["shortcodes"].site.webhook_secret
+    before = counts(app)
+    for headers in ({}, signed_headers(secret, body), {"Stripe-Signature": "t=1,v1=00"}):
+        response = app.test_client().post("/hooks/stripe", data=body, headers=headers)
+        assert (response.status_code, response.get_json()["error"]) == (503, "not_configured")
+    assert counts(app) == before
+
+
+def test_stripe_checkout_routes_act_only_for_the_session_contact(app: Flask) -> None:
+    """The routes take no contact from the request: the demo sells nothing through Stripe (404),
+    the portal opens only the session contact's own customer (Ann has none), and the success
+    page grants nothing (tests/payments covers a site that sells through Stripe)."""
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/credits")
+    before = counts(app)
+    assert poor.post("/pay/credits-50", {"contact": "rich@example.com"}).status_code == 404
+    assert poor.post("/pay/portal", {"customer": "cus_rich"}).location == "/credits"
+    assert "Rita" not in poor.get("/pay/success?product=credits-50&contact=rich@example.com")
+    assert counts(app) == before

@@ -39,7 +39,7 @@ DURATION = (
 @pytest.mark.parametrize(
     ("extra", "key", "where", "reason"),
     [
-        ('[site]\ncolour = "red"\n', "site.colour", (6, 1), "unknown key 'colour' (expected one of: admin_tag, buy_more_url, name, pages, theme, url)"),
+        ('[site]\ncolour = "red"\n', "site.colour", (6, 1), "unknown key 'colour' (expected one of: admin_tag, buy_more_url, demo_payments, name, pages, theme, url)"),
         ("[site]\nname = 7\n", "site.name", (6, 1), "must be text, got 7"),
         ("[products.x]\ncredits = -5\n", "products.x.credits", (6, 1), "an amount is a whole number from 0 to 1000000000000, got -5"),
         ('[products.x]\ncredits = 5\nfield = "_Points"\n', "products.x.field", (7, 1), "unknown credit field '_Points' (declared in [credits]: _Credits)"),
@@ -55,7 +55,7 @@ DURATION = (
         ('[login]\nwindow = "40d"\n', "login.window", (6, 1), "the login window is at most 30 days, got '40d'"),
         ("[login]\nlockout = 5\n", "login.lockout", (6, 1), "unknown key 'lockout' (expected one of: max_failures, max_failures_per_account, max_failures_per_address, window)"),
         ('[[login]]\nwindow = "1h"\n', "login", (5, 1), "must be a table, got a list"),
-        ('[products.x]\ncredits = 5\ncolour = "red"\n', "products.x.colour", (7, 1), "unknown key 'colour' (expected one of: credits, field, price, tag, title)"),
+        ('[products.x]\ncredits = 5\ncolour = "red"\n', "products.x.colour", (7, 1), "unknown key 'colour' (expected one of: credits, field, interval, price, stripe_price, tag, title)"),
         ("[webhooks]\nsecret = 1\n", "webhooks.secret", (6, 1), "must be text, got 1"),
     ],
 )

@@ -265,4 +265,3 @@ class Harness:
         query = query.where(done if rule is None else done & (r.c.rule == rule))
         with self.store.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
-

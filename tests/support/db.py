@@ -29,9 +29,7 @@ def row_counts(store: Store, *tables: Table) -> dict[str, int]:
         }
 
 
-def buyer(
-    store: Store, email: str = "ann@example.com", credits: int = 0, name: str = "Ann"
-) -> int:
+def buyer(store: Store, email: str = "ann@example.com", credits: int = 0, name: str = "Ann") -> int:
     """A contact with an opening balance; returns its id."""
     contact_id = store.add_contact(email, name)
     if credits:

@@ -40,6 +40,8 @@ class LiveServer:
     secret: str = "live-server-test-secret"
     port: int = field(default_factory=free_port)
     log: Path | None = None
+    #: More environment for the server (``SHORTCODES_STRIPE_*``, say).
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,6 +78,7 @@ class LiveServer:
             "SHORTCODES_SECRET_KEY": self.secret,
             "SHORTCODES_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         self.log = self.instance / f"server-{self.port}.log"
         self.instance.mkdir(parents=True, exist_ok=True)

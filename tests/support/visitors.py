@@ -87,9 +87,7 @@ class Visitor(PageForms):
         """POST ``data`` as a form with the last page's CSRF token; returns the response."""
         return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf()})
 
-    def login(
-        self, email: str, password: str | None = None, next_url: str | None = None
-    ) -> Any:
+    def login(self, email: str, password: str | None = None, next_url: str | None = None) -> Any:
         """Log in through the form (the demo password unless given); returns the response."""
         self.get("/login")
         return self.post("/login", login_fields(email, password, next_url))
