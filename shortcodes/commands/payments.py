@@ -22,9 +22,9 @@ from shortcodes.errors import SettingsError
 from shortcodes.host.settings import environment
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.config import load_config
-from shortcodes.payments.config import stripe_settings
 from shortcodes.payments.reconcile import MAX_SINCE, list_events, reconcile
 from shortcodes.payments.stripe_client import make_client
+from shortcodes.payments.stripe_settings import stripe_settings
 from shortcodes.store.facade import Store
 
 

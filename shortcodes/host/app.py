@@ -9,7 +9,7 @@ registers the views. Configuration keys (all optional): ``SITE_DIR``, ``THEMES_D
 ``INSTANCE_PATH``, ``DATABASE_URL`` (see :mod:`.settings`), ``SECRET_KEY`` (else a random one kept
 in the instance folder), ``SESSION_COOKIE_SECURE``, ``SEED``, ``ACTION_TOKEN_MAX_AGE``,
 ``WEBHOOK_SECRET``, ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE`` (see
-:mod:`shortcodes.payments.config`), ``PROXY_HOPS`` (proxies in front whose ``X-Forwarded-For``/``-Proto`` to
+:mod:`shortcodes.payments.stripe_settings`), ``PROXY_HOPS`` (proxies in front whose ``X-Forwarded-For``/``-Proto`` to
 trust), plus any Flask setting; each can be given as ``SHORTCODES_<KEY>`` in the environment.
 
 Pages the host draws itself (login form, error pages, flashed messages, the preview banner, lint
@@ -53,9 +53,9 @@ from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.signing import ActionSigner
 from shortcodes.membership.site import SiteSettings
-from shortcodes.payments import checkout as pay
+from shortcodes.payments import buying as pay
 from shortcodes.payments import webhook as stripe_hooks
-from shortcodes.payments.config import stripe_settings
+from shortcodes.payments.stripe_settings import stripe_settings
 from shortcodes.store.facade import Store
 from shortcodes.themes import load_theme, theme_path
 

@@ -27,7 +27,7 @@ from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.host.webhooks import process
 from shortcodes.membership.signing import signed_headers
-from shortcodes.payments.checkout import pay_form, sellable
+from shortcodes.payments.buying import pay_form, sellable
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 

@@ -17,7 +17,7 @@ from shortcodes.context import Contact
 from shortcodes.environment import Environment
 from shortcodes.errors import UnknownContact
 from shortcodes.membership.signing import ActionSigner
-from shortcodes.payments.config import StripeSettings
+from shortcodes.payments.stripe_settings import StripeSettings
 from shortcodes.store.facade import Store
 from shortcodes.themes import Theme
 

@@ -7,7 +7,7 @@ import stripe
 from stripe._base_address import BaseAddresses
 
 from shortcodes.errors import SettingsError
-from shortcodes.payments.config import StripeSettings
+from shortcodes.payments.stripe_settings import StripeSettings
 
 
 def make_client(settings: StripeSettings) -> stripe.StripeClient:

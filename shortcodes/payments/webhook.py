@@ -28,8 +28,8 @@ from shortcodes.errors import HookError, StoreError
 from shortcodes.host.state import host
 from shortcodes.membership.site import SiteSettings
 from shortcodes.payments import mapping, records
-from shortcodes.payments.config import TOLERANCE, StripeSettings
 from shortcodes.payments.stripe_client import make_client
+from shortcodes.payments.stripe_settings import TOLERANCE, StripeSettings
 from shortcodes.store.facade import Store
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx

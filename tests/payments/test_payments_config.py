@@ -10,7 +10,7 @@ from shortcodes.errors import ConfigError, SettingsError
 from shortcodes.host import create_app
 from shortcodes.membership.config import parse_config
 from shortcodes.membership.site import Product
-from shortcodes.payments.config import StripeSettings, stripe_settings
+from shortcodes.payments.stripe_settings import StripeSettings, stripe_settings
 from tests.support.host import app_config, store
 from tests.support.sites import demo_copy
 
