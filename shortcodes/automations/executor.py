@@ -355,14 +355,17 @@ class _RuleRun:
             select(c.c.email).where(c.c.id == self.contact_id)
         ).scalar_one()
         balances = ledger.balances(self.tx.conn, self.contact_id, self.config.actions.credit_fields)
-        origin = {
+        full = steps.outbox_payload(payload, self.contact_id, email, balances, self.origin())
+        enqueue(self.tx, kind, self.key, full, self.contact_id)
+
+    def origin(self) -> dict[str, Any]:
+        """What queued a message: the rule, its run, the step and the run's trigger."""
+        return {
             "rule": self.run.rule,
             "run_id": self.run.id,
             "step": self.step.idx,
             "trigger": self.run.data.get("trigger", {}),
         }
-        full = steps.outbox_payload(payload, self.contact_id, email, balances, origin)
-        enqueue(self.tx, kind, self.key, full, self.contact_id)
 
     def redirect_to(self, url: str) -> None:
         """Rules have no visitor (the registry refuses ``redirect`` in rules)."""

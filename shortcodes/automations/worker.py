@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from shortcodes.automations import executor, loyalty
+from shortcodes.automations import batch, executor, loyalty
 from shortcodes.automations.dispatch import Dispatcher
 from shortcodes.automations.outbox import Delivery, process_alive
 from shortcodes.automations.rules import AutomationConfig
@@ -178,9 +178,7 @@ class Worker:
         return executor.claim_due(tx, limit)
 
     def _batch(self, tx: Tx) -> int:
-        done = 0
-        for step in self._claim(tx, self.batch):
-            done += executor.execute(tx, self.config, step, self.ident, isolate=False)
+        done = batch.execute_batch(tx, self.config, self._claim(tx, self.batch), self.ident)
         if self.before_commit is not None:
             self.before_commit(done)
         return done

@@ -129,6 +129,10 @@ class StepKind:
     allowed: frozenset[Where] = frozenset({"actionset", "rule"})
     #: True when the store operation records its own events (the run flushes its own first).
     writes_events: bool = False
+    #: True when the kind only moves credits, queues messages or defers the next step (the
+    #: :class:`StepRun` operations a batch can buffer), so the worker runs many of them with a
+    #: few set-based statements; other kinds run one at a time.
+    batchable: bool = False
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -253,11 +257,13 @@ STEPS: dict[str, StepKind] = {
             "debit",
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(-1),
+            batchable=True,
         ),
         StepKind(
             "credit",
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(+1),
+            batchable=True,
         ),
         StepKind("apply_tag", (Arg("tag", _tag, ref="tag"),), _apply_tag, writes_events=True),
         StepKind("remove_tag", (Arg("tag", _tag, ref="tag"),), _remove_tag, writes_events=True),
@@ -277,10 +283,16 @@ STEPS: dict[str, StepKind] = {
             "send_email",
             (Arg("template", _text), Arg("subject", _text, required=False, ref="str")),
             _send_email,
+            batchable=True,
         ),
-        StepKind("webhook", (Arg("url", _http_url), Arg("event", _text, required=False)), _webhook),
+        StepKind(
+            "webhook",
+            (Arg("url", _http_url), Arg("event", _text, required=False)),
+            _webhook,
+            batchable=True,
+        ),
         StepKind("redirect", (Arg("url", _url_or_path),), _redirect, frozenset({"actionset"})),
-        StepKind("wait", (Arg("for", _duration),), _wait, _RULES_ONLY),
+        StepKind("wait", (Arg("for", _duration),), _wait, _RULES_ONLY, batchable=True),
         StepKind(
             "remove_tag_after",
             (Arg("tag", _tag), Arg("after", _duration)),

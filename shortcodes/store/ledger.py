@@ -21,9 +21,9 @@ from shortcodes.errors import InsufficientCredits, InvalidInput, RefundError, Un
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
-from shortcodes.store.events import event_row, record_event
+from shortcodes.store.events import event_row, record_event, record_events
 from shortcodes.store.fastpath import Prepared
-from shortcodes.store.idempotency import once
+from shortcodes.store.idempotency import check_key, fingerprint, once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
 #: No single change may move more than this; it keeps sums far from 64-bit overflow.
@@ -535,3 +535,197 @@ def _check_reversals(conn: Connection) -> list[Discrepancy]:
         )
         for r in conn.execute(query)
     ]
+
+
+# -- many keyed moves at once (the automations worker's batches) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One keyed credit or debit staged in a :class:`MoveBatch`."""
+
+    key: str
+    contact_id: int
+    field: str
+    delta: int
+    reason: str
+    actor: Actor
+
+
+class MoveBatch:
+    """Credits and debits of many contacts, written with a few set-based statements.
+
+    The caller holds the lock of every contact it stages moves for (the worker's claim locks
+    them), so the balances read once when the batch starts stay true while it computes: each
+    :meth:`stage` answers the balance after its move at once (refusing an overdraft exactly as
+    :func:`debit` does, before anything is written), and :meth:`write` records every staged move
+    as :func:`credit`/:func:`debit` would have, one row of the same shape in each table: the
+    operation under its key (a key used before makes the insert fail, never a second move), the
+    ledger entry, the cached balance and the ``balance_changed`` event. One statement per table,
+    whatever the number of moves. This is the one place that writes batched ledger moves.
+    """
+
+    def __init__(self, tx: Tx, contact_ids: Iterable[int]) -> None:
+        self.tx = tx
+        self.moves: list[tuple[Move, int]] = []  # (move, balance after)
+        self._balances: dict[tuple[int, str], int] = {}
+        ids = sorted(set(contact_ids))
+        a = schema.credit_accounts
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            query = select(a.c.contact_id, a.c.field, a.c.balance).where(a.c.contact_id.in_(chunk))
+            for contact_id, field_name, value in tx.conn.execute(query):
+                self._balances[(int(contact_id), field_name)] = int(value)
+
+    def balance(self, contact_id: int, field_name: str) -> int:
+        """The balance with every move staged so far."""
+        return self._balances.get((contact_id, field_name), 0)
+
+    def balances(self, contact_id: int, credit_fields: Iterable[str]) -> dict[str, int]:
+        """The contact's balance in each of ``credit_fields``, as :func:`balances` answers."""
+        return {name: self.balance(contact_id, name) for name in credit_fields}
+
+    def stage(self, move: Move) -> int:
+        """Stage ``move`` (validated like :func:`credit`/:func:`debit`); the balance after it."""
+        field_name = check_credit_field(self.tx.credit_fields, move.field)
+        amount = check_amount(abs(move.delta))
+        delta = amount if move.delta > 0 else -amount
+        after = self.balance(move.contact_id, field_name) + delta
+        if after < 0:
+            raise InsufficientCredits(field_name, amount, after - delta)
+        self._balances[(move.contact_id, field_name)] = after
+        staged = Move(move.key, move.contact_id, field_name, delta, move.reason, move.actor)
+        self.moves.append((staged, after))
+        return after
+
+    def mark(self) -> int:
+        """A point to :meth:`rollback` to."""
+        return len(self.moves)
+
+    def rollback(self, mark: int) -> None:
+        """Forget the moves staged after ``mark`` (a step that failed half-way)."""
+        for move, _after in reversed(self.moves[mark:]):
+            self._balances[(move.contact_id, move.field)] -= move.delta
+        del self.moves[mark:]
+
+    def write(self) -> None:
+        """Record every staged move (see the class docstring); the batch is then empty."""
+        if not self.moves:
+            return
+        op_ids = self._insert_operations()
+        entry_ids = self._insert_entries(op_ids)
+        self._store_balances()
+        self._finish_operations(op_ids, entry_ids)
+        self._record_events(entry_ids)
+        self.moves.clear()
+
+    def _insert_operations(self) -> list[int]:
+        t, now = schema.operations, self.tx.now
+        rows = []
+        for move, _after in self.moves:
+            kind = "credit" if move.delta > 0 else "debit"
+            params = {
+                "contact": move.contact_id,
+                "field": move.field,
+                "delta": move.delta,
+                "reason": move.reason,
+            }
+            rows.append(
+                {
+                    "key": check_key(move.key),
+                    "kind": kind,
+                    "contact_id": move.contact_id,
+                    "fingerprint": fingerprint(kind, params),
+                    "result": {},
+                    "actor_kind": move.actor.kind,
+                    "actor_id": move.actor.id,
+                    "created_at": now,
+                }
+            )
+        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.tx.conn.execute(statement, rows).scalars()]
+
+    def _insert_entries(self, op_ids: list[int]) -> list[int]:
+        t, now = schema.ledger_entries, self.tx.now
+        rows = [
+            {
+                "contact_id": move.contact_id,
+                "field": move.field,
+                "delta": move.delta,
+                "balance_after": after,
+                "reason": move.reason[:500],
+                "actor_kind": move.actor.kind,
+                "actor_id": move.actor.id,
+                "idempotency_key": f"op:{move.key}#1",
+                "operation_id": op_id,
+                "run_id": None,
+                "reverses_id": None,
+                "created_at": now,
+            }
+            for (move, after), op_id in zip(self.moves, op_ids, strict=True)
+        ]
+        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.tx.conn.execute(statement, rows).scalars()]
+
+    def _store_balances(self) -> None:
+        final = {(m.contact_id, m.field): after for m, after in self.moves}
+        rows = [
+            {"b_contact": c, "b_field": f, "b_balance": v, "b_now": self.tx.now}
+            for (c, f), v in sorted(final.items())
+        ]
+        statement = _SET_BALANCE_PG if self.tx.is_postgres else _SET_BALANCE_SQLITE
+        statement.executemany(self.tx.conn, rows)
+
+    def _finish_operations(self, op_ids: list[int], entry_ids: list[int]) -> None:
+        rows = [
+            {
+                "b_id": op_id,
+                "b_result": LedgerResult((entry_id,), {move.field: after}).to_json(),
+            }
+            for (move, after), op_id, entry_id in zip(self.moves, op_ids, entry_ids, strict=True)
+        ]
+        _FINISH_OPERATION.executemany(self.tx.conn, rows)
+
+    def _record_events(self, entry_ids: list[int]) -> None:
+        rows = [
+            event_row(
+                self.tx,
+                "balance_changed",
+                move.contact_id,
+                {
+                    "field": move.field,
+                    "delta": move.delta,
+                    "balance": after,
+                    "entry_id": entry_id,
+                    "reason": move.reason,
+                },
+            )
+            for (move, after), entry_id in zip(self.moves, entry_ids, strict=True)
+        ]
+        record_events(self.tx, rows)
+
+
+def _set_balance(insert_class: Any) -> Prepared:
+    """Upsert one account to an absolute balance (computed under the contact's lock)."""
+    stmt = insert_class(_acc).values(
+        contact_id=bindparam("b_contact"),
+        field=bindparam("b_field"),
+        balance=bindparam("b_balance"),
+        updated_at=bindparam("b_now"),
+    )
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[_acc.c.contact_id, _acc.c.field],
+            set_={"balance": stmt.excluded.balance, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+_SET_BALANCE_PG = _set_balance(postgresql.insert)
+_SET_BALANCE_SQLITE = _set_balance(sqlite.insert)
+_ops = schema.operations
+_FINISH_OPERATION = Prepared(
+    update(_ops)
+    .where(_ops.c.id == bindparam("b_id"))
+    .values(result=bindparam("b_result", type_=_ops.c.result.type))
+)
