@@ -1,7 +1,10 @@
-"""Automations benchmark (issue 6): due steps per second with 1 and N workers, and a billing run.
+"""Automations benchmark (issues 6, 16): due steps per second with 1 and N workers, and a billing run.
 
-Needs PostgreSQL: ``--pg-url`` or ``SHORTCODES_BENCH_PG_URL`` / ``SHORTCODES_TEST_PG_URL``. Each
-part runs in a fresh schema ``bench_automations`` (dropped at the end).
+Runs on PostgreSQL (``--pg-url`` or ``SHORTCODES_BENCH_PG_URL`` / ``SHORTCODES_TEST_PG_URL``; a
+fresh schema ``bench_automations``, dropped at the end) and on SQLite (a temporary file), each
+measured twice in the same run: with this tree's code, and with the code of ``--baseline`` (the
+last commit before set-based execution, exported with ``git archive`` and imported by a child
+process of this script and by its workers), so a noisy shared machine affects both alike.
 
 1. **Due steps/s.** ``--steps`` (100,000) runs of a one-step rule (``credit 1``) spread over 1,000
    contacts are bulk-inserted, all due; then 1 and then ``--workers`` (4) real
@@ -13,13 +16,16 @@ part runs in a fresh schema ``bench_automations`` (dropped at the end).
    for ``--workers`` worker processes to dispatch those events and run the rule (credit 50 and
    queue an email; delivery excluded), checked the same way.
 
-``--quick`` shrinks both to 2,000 for a smoke run. While workers run, a thread ANALYZEs the
-schema every 5 s, as autovacuum would (the test server has it off; see :class:`Analyzer`).
+The output ends with one line per figure: ``backend | figure: value | baseline value | ratio``.
+``--quick`` shrinks both to 2,000 for a smoke run; ``--no-baseline`` measures this tree only.
+While PostgreSQL workers run, a thread ANALYZEs the schema every 5 s, as autovacuum would (the
+test server has it off; see :class:`Analyzer`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +38,15 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The code under test: this tree, or (``--code DIR``, in the baseline's child process) the
+# baseline commit exported by :func:`baseline_tree`. Chosen before ``shortcodes`` is imported.
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]) if "--code" in sys.argv else ROOT
+sys.path.insert(0, str(CODE))
+
+#: The last commit before set-based execution (issue 16): what ``--baseline`` compares against.
+BASELINE = "aec6ab2"
+#: Steps each worker claims per transaction.
+BATCH = 1000
 
 from shortcodes.automations import billing_run, parse_automations  # noqa: E402
 from shortcodes.store import Store  # noqa: E402
@@ -63,18 +77,21 @@ steps = [
 
 
 def schema_url(base: str) -> str:
-    """The benchmark schema's URL on the server ``base``."""
+    """The benchmark database's URL: PostgreSQL's benchmark schema, or the SQLite file itself."""
+    if base.startswith("sqlite"):
+        return base
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{SCHEMA}"
 
 
 def fresh_store(base: str, site: Path) -> Store:
-    """A store on a newly created, migrated benchmark schema."""
-    admin = Store.from_url(base, pool_size=1)
-    with admin.engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
-    admin.close()
+    """A store on a newly created, migrated benchmark schema (or SQLite file)."""
+    drop_schema(base)
+    if not base.startswith("sqlite"):
+        admin = Store.from_url(base, pool_size=1)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+        admin.close()
     config = parse_automations(SITE, str(site))
     store = Store.from_url(schema_url(base), site=config.actions, pool_size=4)
     store.upgrade()
@@ -83,7 +100,12 @@ def fresh_store(base: str, site: Path) -> Store:
 
 
 def drop_schema(base: str) -> None:
-    """Remove the benchmark schema."""
+    """Remove the benchmark schema (or SQLite file and its journals)."""
+    if base.startswith("sqlite"):
+        path = Path(base.split("///", 1)[1])
+        for extra in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        return
     admin = Store.from_url(base, pool_size=1)
     with admin.engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
@@ -162,6 +184,10 @@ def bulk_steps(store: Store, contact_ids: list[int], count: int) -> None:
 def analyze(store: Store) -> None:
     """Refresh planner statistics after a bulk load (autovacuum would, a little later)."""
     with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+            return
         names = [t.name for t in db.metadata.sorted_tables]
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("ANALYZE " + ", ".join(names))  # this schema's tables only (search_path)
@@ -191,19 +217,21 @@ class Analyzer:
             store.close()
 
     def __enter__(self) -> Analyzer:
-        self.thread.start()
+        if not self.url.startswith("sqlite"):  # SQLite plans do not go stale like this
+            self.thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.stop.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
 
 
 def run_workers(url: str, site: Path, instance: Path, workers: int) -> float:
-    """Start ``workers`` worker processes, wait for all; the wall time in seconds."""
+    """Start ``workers`` worker processes of the code under test, wait for all; the wall time."""
     cmd = [
         sys.executable, "-m", "shortcodes", "worker", "--until-idle", "--no-deliver",
-        "--poll", "0.2", "--batch", "200", "--database-url", url, "--site", str(site),
+        "--poll", "0.2", "--batch", str(BATCH), "--database-url", url, "--site", str(site),
         "--instance", str(instance),
     ]  # fmt: skip
     started = time.perf_counter()
@@ -212,8 +240,12 @@ def run_workers(url: str, site: Path, instance: Path, workers: int) -> float:
 
 
 def _wait_workers(cmd: list[str], workers: int, started: float) -> float:
+    # cwd=CODE: ``python -m shortcodes`` imports the code under test (this tree or the baseline).
+    env = {**os.environ, "PYTHONPATH": str(CODE)}
     procs = [
-        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            cmd, cwd=CODE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(workers)
     ]
     for proc in procs:
@@ -237,54 +269,107 @@ def check(store: Store, steps: int, entries: int) -> None:
         )
 
 
-def bench_steps(base: str, site: Path, instance: Path, count: int, workers: int) -> None:
-    """Part 1."""
-    print(f"due steps: {count:,} one-step runs over 1,000 contacts")
+def bench_steps(base: str, site: Path, instance: Path, count: int, workers: int) -> Figures:
+    """Part 1: due steps per second with 1 and ``workers`` workers."""
+    figures: Figures = {}
     for n in sorted({1, workers}):
         store = fresh_store(base, site)
         ids = bulk_contacts(store, 1000)
-        t = time.perf_counter()
         bulk_steps(store, ids, count)
-        seeded = time.perf_counter() - t
         wall = run_workers(schema_url(base), site, instance, n)
         check(store, count, count)
         store.close()
-        print(
-            f"  {n} worker(s): {wall:7.1f} s  {count / wall:8.0f} steps/s   (seeding {seeded:.1f} s)"
-        )
+        figures[f"due steps/s, {n} worker(s)"] = count / wall
+    return figures
 
 
-def bench_billing(base: str, site: Path, instance: Path, count: int, workers: int) -> None:
-    """Part 2."""
-    print(f"monthly billing run: {count:,} subscribers")
+def bench_billing(base: str, site: Path, instance: Path, count: int, workers: int) -> Figures:
+    """Part 2: the monthly billing run, end to end."""
     store = fresh_store(base, site)
     bulk_contacts(store, count, "Subscriber")
     t = time.perf_counter()
     with Analyzer(schema_url(base)):
         report = billing_run(store, "monthly", "2026-01", "Subscriber")
     recorded = time.perf_counter() - t
-    assert report.billed == count, report
-    print(
-        f"  billing-run (record {count:,} payments): {recorded:7.1f} s  {count / recorded:8.0f} /s"
-    )
+    if report.billed != count:
+        raise SystemExit(f"billing run billed {report.billed}, want {count}")
     t = time.perf_counter()
     again = billing_run(store, "monthly", "2026-01", "Subscriber")
-    print(
-        f"  same period again (bills nobody): {time.perf_counter() - t:7.1f} s  already={again.already:,}"
-    )
+    repeat = time.perf_counter() - t
+    if again.billed or again.already != count:
+        raise SystemExit(f"billing the same period again billed {again.billed}")
     wall = run_workers(schema_url(base), site, instance, workers)
     check(store, 2 * count, count)
     with store.engine.connect() as conn:
         mails = conn.execute(select(func.count()).select_from(db.outbox)).scalar_one()
     store.close()
-    print(
-        f"  {workers} worker(s) run the rule (credit 50 + queue email): {wall:7.1f} s  {2 * count / wall:8.0f} steps/s; {mails:,} emails queued"
+    if mails != count:
+        raise SystemExit(f"{mails} emails queued, want {count}")
+    return {
+        "billing: record payments, s": recorded,
+        "billing: same period again, s": repeat,
+        f"billing: {workers} workers run the rule, s": wall,
+        "billing: end to end, s": recorded + wall,
+        f"billing: rule steps/s, {workers} workers": 2 * count / wall,
+    }
+
+
+Figures = dict[str, float]
+
+
+def measure(args: argparse.Namespace, base: str) -> Figures:
+    """Every part asked for, with the code in ``CODE``, on the database ``base``."""
+    figures: Figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp) / "site.toml"
+        site.write_text(SITE, encoding="utf-8")
+        instance = Path(tmp) / "instance"
+        try:
+            if args.only in (None, "steps"):
+                figures |= bench_steps(base, site, instance, args.steps, args.workers)
+            if args.only in (None, "billing"):
+                figures |= bench_billing(base, site, instance, args.subscribers, args.workers)
+        finally:
+            drop_schema(base)
+    return figures
+
+
+def baseline_tree(ref: str, into: Path) -> Path:
+    """The code of ``ref`` (a commit of this repository), exported into ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", ref, "shortcodes"], cwd=ROOT, capture_output=True, check=True
     )
-    print(f"  total for the run: {recorded + wall:7.1f} s")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def measure_baseline(args: argparse.Namespace, base: str, tree: Path) -> Figures:
+    """The same parts, measured by this script in a child process importing ``tree``'s code."""
+    out = tree / "figures.json"
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--code", str(tree), "--json", str(out),
+        "--steps", str(args.steps), "--subscribers", str(args.subscribers),
+        "--workers", str(args.workers), "--db", base, "--no-baseline",
+    ]  # fmt: skip
+    if args.only:
+        cmd += ["--only", args.only]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    figures: Figures = json.loads(out.read_text(encoding="utf-8"))
+    return figures
+
+
+def report(name: str, new: Figures, old: Figures | None) -> None:
+    """One line per figure: this code, the baseline and their ratio (>1: this code is better)."""
+    for key, value in new.items():
+        line = f"{name} | {key}: {value:,.1f}"
+        if old is not None and key in old:
+            better = old[key] / value if key.endswith(", s") else value / old[key]
+            line += f" | baseline {old[key]:,.1f} | {better:.2f}x better"
+        print(line, flush=True)
 
 
 def main() -> None:
-    """Parse arguments and run both parts."""
+    """Parse arguments and run the parts on each database, then the baseline, then report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--pg-url",
@@ -296,24 +381,44 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="2,000 of each (a smoke run)")
     parser.add_argument("--only", choices=("steps", "billing"))
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # baseline child only
+    parser.add_argument("--db", help=argparse.SUPPRESS)  # baseline child only
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    if not args.pg_url:
-        raise SystemExit("give --pg-url or set SHORTCODES_BENCH_PG_URL (PostgreSQL only)")
-    base = normalize_url(args.pg_url)
     if args.quick:
         args.steps = args.subscribers = 2000
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, PostgreSQL at {args.pg_url}")
+    if args.db:  # a baseline child: one database, figures to --json
+        figures = measure(args, args.db)
+        if args.json:
+            args.json.write_text(json.dumps(figures), encoding="utf-8")
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.steps:,} due steps over "
+          f"1,000 contacts, {args.subscribers:,} subscribers, {args.workers} workers")  # fmt: skip
+    results: dict[str, tuple[Figures, Figures | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        site = Path(tmp) / "site.toml"
-        site.write_text(SITE, encoding="utf-8")
-        instance = Path(tmp) / "instance"
-        try:
-            if args.only in (None, "steps"):
-                bench_steps(base, site, instance, args.steps, args.workers)
-            if args.only in (None, "billing"):
-                bench_billing(base, site, instance, args.subscribers, args.workers)
-        finally:
-            drop_schema(base)
+        tree = None if args.no_baseline else baseline_tree(args.baseline, Path(tmp))
+        for backend in args.backends.split(","):
+            base = database(backend, args.pg_url, Path(tmp))
+            if base is None:
+                print(f"{backend}: skipped (give --pg-url or set SHORTCODES_BENCH_PG_URL)")
+                continue
+            new = measure(args, base)
+            old = None if tree is None else measure_baseline(args, base, tree)
+            results[backend] = (new, old)
+    label = "" if args.no_baseline else f" (baseline: {args.baseline})"
+    print(f"figures{label}:")
+    for backend, (new, old) in results.items():
+        report(backend, new, old)
+
+
+def database(backend: str, pg_url: str | None, tmp: Path) -> str | None:
+    """The benchmark database URL for ``backend`` (None: PostgreSQL not configured)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'bench-automations.db'}"
+    return normalize_url(pg_url) if pg_url else None
 
 
 if __name__ == "__main__":
