@@ -20,8 +20,8 @@ from sqlalchemy import select
 from shortcodes.errors import InvalidInput
 from shortcodes.store import Store, contacts
 from shortcodes.store import schema as db
-from shortcodes.store.events import record_event
-from shortcodes.store.idempotency import once
+from shortcodes.store.events import event_row, record_events
+from shortcodes.store.idempotency import claim_many
 from shortcodes.store.session import Actor, Tx
 
 BATCH = 1000
@@ -54,32 +54,40 @@ def subscribers(store: Store, tag: str, after: int, limit: int) -> list[int]:
 
 
 def bill_batch(tx: Tx, ids: Iterable[int], product: str, period: str) -> tuple[int, int]:
-    """Record the period's payment event for each contact not billed yet; (billed, already)."""
-    billed = already = 0
-    for contact_id in ids:
-        key = f"billing:{product}:{period}:{contact_id}"
-        params = {"product": product, "period": period, "contact": contact_id}
-        _, replayed = once(
-            tx,
-            key,
-            "billing",
+    """Record the period's payment event for each contact not billed yet; (billed, already).
+
+    Set-based: the contacts are locked in id order, the (product, period, contact) keys claimed
+    and the events inserted with one statement each, whatever the batch's size.
+    """
+    ids = sorted(ids)
+    contacts.lock_contacts(tx, ids)
+    claims = [
+        (
+            f"billing:{product}:{period}:{contact_id}",
             contact_id,
-            params,
-            ACTOR,
-            partial(_bill, tx, contact_id, product, period),
+            {"product": product, "period": period, "contact": contact_id},
         )
-        already += replayed
-        billed += not replayed
-    return billed, already
-
-
-def _bill(tx: Tx, contact_id: int, product: str, period: str, _op: int) -> dict[str, Any]:
-    """Record one contact's payment event for the period (its contact row locked first)."""
-    contacts.lock_contact(tx, contact_id)
-    payment = f"billing-{period}-{product}-{contact_id}"
-    data = {"product": product, "payment_id": payment, "source": "billing-run"}
-    record_event(tx, "payment_succeeded", contact_id, data)
-    return {}
+        for contact_id in ids
+    ]
+    fresh = claim_many(tx, "billing", ACTOR, claims)
+    billed = [contact_id for contact_id, new in zip(ids, fresh, strict=True) if new]
+    record_events(
+        tx,
+        [
+            event_row(
+                tx,
+                "payment_succeeded",
+                contact_id,
+                {
+                    "product": product,
+                    "payment_id": f"billing-{period}-{product}-{contact_id}",
+                    "source": "billing-run",
+                },
+            )
+            for contact_id in billed
+        ],
+    )
+    return len(billed), len(ids) - len(billed)
 
 
 def billing_run(

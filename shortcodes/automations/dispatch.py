@@ -66,7 +66,7 @@ class Dispatcher:
             found.update(_EVENT_KINDS.get(rule.trigger.kind, (rule.trigger.kind,)))
         return sorted(found)
 
-    def dispatch(self, tx: Tx, limit: int = 500) -> int:
+    def dispatch(self, tx: Tx, limit: int = 2000) -> int:
         """Dispatch up to ``limit`` unmarked events in ``tx``; the number handled.
 
         On PostgreSQL the dispatch row is locked with SKIP LOCKED: while one worker dispatches,
@@ -82,30 +82,35 @@ class Dispatcher:
         full = now - self.last_full >= FULL_SCAN_EVERY
         low = int(state.floor) if full else max(int(state.floor), self.seen)
         rows = _unmarked(tx, kinds, low, limit)
-        for event in rows:
-            _mark(tx, event.id, self.handle(tx, event), now)
+        starts: list[executor.RunStart] = []
+        owners: list[int] = []  # the index in ``rows`` of the event behind each start
+        for n, event in enumerate(rows):
+            for start in self.starts(tx, event):
+                starts.append(start)
+                owners.append(n)
             self.seen = max(self.seen, int(event.id))
+        runs = [0] * len(rows)
+        for n, started in zip(owners, executor.start_runs(tx, self.config, starts), strict=True):
+            runs[n] += started
+        _mark(tx, [(int(event.id), count) for event, count in zip(rows, runs, strict=True)], now)
         if full:
             self.last_full = now
             if len(rows) < limit:
                 _move_floor(tx, state, kinds, now)
         return len(rows)
 
-    def handle(self, tx: Tx, event: Row[Any]) -> int:
-        """Start the runs ``event`` triggers; how many were started."""
+    def starts(self, tx: Tx, event: Row[Any]) -> list[executor.RunStart]:
+        """The runs ``event`` triggers (one per matching rule; replays are skipped later)."""
         if event.contact_id is None:
-            return 0
-        started = 0
-        for rule in self.config.rules.values():
-            if not _matches(tx, rule, event):
-                continue
-            key = _dedupe_key(rule, event)
-            trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
-            run = executor.start_run(
-                tx, self.config, rule, event.contact_id, key, trigger, event.id
+            return []
+        trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
+        return [
+            executor.RunStart(
+                rule, event.contact_id, _dedupe_key(rule, event), trigger, int(event.id)
             )
-            started += run is not None
-        return started
+            for rule in self.config.rules.values()
+            if _matches(tx, rule, event)
+        ]
 
 
 def _dedupe_key(rule: Rule, event: Row[Any]) -> str:
@@ -145,8 +150,11 @@ def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
     return list(tx.conn.execute(query))
 
 
-def _mark(tx: Tx, event_id: int, runs: int, now: float) -> None:
-    tx.conn.execute(insert(db.auto_event_marks).values(event_id=event_id, runs=runs, marked_at=now))
+def _mark(tx: Tx, marks: list[tuple[int, int]], now: float) -> None:
+    """Mark events (id, runs started) as dispatched, in one statement."""
+    if marks:
+        rows = [{"event_id": e, "runs": n, "marked_at": now} for e, n in marks]
+        tx.conn.execute(insert(db.auto_event_marks), rows)
 
 
 def _move_floor(tx: Tx, state: Any, kinds: list[str], now: float) -> None:

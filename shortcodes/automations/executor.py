@@ -15,7 +15,7 @@ does not exist) rolls back its own effect, is marked ``failed`` with the reason,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -160,34 +160,100 @@ def start_run(
     if tx.conn.execute(select(t.c.id).where(t.c.dedupe_key == dedupe_key)).first() is not None:
         return None
     holds = condition_holds(tx, config, rule, contact_id)
-    chosen = rule.steps if holds else rule.otherwise
-    data = {
-        "trigger": dict(trigger),
-        "branch": "steps" if holds else "otherwise",
-        "steps": [s.to_json() for s in chosen],
-    }
-    status = "running" if chosen else "skipped"
-    message = "" if chosen else "conditions not met"
-    run_id = int(
-        tx.conn.execute(
-            insert(t)
-            .values(
-                rule=rule.name,
-                contact_id=contact_id,
-                event_id=event_id,
-                dedupe_key=dedupe_key[:250],
-                status=status,
-                data=data,
-                message=message,
-                created_at=tx.now,
-                finished_at=None if chosen else tx.now,
-            )
-            .returning(t.c.id)
-        ).scalar_one()
-    )
+    row = _run_row(tx, RunStart(rule, contact_id, dedupe_key, trigger, event_id), holds)
+    run_id = int(tx.conn.execute(insert(t).values(**row).returning(t.c.id)).scalar_one())
+    chosen = row["data"]["steps"]
     if chosen:
-        _insert_step(tx, run_id, contact_id, 0, chosen[0].to_json(), f"{run_id}:0", tx.now)
+        _insert_step(tx, run_id, contact_id, 0, chosen[0], f"{run_id}:0", tx.now)
     return run_id
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """A run to start: the rule, the contact, the run's dedupe key, the trigger's data."""
+
+    rule: Rule
+    contact_id: int
+    dedupe_key: str
+    trigger: Mapping[str, Any]
+    event_id: int | None = None
+
+
+def _run_row(tx: Tx, start: RunStart, holds: bool) -> dict[str, Any]:
+    """The ``auto_runs`` row of a run whose condition held (or not): its snapshot of steps."""
+    rule = start.rule
+    chosen = rule.steps if holds else rule.otherwise
+    return {
+        "rule": rule.name,
+        "contact_id": start.contact_id,
+        "event_id": start.event_id,
+        "dedupe_key": start.dedupe_key[:250],
+        "status": "running" if chosen else "skipped",
+        "data": {
+            "trigger": dict(start.trigger),
+            "branch": "steps" if holds else "otherwise",
+            "steps": [s.to_json() for s in chosen],
+        },
+        "message": "" if chosen else "conditions not met",
+        "created_at": tx.now,
+        "finished_at": None if chosen else tx.now,
+    }
+
+
+def start_runs(tx: Tx, config: AutomationConfig, starts: Sequence[RunStart]) -> list[bool]:
+    """:func:`start_run` for many runs at once; for each, whether it was started.
+
+    Rules with a condition are decided one contact at a time (the condition reads the contact);
+    the others are started with one read of the existing dedupe keys, one insert of the runs and
+    one of their first steps. A key seen twice (one payment reported twice) starts one run.
+    """
+    t = db.auto_runs
+    keys = sorted({s.dedupe_key for s in starts if s.rule.conditions is None})
+    taken: set[str] = set()
+    for first in range(0, len(keys), 5000):
+        chunk = keys[first : first + 5000]
+        taken.update(
+            tx.conn.execute(select(t.c.dedupe_key).where(t.c.dedupe_key.in_(chunk))).scalars()
+        )
+    started: list[bool] = []
+    rows: list[dict[str, Any]] = []
+    for start in starts:
+        if start.rule.conditions is not None:
+            run = start_run(
+                tx, config, start.rule, start.contact_id, start.dedupe_key, start.trigger,
+                start.event_id,
+            )  # fmt: skip
+            started.append(run is not None)
+            continue
+        fresh = start.dedupe_key not in taken
+        taken.add(start.dedupe_key)
+        started.append(fresh)
+        if fresh:
+            rows.append(_run_row(tx, start, holds=True))
+    if rows:
+        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+        ids = [int(i) for i in tx.conn.execute(statement, rows).scalars()]
+        _insert_first_steps(tx, list(zip(ids, rows, strict=True)))
+    return started
+
+
+def _insert_first_steps(tx: Tx, runs: list[tuple[int, dict[str, Any]]]) -> None:
+    steps_ = [
+        {
+            "run_id": run_id,
+            "key": f"{run_id}:0",
+            "idx": 0,
+            "kind": row["data"]["steps"][0]["do"],
+            "args": {k: v for k, v in row["data"]["steps"][0].items() if k != "do"},
+            "contact_id": row["contact_id"],
+            "due_at": tx.now,
+            "status": "pending",
+        }
+        for run_id, row in runs
+        if row["data"]["steps"]
+    ]
+    if steps_:
+        tx.conn.execute(insert(db.auto_steps), steps_)
 
 
 def _insert_step(

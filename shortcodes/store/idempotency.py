@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -102,3 +102,45 @@ def finish_operation(tx: Tx, op_id: int, result: Mapping[str, Any]) -> None:
     """Store the result that replays of this operation's key will answer with."""
     t = schema.operations
     tx.conn.execute(update(t).where(t.c.id == op_id).values(result=dict(result)))
+
+
+def claim_many(
+    tx: Tx, kind: str, actor: Actor, claims: Sequence[tuple[str, int | None, Mapping[str, Any]]]
+) -> list[bool]:
+    """:func:`once` for many keys whose operations record nothing but their claim.
+
+    ``claims`` are (key, contact id, params); the answer says for each whether it was claimed
+    now (True) or had been before with the same params (False, a replay). A key used with other
+    params is an :class:`IdempotencyConflict` and nothing is claimed. One read and one insert
+    for the lot; a parallel claim of the same key fails the insert, and the caller's retry
+    finds it.
+    """
+    prints = {key: fingerprint(kind, params) for key, _contact, params in claims}
+    t = schema.operations
+    found: dict[str, str] = {}
+    keys = [check_key(key) for key, _contact, _params in claims]
+    for start in range(0, len(keys), 5000):
+        query = select(t.c.key, t.c.fingerprint).where(t.c.key.in_(keys[start : start + 5000]))
+        found.update((str(k), str(fp)) for k, fp in tx.conn.execute(query))
+    for key, fp in found.items():
+        if prints[key] != fp:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for a different operation"
+            )
+    fresh: list[dict[str, Any]] = [
+        {
+            "key": key,
+            "kind": kind,
+            "contact_id": contact_id,
+            "fingerprint": prints[key],
+            "result": {},
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "created_at": tx.now,
+        }
+        for key, contact_id, _params in claims
+        if key not in found
+    ]
+    if fresh:
+        tx.conn.execute(insert(t), fresh)
+    return [key not in found for key, _contact, _params in claims]
