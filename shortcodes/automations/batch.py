@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from shortcodes.automations.executor import CHAIN_LIMIT, RunInfo, StepRow, _RuleRun, execute
 from shortcodes.automations.rules import AutomationConfig
@@ -34,12 +34,12 @@ from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import schema as db
 from shortcodes.store.events import enqueue_many, outbox_row
-from shortcodes.store.fastpath import Prepared
+from shortcodes.store.fastpath import insert_many
 from shortcodes.store.ledger import Move, MoveBatch
 from shortcodes.store.session import Actor, Tx
 
 _s = db.auto_steps
-_MARK_DONE = Prepared(
+_MARK_DONE = (
     update(_s)
     .where(_s.c.id == bindparam("b_id"))
     .values(
@@ -131,7 +131,7 @@ class _Round:
             {"b_id": s.id, "b_result": note[:2000], "b_now": now, "b_worker": self.worker[:120]}
             for s, note, _ in performed
         ]
-        _MARK_DONE.executemany(self.tx.conn, marks)
+        self.tx.conn.execute(_MARK_DONE, marks)
         finished: list[int] = []
         successors: list[tuple[RunInfo, int, Mapping[str, Any], Any]] = []
         for step, _note, delay in performed:
@@ -172,8 +172,7 @@ class _Round:
             }
             for run, idx, planned, due in successors
         ]
-        statement = insert(_s).returning(_s.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in self.tx.conn.execute(statement, rows).scalars()]
+        ids = insert_many(self.tx.conn, _s, rows, "key")
         return [
             StepRow(
                 new_id, run, row["idx"], row["kind"], row["args"], run.contact_id, row["due_at"]

@@ -33,6 +33,7 @@ from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import enqueue
+from shortcodes.store.fastpath import insert_many
 from shortcodes.store.session import Actor, Tx
 
 #: How many due-now steps of one run are executed back to back in one transaction.
@@ -231,8 +232,7 @@ def start_runs(tx: Tx, config: AutomationConfig, starts: Sequence[RunStart]) -> 
         if fresh:
             rows.append(_run_row(tx, start, holds=True))
     if rows:
-        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in tx.conn.execute(statement, rows).scalars()]
+        ids = insert_many(tx.conn, t, rows, "dedupe_key")
         _insert_first_steps(tx, list(zip(ids, rows, strict=True)))
     return started
 

@@ -63,8 +63,8 @@ def record_event(
 
 def record_events(tx: Tx, rows: list[dict[str, Any]]) -> None:
     """Append several events in one statement (rows as :func:`event_row` makes them)."""
-    if rows:
-        _INSERT_EVENT.executemany(tx.conn, rows)
+    if rows:  # many rows: one executemany, visible to SQLAlchemy's statement events
+        tx.conn.execute(insert(schema.events), rows)
 
 
 def event_row(
@@ -95,7 +95,7 @@ def enqueue(
 def enqueue_many(tx: Tx, rows: list[dict[str, Any]]) -> None:
     """Queue several messages (rows as :func:`outbox_row` makes them)."""
     if rows:
-        _INSERT_OUTBOX.executemany(tx.conn, rows)
+        tx.conn.execute(insert(schema.outbox), rows)
 
 
 def outbox_row(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -97,3 +98,24 @@ def _wrap(conn: Connection, sql: str, params: Mapping[str, Any], exc: Exception)
     return DBAPIError.instance(  # type: ignore[return-value]
         sql, dict(params), exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
     )
+
+
+def insert_many(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str
+) -> list[int]:
+    """Insert ``rows`` with one executemany and answer their ids, in the order of ``rows``.
+
+    The ids are read back by ``key``, a unique column every row sets: one more statement, where
+    ``INSERT ... RETURNING`` with many rows is sent one row at a time by SQLite's driver.
+    """
+    if not rows:
+        return []
+    conn.execute(insert(table), list(rows))
+    column = table.c[key]
+    ids: dict[Any, int] = {}
+    keys = [row[key] for row in rows]
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start : start + 5000]
+        query = select(column, table.c.id).where(column.in_(chunk))
+        ids.update((k, int(i)) for k, i in conn.execute(query))
+    return [ids[k] for k in keys]

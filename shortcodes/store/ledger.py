@@ -22,7 +22,7 @@ from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.events import event_row, record_event, record_events
-from shortcodes.store.fastpath import Prepared
+from shortcodes.store.fastpath import Prepared, insert_many
 from shortcodes.store.idempotency import check_key, fingerprint, once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
@@ -642,8 +642,7 @@ class MoveBatch:
                     "created_at": now,
                 }
             )
-        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.tx.conn.execute(statement, rows).scalars()]
+        return insert_many(self.tx.conn, t, rows, "key")
 
     def _insert_entries(self, op_ids: list[int]) -> list[int]:
         t, now = schema.ledger_entries, self.tx.now
@@ -664,8 +663,7 @@ class MoveBatch:
             }
             for (move, after), op_id in zip(self.moves, op_ids, strict=True)
         ]
-        statement = insert(t).returning(t.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.tx.conn.execute(statement, rows).scalars()]
+        return insert_many(self.tx.conn, t, rows, "idempotency_key")
 
     def _store_balances(self) -> None:
         final = {(m.contact_id, m.field): after for m, after in self.moves}
@@ -674,7 +672,7 @@ class MoveBatch:
             for (c, f), v in sorted(final.items())
         ]
         statement = _SET_BALANCE_PG if self.tx.is_postgres else _SET_BALANCE_SQLITE
-        statement.executemany(self.tx.conn, rows)
+        self.tx.conn.execute(statement, rows)
 
     def _finish_operations(self, op_ids: list[int], entry_ids: list[int]) -> None:
         rows = [
@@ -684,7 +682,7 @@ class MoveBatch:
             }
             for (move, after), op_id, entry_id in zip(self.moves, op_ids, entry_ids, strict=True)
         ]
-        _FINISH_OPERATION.executemany(self.tx.conn, rows)
+        self.tx.conn.execute(_FINISH_OPERATION, rows)
 
     def _record_events(self, entry_ids: list[int]) -> None:
         rows = [
@@ -705,7 +703,7 @@ class MoveBatch:
         record_events(self.tx, rows)
 
 
-def _set_balance(insert_class: Any) -> Prepared:
+def _set_balance(insert_class: Any) -> Any:
     """Upsert one account to an absolute balance (computed under the contact's lock)."""
     stmt = insert_class(_acc).values(
         contact_id=bindparam("b_contact"),
@@ -713,18 +711,17 @@ def _set_balance(insert_class: Any) -> Prepared:
         balance=bindparam("b_balance"),
         updated_at=bindparam("b_now"),
     )
-    return Prepared(
-        stmt.on_conflict_do_update(
-            index_elements=[_acc.c.contact_id, _acc.c.field],
-            set_={"balance": stmt.excluded.balance, "updated_at": stmt.excluded.updated_at},
-        )
+    return stmt.on_conflict_do_update(
+        index_elements=[_acc.c.contact_id, _acc.c.field],
+        set_={"balance": stmt.excluded.balance, "updated_at": stmt.excluded.updated_at},
     )
 
 
+# Executed with many rows through SQLAlchemy (one executemany each; no per-call cost to save).
 _SET_BALANCE_PG = _set_balance(postgresql.insert)
 _SET_BALANCE_SQLITE = _set_balance(sqlite.insert)
 _ops = schema.operations
-_FINISH_OPERATION = Prepared(
+_FINISH_OPERATION = (
     update(_ops)
     .where(_ops.c.id == bindparam("b_id"))
     .values(result=bindparam("b_result", type_=_ops.c.result.type))
