@@ -29,7 +29,9 @@ def counted_statements(harness: Harness) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(*args: Any) -> None:
-        seen.append(str(args[2]).split()[0].upper())
+        verb = str(args[2]).split()[0].upper()
+        if verb != "BEGIN":  # SQLite's BEGIN IMMEDIATE is a statement; PostgreSQL's is implicit
+            seen.append(verb)
 
     event.listen(harness.store.engine, "before_cursor_execute", record)
     try:
@@ -78,7 +80,7 @@ def test_a_batch_of_60_runs_sends_as_many_statements_as_a_batch_of_3(harness: Ha
     # ids, entries in, their ids, balances, operations' results, events); steps done; next
     # steps in, their ids. Round 2 (the emails): balances, emails, outbox, steps done, runs done.
     assert " ".join(small) == (
-        "BEGIN SELECT SELECT "
+        "SELECT SELECT "
         "SELECT INSERT SELECT INSERT SELECT INSERT UPDATE INSERT UPDATE INSERT SELECT "
         "SELECT SELECT INSERT UPDATE UPDATE"
     )
