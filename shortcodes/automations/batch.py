@@ -33,7 +33,7 @@ from shortcodes.membership import steps
 from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import schema as db
-from shortcodes.store.events import enqueue_many, outbox_row
+from shortcodes.store.events import caused_by, enqueue_many, outbox_row
 from shortcodes.store.fastpath import insert_many
 from shortcodes.store.ledger import Move, MoveBatch
 from shortcodes.store.session import Actor, Tx
@@ -106,7 +106,8 @@ class _Round:
         stored = Step.from_json({"do": step.kind, **step.args})
         mark, queued = self.moves.mark(), len(self.outbox)
         try:
-            note = steps.perform(performer, stored, dict(stored.args))
+            with caused_by(step.run.cause()):
+                note = steps.perform(performer, stored, dict(stored.args))
         except StoreError:
             self.moves.rollback(mark)
             del self.outbox[queued:]

@@ -104,12 +104,20 @@ class Dispatcher:
         if event.contact_id is None:
             return []
         trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
+        cause = event.data.get("cause")
+        cause = cause if isinstance(cause, dict) else {}
+        prior = tuple(str(name) for name in cause.get("chain", ()))
         return [
             executor.RunStart(
-                rule, event.contact_id, _dedupe_key(rule, event), trigger, int(event.id)
+                rule,
+                event.contact_id,
+                _dedupe_key(rule, event),
+                trigger,
+                int(event.id),
+                (*prior, rule.name),
             )
             for rule in self.config.rules.values()
-            if _matches(tx, rule, event)
+            if (rule.retrigger or cause.get("rule") != rule.name) and _matches(tx, rule, event)
         ]
 
 

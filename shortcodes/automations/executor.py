@@ -32,7 +32,7 @@ from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
-from shortcodes.store.events import enqueue
+from shortcodes.store.events import caused_by, enqueue, record_event
 from shortcodes.store.fastpath import insert_many
 from shortcodes.store.session import Actor, Tx
 
@@ -52,6 +52,14 @@ class RunInfo:
     rule: str
     contact_id: int
     data: Mapping[str, Any]
+
+    def chain(self) -> list[str]:
+        """The rules of the runs that caused this one, ending with this run's rule."""
+        return list(self.data.get("chain", [self.rule]))
+
+    def cause(self) -> dict[str, Any]:
+        """What the events of this run's steps name as their cause (see ``dispatch``)."""
+        return {"rule": self.rule, "run_id": self.id, "chain": self.chain()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +186,8 @@ class RunStart:
     dedupe_key: str
     trigger: Mapping[str, Any]
     event_id: int | None = None
+    #: The rules of the runs that caused this one, then its own (empty: just its own).
+    chain: tuple[str, ...] = ()
 
 
 def _run_row(tx: Tx, start: RunStart, holds: bool) -> dict[str, Any]:
@@ -194,6 +204,7 @@ def _run_row(tx: Tx, start: RunStart, holds: bool) -> dict[str, Any]:
             "trigger": dict(start.trigger),
             "branch": "steps" if holds else "otherwise",
             "steps": [s.to_json() for s in chosen],
+            "chain": list(start.chain or (rule.name,)),
         },
         "message": "" if chosen else "conditions not met",
         "created_at": tx.now,
@@ -219,6 +230,9 @@ def start_runs(tx: Tx, config: AutomationConfig, starts: Sequence[RunStart]) -> 
     started: list[bool] = []
     rows: list[dict[str, Any]] = []
     for start in starts:
+        if len(start.chain) > config.max_chain:
+            started.append(stop_loop(tx, config, start))
+            continue
         if start.rule.conditions is not None:
             run = start_run(
                 tx, config, start.rule, start.contact_id, start.dedupe_key, start.trigger,
@@ -235,6 +249,54 @@ def start_runs(tx: Tx, config: AutomationConfig, starts: Sequence[RunStart]) -> 
         ids = insert_many(tx.conn, t, rows, "dedupe_key")
         _insert_first_steps(tx, list(zip(ids, rows, strict=True)))
     return started
+
+
+def stop_loop(tx: Tx, config: AutomationConfig, start: RunStart) -> bool:
+    """Record the run as failed by the loop guard, with its chain, and alert the admins.
+
+    The run is inserted (under its dedupe key, so a replay changes nothing) without steps; a
+    ``loop_stopped`` event records it, and each contact holding the admin tag is sent an email.
+    False when the run existed already.
+    """
+    t = db.auto_runs
+    if tx.conn.execute(select(t.c.id).where(t.c.dedupe_key == start.dedupe_key)).first():
+        return False
+    chain = " -> ".join(start.chain)
+    message = (
+        f"stopped by the loop guard: a chain of {len(start.chain)} runs, each caused by the one "
+        f"before, is longer than [automations] max_chain = {config.max_chain}: {chain}"
+    )
+    row = _run_row(tx, start, holds=False) | {
+        "status": "failed",
+        "message": message,
+        "finished_at": tx.now,
+    }
+    row["data"] = {**row["data"], "steps": []}
+    run_id = int(tx.conn.execute(insert(t).values(**row).returning(t.c.id)).scalar_one())
+    data = {"rule": start.rule.name, "run_id": run_id, "chain": list(start.chain)}
+    record_event(tx, "loop_stopped", start.contact_id, data)
+    ct, tg, c = db.contact_tags, db.tags, db.contacts
+    admins = tx.conn.execute(
+        select(c.c.id, c.c.email)
+        .join(ct, ct.c.contact_id == c.c.id)
+        .join(tg, tg.c.id == ct.c.tag_id)
+        .where(tg.c.name == config.admin_tag)
+        .where(ct.c.expires_at.is_(None) | (ct.c.expires_at > tx.now))
+        .order_by(c.c.id)
+    ).all()
+    for admin_id, email in admins:
+        payload = {
+            "template": "loop-stopped",
+            "subject": f"Automation loop stopped: rule {start.rule.name}",
+            "email": email,
+            "contact_id": admin_id,
+            "balances": {},
+            "message": message,
+            **data,
+            "stopped_contact_id": start.contact_id,
+        }
+        enqueue(tx, "email", f"loop-stopped:{run_id}:{admin_id}", payload, admin_id)
+    return True
 
 
 def _insert_first_steps(tx: Tx, runs: list[tuple[int, dict[str, Any]]]) -> None:
@@ -369,7 +431,9 @@ def _perform(
     the next step waits (None: due now)."""
     performer = _RuleRun(tx, step.contact_id, f"rule:{run.rule}", config, run, step)
     stored = Step.from_json({"do": step.kind, **step.args})
-    note = steps.perform(performer, stored, {k: v for k, v in stored.args.items() if k != "side"})
+    with caused_by(run.cause()):
+        args = {k: v for k, v in stored.args.items() if k != "side"}
+        note = steps.perform(performer, stored, args)
     return note, performer.delay
 
 

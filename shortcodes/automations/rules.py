@@ -34,7 +34,7 @@ from shortcodes.errors import ConditionSyntaxError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.source import Node
-from shortcodes.membership.steps import Step, Terms, load_step
+from shortcodes.membership.steps import STEPS, Step, Terms, load_step
 from shortcodes.membership.vocabulary import Duration
 
 _TRIGGER_TEXT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", re.S)
@@ -52,9 +52,11 @@ TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "login": ((), ()),
     "webhook": (("name",), ()),
 }
-RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description")
+RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description", "retrigger")
 LOYALTY_KEYS = ("available_after", "expire_after", "stages")
-AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts")
+AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts", "max_chain")
+#: How many runs a chain of runs caused by runs may hold before the next one is refused.
+DEFAULT_MAX_CHAIN = 10
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
 DEFAULT_AVAILABLE_AFTER = vocab.duration("14d")
 DEFAULT_EXPIRE_AFTER = vocab.duration("1y")
@@ -83,6 +85,8 @@ class Rule:
     otherwise: tuple[Step, ...] = ()
     conditions: str | None = None
     description: str = ""
+    #: Whether the rule's own effects may trigger it again (off: they never do).
+    retrigger: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,10 @@ class AutomationConfig:
     webhook_secret: str = ""
     max_attempts: int = 8
     file: str = "<defaults>"
+    #: The longest chain of runs caused by runs (see ``dispatch``); the next one fails.
+    max_chain: int = DEFAULT_MAX_CHAIN
+    #: Contacts holding this tag get the alert when a chain is stopped (the site's admins).
+    admin_tag: str = "Site Admin"
 
     def rules_for(self, kind: str) -> list[Rule]:
         """The rules whose trigger has this kind, in file order."""
@@ -132,19 +140,27 @@ def parse_automations(text: str, file: str = "site.toml") -> AutomationConfig:
     return parse_config(text, file).automations
 
 
-def load_rules(root: Node, actions: SiteActions, webhook_secret: str) -> AutomationConfig:
+def load_rules(
+    root: Node, actions: SiteActions, webhook_secret: str, admin_tag: str = "Site Admin"
+) -> AutomationConfig:
     """Validate ``[[rules]]``, ``[loyalty]`` and ``[automations]``; outgoing webhooks sign with
-    ``[automations] webhook_secret`` or else the site's shared ``webhook_secret``."""
+    ``[automations] webhook_secret`` or else the site's shared ``webhook_secret``. Rules whose
+    effects trigger each other in a loop are refused (:func:`check_loops`)."""
     settings = _settings(root.child("automations", {}))
     settings.setdefault("webhook_secret", webhook_secret)
     loyalty = _loyalty(root.child("loyalty", {}))
     rules: dict[str, Rule] = {}
+    nodes: dict[str, Node] = {}
     for node in root.child("rules", []).elements("a list of [[rules]] tables"):
         rule = _rule(node, actions.terms)
         if rule.name.casefold() in {n.casefold() for n in rules}:
             raise node.named(rule.name).fail("another rule has this name", "name")
         rules[rule.name] = rule
-    return AutomationConfig(rules, loyalty, actions, file=root.source.file, **settings)
+        nodes[rule.name] = node.named(rule.name)
+    check_loops(rules, nodes)
+    return AutomationConfig(
+        rules, loyalty, actions, file=root.source.file, admin_tag=admin_tag, **settings
+    )
 
 
 def _settings(node: Node) -> dict[str, Any]:
@@ -159,6 +175,8 @@ def _settings(node: Node) -> dict[str, Any]:
         out["max_attempts"] = node.child("max_attempts").check(
             lambda v: vocab.whole_number(v, 1, 50)
         )
+    if "max_chain" in node:
+        out["max_chain"] = node.child("max_chain").check(lambda v: vocab.whole_number(v, 1, 100))
     return out
 
 
@@ -207,7 +225,14 @@ def _rule(node: Node, terms: Terms) -> Rule:
     if otherwise and conditions is None:
         raise node.fail("'otherwise' steps need 'conditions' to be false", "otherwise")
     description = node.child("description").text(default="")
-    return Rule(name, trigger, steps, otherwise, conditions, description)
+    retrigger = node.child("retrigger", False).check(_boolean)
+    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"must be true or false, got {value!r}")
 
 
 def _no_name() -> str:
@@ -307,3 +332,104 @@ def _number(value: Any) -> int | float | None:
         except ValueError:
             return None
     return None
+
+
+# -- loops -------------------------------------------------------------------------------------
+
+#: The event kinds a ``field_above`` trigger watches.
+_VALUE_EVENTS = ("balance_changed", "field_set", "points_changed")
+
+
+def triggered_by(trigger: Trigger, effect: tuple[str, str]) -> bool:
+    """Whether an event a step can cause, (kind, the tag or field it names), fires ``trigger``
+    (the static counterpart of the dispatcher's match, over what site.toml can see)."""
+    kind, named = effect
+    if trigger.kind == "field_above":
+        return kind in _VALUE_EVENTS and named.casefold() == str(trigger.args["field"]).casefold()
+    if kind != trigger.kind:
+        return False
+    wanted = trigger.args.get("tag")
+    return wanted is None or str(wanted).casefold() == named.casefold()
+
+
+def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
+    """(step position, what it does, the rule it triggers) for each step of ``rule`` whose
+    event fires another rule. Its own effects are no edge: they never start it again, unless it
+    says ``retrigger = true``, and then the author chose it (the run-time chain limit bounds it).
+    """
+    found = []
+    for position, step in enumerate((*rule.steps, *rule.otherwise)):
+        for effect in STEPS[step.kind].emits(step.args):
+            for other in rules.values():
+                if other.name != rule.name and triggered_by(other.trigger, effect):
+                    found.append((position, f"{step.kind} {effect[1]!r}".strip(), other.name))
+    return found
+
+
+def check_loops(rules: Mapping[str, Rule], nodes: Mapping[str, Node]) -> None:
+    """Refuse rules whose steps trigger each other around a cycle (A's effect starts B, whose
+    effect starts A...), at the step that closes it: such a chain would never end. A rule's
+    own effects never start it again unless it says ``retrigger = true``; then the chain
+    limit at run time bounds it."""
+    edges = {name: _edges(rule, rules) for name, rule in rules.items()}
+    done: set[str] = set()
+    for start in rules:
+        cycle = _cycle_from(start, edges, done)
+        if cycle is not None:
+            _refuse(cycle, rules, nodes)
+
+
+def _cycle_from(
+    start: str, edges: Mapping[str, list[tuple[int, str, str]]], done: set[str]
+) -> list[tuple[str, int, str]] | None:
+    """A cycle reachable from ``start`` as (rule, step position, what it does); depth first,
+    iterative (a long chain of rules cannot overflow the stack)."""
+    path: list[tuple[str, int, str]] = []
+    on_path: dict[str, int] = {}
+    stack: list[tuple[str, int]] = [(start, 0)]
+    while stack:
+        name, next_edge = stack.pop()
+        if next_edge == 0:
+            if name in done:
+                continue
+            on_path[name] = len(path)
+        out = edges[name]
+        if next_edge < len(out):
+            position, what, target = out[next_edge]
+            stack.append((name, next_edge + 1))
+            if target in on_path:
+                return [*path[on_path[target] :], (name, position, what)]
+            if target not in done:
+                path.append((name, position, what))
+                stack.append((target, 0))
+            continue
+        done.add(name)
+        del on_path[name]
+        if path and stack:
+            path.pop()
+    return None
+
+
+def _refuse(
+    cycle: list[tuple[str, int, str]], rules: Mapping[str, Rule], nodes: Mapping[str, Node]
+) -> None:
+    """Fail at the step that closes ``cycle``, naming every link."""
+    names = [name for name, _, _ in cycle]
+    links = [f"{name} ({what})" for name, _, what in cycle]
+    chain = " -> ".join([*links, names[0]])
+    name, position, _ = cycle[-1]
+    rule = rules[name]
+    key, index = (
+        ("steps", position)
+        if position < len(rule.steps)
+        else (
+            "otherwise",
+            position - len(rule.steps),
+        )
+    )
+    raise nodes[name].fail(
+        f"these rules trigger each other in a loop that would never end: {chain}; "
+        "change a trigger or a step so the chain stops",
+        key,
+        index,
+    )

@@ -69,7 +69,7 @@ def _validate(source: SiteSource, folder: Path) -> SiteConfig:
     root = source.root().table(SECTIONS, what="a TOML document")
     actions = load_actions(root)
     host = load_host(root, folder, actions)
-    automations = load_rules(root, actions, host.webhook_secret)
+    automations = load_rules(root, actions, host.webhook_secret, host.admin_tag)
     return SiteConfig(source.file, host, actions, automations, _warnings(root, host))
 
 

@@ -23,6 +23,8 @@ from shortcodes.store import contacts
 from shortcodes.store.session import Tx
 
 Where = Literal["actionset", "rule"]
+#: An event a step can cause: its kind and the tag or field it names ("" when it names none).
+Effect = tuple[str, str]
 ParamType = Literal["int", "tag", "str"]
 AWARD_TARGETS = ("contact", "referred", "both")
 
@@ -133,6 +135,9 @@ class StepKind:
     #: :class:`StepRun` operations a batch can buffer), so the worker runs many of them with a
     #: few set-based statements; other kinds run one at a time.
     batchable: bool = False
+    #: The events a step of this kind can record, each (event kind, what it names), e.g.
+    #: ``("tag_applied", "Member")``: what ``check`` follows to find loops between rules.
+    emits: Callable[[Mapping[str, Any]], tuple[Effect, ...]] = lambda _args: ()
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -247,6 +252,18 @@ def _award_points(run: StepRun, args: Mapping[str, Any]) -> str:
     return run.award(args["points"], args.get("to", "contact"), reason)
 
 
+def _emits_tag(kind: str) -> Callable[[Mapping[str, Any]], tuple[Effect, ...]]:
+    return lambda args: ((kind, str(args["tag"])),)
+
+
+def _emits_field(kind: str) -> Callable[[Mapping[str, Any]], tuple[Effect, ...]]:
+    return lambda args: ((kind, str(args["field"])),)
+
+
+def _emits_points(args: Mapping[str, Any]) -> tuple[Effect, ...]:
+    return (("points_changed", "points"), ("stage_changed", ""))
+
+
 _RULES_ONLY: frozenset[Where] = frozenset({"rule"})
 
 #: Every step kind, in the order the documentation lists them.
@@ -258,26 +275,42 @@ STEPS: dict[str, StepKind] = {
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(-1),
             batchable=True,
+            emits=_emits_field("balance_changed"),
         ),
         StepKind(
             "credit",
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(+1),
             batchable=True,
+            emits=_emits_field("balance_changed"),
         ),
-        StepKind("apply_tag", (Arg("tag", _tag, ref="tag"),), _apply_tag, writes_events=True),
-        StepKind("remove_tag", (Arg("tag", _tag, ref="tag"),), _remove_tag, writes_events=True),
+        StepKind(
+            "apply_tag",
+            (Arg("tag", _tag, ref="tag"),),
+            _apply_tag,
+            writes_events=True,
+            emits=_emits_tag("tag_applied"),
+        ),
+        StepKind(
+            "remove_tag",
+            (Arg("tag", _tag, ref="tag"),),
+            _remove_tag,
+            writes_events=True,
+            emits=_emits_tag("tag_removed"),
+        ),
         StepKind(
             "grant",
             (Arg("tag", _tag, ref="tag"), Arg("for", _duration)),
             _apply_tag,
             writes_events=True,
+            emits=_emits_tag("tag_applied"),
         ),
         StepKind(
             "set_field",
             (Arg("field", _custom_field), Arg("value", _scalar, ref="any")),
             _set_field,
             writes_events=True,
+            emits=_emits_field("field_set"),
         ),
         StepKind(
             "send_email",
@@ -298,6 +331,7 @@ STEPS: dict[str, StepKind] = {
             (Arg("tag", _tag), Arg("after", _duration)),
             _remove_tag_after,
             _RULES_ONLY,
+            emits=_emits_tag("tag_removed"),
         ),
         StepKind(
             "award_points",
@@ -308,6 +342,7 @@ STEPS: dict[str, StepKind] = {
             ),
             _award_points,
             _RULES_ONLY,
+            emits=_emits_points,
         ),
     )
 }

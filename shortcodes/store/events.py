@@ -18,7 +18,9 @@ step of one run can never queue its message twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -50,6 +52,27 @@ _INSERT_EVENT = Prepared(insert(schema.events))
 _INSERT_OUTBOX = Prepared(insert(schema.outbox))
 
 
+#: The automation run whose step is being performed, if any: events recorded meanwhile carry it
+#: as ``data["cause"]`` (``rule``, ``run_id``, ``chain``), which the dispatcher reads to stop
+#: loops and to keep a rule's own effects from starting it again.
+_CAUSE: ContextVar[Mapping[str, Any] | None] = ContextVar("event_cause", default=None)
+
+
+@contextmanager
+def caused_by(cause: Mapping[str, Any]) -> Iterator[None]:
+    """Within the block, every recorded event names ``cause`` as what caused it."""
+    token = _CAUSE.set(cause)
+    try:
+        yield
+    finally:
+        _CAUSE.reset(token)
+
+
+def current_cause() -> Mapping[str, Any] | None:
+    """The cause events recorded now carry (see :func:`caused_by`), or None."""
+    return _CAUSE.get()
+
+
 def record_event(
     tx: Tx,
     kind: str,
@@ -70,12 +93,14 @@ def record_events(tx: Tx, rows: list[dict[str, Any]]) -> None:
 def event_row(
     tx: Tx, kind: str, contact_id: int | None, data: Mapping[str, Any], run_id: int | None = None
 ) -> dict[str, Any]:
-    """The row :func:`record_event` would insert, for writing later with :func:`record_events`."""
+    """The row :func:`record_event` would insert, for writing later with :func:`record_events`;
+    its data names the current cause, if any (:func:`caused_by`)."""
+    cause = _CAUSE.get()
     return {
         "kind": kind,
         "contact_id": contact_id,
         "run_id": run_id,
-        "data": dict(data),
+        "data": dict(data) if cause is None else {**data, "cause": dict(cause)},
         "created_at": tx.now,
     }
 

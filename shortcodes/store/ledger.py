@@ -21,7 +21,7 @@ from shortcodes.errors import InsufficientCredits, InvalidInput, RefundError, Un
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
-from shortcodes.store.events import event_row, record_event, record_events
+from shortcodes.store.events import current_cause, event_row, record_event, record_events
 from shortcodes.store.fastpath import Prepared, insert_many
 from shortcodes.store.idempotency import check_key, fingerprint, once
 from shortcodes.store.session import Actor, Tx, from_db_time
@@ -550,6 +550,8 @@ class Move:
     delta: int
     reason: str
     actor: Actor
+    #: What caused the move (see :func:`~shortcodes.store.events.caused_by`): its event names it.
+    cause: Mapping[str, Any] | None = None
 
 
 class MoveBatch:
@@ -594,7 +596,15 @@ class MoveBatch:
         if after < 0:
             raise InsufficientCredits(field_name, amount, after - delta)
         self._balances[(move.contact_id, field_name)] = after
-        staged = Move(move.key, move.contact_id, field_name, delta, move.reason, move.actor)
+        staged = Move(
+            move.key,
+            move.contact_id,
+            field_name,
+            delta,
+            move.reason,
+            move.actor,
+            current_cause() if move.cause is None else move.cause,
+        )
         self.moves.append((staged, after))
         return after
 
@@ -696,6 +706,7 @@ class MoveBatch:
                     "balance": after,
                     "entry_id": entry_id,
                     "reason": move.reason,
+                    **({} if move.cause is None else {"cause": dict(move.cause)}),
                 },
             )
             for (move, after), entry_id in zip(self.moves, entry_ids, strict=True)

@@ -117,7 +117,7 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nwhen = "x"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.when",
-            "unknown key 'when' (expected one of: conditions, description, name, otherwise, steps, trigger)",
+            "unknown key 'when' (expected one of: conditions, description, name, otherwise, retrigger, steps, trigger)",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n[[rules]]\nname = "A"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n',
