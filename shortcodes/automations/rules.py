@@ -225,14 +225,8 @@ def _rule(node: Node, terms: Terms) -> Rule:
     if otherwise and conditions is None:
         raise node.fail("'otherwise' steps need 'conditions' to be false", "otherwise")
     description = node.child("description").text(default="")
-    retrigger = node.child("retrigger", False).check(_boolean)
+    retrigger = node.child("retrigger", False).check(vocab.flag)
     return Rule(name, trigger, steps, otherwise, conditions, description, retrigger)
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ValueError(f"must be true or false, got {value!r}")
 
 
 def _no_name() -> str:
