@@ -25,7 +25,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from shortcodes.automations import executor
+from shortcodes.automations import executor, sync
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
@@ -60,8 +60,8 @@ class Dispatcher:
     clock: Callable[[], float] = time.time
 
     def kinds(self) -> list[str]:
-        """The event kinds some rule listens to."""
-        found: set[str] = set()
+        """The event kinds some rule listens to, or some ``[[sync]]`` peer is sent."""
+        found: set[str] = set(self.config.sync.kinds())
         for rule in self.config.rules.values():
             found.update(_EVENT_KINDS.get(rule.trigger.kind, (rule.trigger.kind,)))
         return sorted(found)
@@ -93,6 +93,7 @@ class Dispatcher:
         for n, started in zip(owners, executor.start_runs(tx, self.config, starts), strict=True):
             runs[n] += started
         _mark(tx, [(int(event.id), count) for event, count in zip(rows, runs, strict=True)], now)
+        sync.queue_outbound(tx, self.config.sync, rows)
         if full:
             self.last_full = now
             if len(rows) < limit:

@@ -160,7 +160,9 @@ class Delivery:
     # -- webhooks ------------------------------------------------------------------------------
 
     def webhook_body(self, row: Any) -> bytes:
-        """The JSON body of an outgoing webhook."""
+        """The JSON body of an outgoing webhook (a sync delivery's is the peer hook's own)."""
+        if "body" in row.payload:
+            return json.dumps(row.payload["body"], sort_keys=True, separators=(",", ":")).encode()
         data = {k: v for k, v in row.payload.items() if k not in ("url", "event")}
         doc = {
             "id": int(row.id),
@@ -169,6 +171,16 @@ class Delivery:
             "data": data,
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    def secret(self, row: Any) -> str:
+        """The key a webhook is signed with: its ``[[sync]]`` peer's secret, else the site's."""
+        name = row.payload.get("peer")
+        if name is None:
+            return self.config.webhook_secret
+        peer = self.config.sync.peer(str(name))
+        if peer is None:
+            raise InvalidInput(f"no [[sync]] peer {name!r} in site.toml any more")
+        return peer.secret
 
     def send_webhook(self, row: Any) -> str:
         """POST the signed body; a non-2xx answer raises."""
@@ -181,7 +193,7 @@ class Delivery:
             "Content-Type": "application/json",
             "User-Agent": "shortcodes-outbox/1",
             TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: webhook_signature(self.config.webhook_secret, stamp, body),
+            SIGNATURE_HEADER: webhook_signature(self.secret(row), stamp, body),
             "X-Shortcodes-Delivery": str(row.id),
             "X-Shortcodes-Event": str(row.payload.get("event", "")),
         }

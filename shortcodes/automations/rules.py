@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from shortcodes.automations.sync import SyncConfig, load_sync
 from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
 from shortcodes.membership import vocabulary as vocab
@@ -54,7 +55,14 @@ TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description", "retrigger")
 LOYALTY_KEYS = ("available_after", "expire_after", "stages")
-AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts", "max_chain")
+AUTOMATION_KEYS = (
+    "smtp",
+    "email_from",
+    "webhook_secret",
+    "max_attempts",
+    "max_chain",
+    "site_id",
+)
 #: How many runs a chain of runs caused by runs may hold before the next one is refused.
 DEFAULT_MAX_CHAIN = 10
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
@@ -120,6 +128,8 @@ class AutomationConfig:
     max_chain: int = DEFAULT_MAX_CHAIN
     #: Contacts holding this tag get the alert when a chain is stopped (the site's admins).
     admin_tag: str = "Site Admin"
+    #: This site's id and the ``[[sync]]`` peers its changes are sent to.
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def rules_for(self, kind: str) -> list[Rule]:
         """The rules whose trigger has this kind, in file order."""
@@ -158,8 +168,9 @@ def load_rules(
         rules[rule.name] = rule
         nodes[rule.name] = node.named(rule.name)
     check_loops(rules, nodes)
+    sync = load_sync(root, settings.pop("site_id", None))
     return AutomationConfig(
-        rules, loyalty, actions, file=root.source.file, admin_tag=admin_tag, **settings
+        rules, loyalty, actions, file=root.source.file, admin_tag=admin_tag, sync=sync, **settings
     )
 
 
@@ -175,6 +186,8 @@ def _settings(node: Node) -> dict[str, Any]:
         out["max_attempts"] = node.child("max_attempts").check(
             lambda v: vocab.whole_number(v, 1, 50)
         )
+    if "site_id" in node:
+        out["site_id"] = node.child("site_id").check(lambda v: vocab.name(v, "a site_id"))
     if "max_chain" in node:
         out["max_chain"] = node.child("max_chain").check(lambda v: vocab.whole_number(v, 1, 100))
     return out

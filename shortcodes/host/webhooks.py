@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from shortcodes.automations.sync import check_origin
 from shortcodes.errors import (
     HookError,
     IdempotencyConflict,
@@ -40,7 +42,7 @@ from shortcodes.membership.signing import (
     TIMESTAMP_HEADER,
     webhook_signature_matches,
 )
-from shortcodes.store.events import record_event
+from shortcodes.store.events import caused_by, record_event
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
 
@@ -128,10 +130,15 @@ def apply_once(
     key = f"hook:{event_id}"
     actor = Actor("webhook", f"{name}:{event_id}"[:200])
 
+    origin = _origin(data)
+
     def apply(tx: Tx) -> dict[str, Any]:
-        result = op(tx, state.site, data, event_id, actor)
-        event = {"name": event_name, "event_id": event_id}
-        record_event(tx, "webhook", result.get("contact"), event)
+        # A change a [[sync]] peer sent: its events name where it came from, so it is never
+        # sent back there (see shortcodes.automations.sync).
+        with caused_by({"sync": origin}) if origin else nullcontext():
+            result = op(tx, state.site, data, event_id, actor)
+            event = {"name": event_name, "event_id": event_id}
+            record_event(tx, "webhook", result.get("contact"), event)
         return result
 
     def work(tx: Tx) -> tuple[dict[str, Any], bool]:
@@ -139,6 +146,16 @@ def apply_once(
         return once(tx, key, f"webhook:{name}", None, data, actor, lambda _op: apply(tx))
 
     return state.store.run_in_transaction(work)
+
+
+def _origin(data: dict[str, Any]) -> list[str]:
+    """The sites a synced change came through (``origin``), or [] for an ordinary webhook."""
+    if "origin" not in data:
+        return []
+    try:
+        return check_origin(data["origin"])
+    except ValueError as exc:
+        raise HookError(422, "bad_origin", str(exc)) from None
 
 
 def error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:

@@ -34,6 +34,7 @@ SECTIONS = (
     "rules",
     "loyalty",
     "automations",
+    "sync",
 )
 
 

@@ -144,7 +144,10 @@ def test_a_malformed_max_chain_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         parse_automations(HEAD + "\n[automations]\nmax_chain = 0\n", "site.toml")
     assert info.value.key == "automations.max_chain"
-    assert (info.value.line, info.value.reason) == (14, "must be a whole number from 1 to 100, got 0")
+    assert (info.value.line, info.value.reason) == (
+        14,
+        "must be a whole number from 1 to 100, got 0",
+    )
 
 
 # -- at run time ---------------------------------------------------------------------------------
@@ -225,9 +228,11 @@ def test_events_of_batched_steps_name_the_run_that_caused_them(loop_harness: Har
     assert h.store.balance(ann) == 2, "its own balance change did not start it again"
     e = db.events
     with h.store.engine.connect() as conn:
-        data = conn.execute(
-            select(e.c.data).where(e.c.kind == "balance_changed").order_by(e.c.id)
-        ).scalars().all()
+        data = (
+            conn.execute(select(e.c.data).where(e.c.kind == "balance_changed").order_by(e.c.id))
+            .scalars()
+            .all()
+        )
     assert [d.get("cause") for d in data] == [
         None,
         {"rule": "ticker", "run_id": run.id, "chain": ["ticker"]},
