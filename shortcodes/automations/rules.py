@@ -39,18 +39,70 @@ from shortcodes.membership.vocabulary import Duration
 
 _TRIGGER_TEXT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", re.S)
 
-#: Each trigger: (required arguments, optional arguments), in the order the text form takes them.
-TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "tag_applied": (("tag",), ()),
-    "tag_removed": (("tag",), ()),
-    "payment_succeeded": ((), ("product",)),
-    "payment_failed": ((), ("product",)),
-    "refunded": ((), ("product",)),
-    "field_above": (("field", "value"), ()),
-    "stage_changed": ((), ("stage",)),
-    "referral_approved": ((), ()),
-    "login": ((), ()),
-    "webhook": (("name",), ()),
+
+@dataclass(frozen=True, slots=True)
+class TriggerKind:
+    """What can start a rule: its arguments (in the order the text form takes them) and, for the
+    reference, what it means and an example."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    doc: str
+    example: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every argument, required first."""
+        return self.required + self.optional
+
+
+#: Every trigger, in the order the documentation lists them.
+TRIGGERS: dict[str, TriggerKind] = {
+    "tag_applied": TriggerKind(
+        ("tag",),
+        (),
+        "A tag was applied to the contact (by a button, a rule, a webhook, an admin).",
+        "tag_applied('Owns Masterclass')",
+    ),
+    "tag_removed": TriggerKind(
+        ("tag",), (), "A tag was removed from the contact, or expired.", "tag_removed('All Access')"
+    ),
+    "payment_succeeded": TriggerKind(
+        (),
+        ("product",),
+        "A payment for `product` (any product when left out) succeeded: Stripe's "
+        "`invoice.paid` or `checkout.session.completed`, or `POST /hooks/payments/succeeded`.",
+        "payment_succeeded(all-access)",
+    ),
+    "payment_failed": TriggerKind(
+        (), ("product",), "A payment for `product` failed.", "payment_failed(all-access)"
+    ),
+    "refunded": TriggerKind(
+        (), ("product",), "A payment for `product` was refunded.", "refunded(all-access)"
+    ),
+    "field_above": TriggerKind(
+        ("field", "value"),
+        (),
+        "A field (a credit balance, points or a custom number) went from "
+        "at most `value` to above it.",
+        "field_above('Points', 200)",
+    ),
+    "stage_changed": TriggerKind(
+        (),
+        ("stage",),
+        "The contact reached a loyalty stage (`stage`, or any).",
+        "stage_changed('Gold')",
+    ),
+    "referral_approved": TriggerKind(
+        (), (), "A referral by the contact was approved.", "referral_approved()"
+    ),
+    "login": TriggerKind((), (), "The contact logged in.", "login()"),
+    "webhook": TriggerKind(
+        ("name",),
+        (),
+        "`POST /hooks/events/<name>` named the contact (a CRM's own event).",
+        "webhook('workshop-attended')",
+    ),
 }
 RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description")
 LOYALTY_KEYS = ("available_after", "expire_after", "stages")
@@ -226,7 +278,7 @@ def _trigger(node: Node, terms: Terms) -> Trigger:
         )
     if kind not in TRIGGERS:
         raise node.fail(f"unknown trigger {kind!r} (known triggers: {', '.join(TRIGGERS)})")
-    required, optional = TRIGGERS[kind]
+    required, optional = TRIGGERS[kind].required, TRIGGERS[kind].optional
     for extra in args:
         if extra not in required + optional:
             raise node.fail(f"trigger {kind!r} takes no argument {extra!r}", extra)
@@ -252,7 +304,7 @@ def _trigger_text(node: Node, raw: str) -> tuple[str, dict[str, Any]]:
     if kind not in TRIGGERS:
         raise node.fail(f"unknown trigger {kind!r} (known triggers: {', '.join(TRIGGERS)})")
     values = [v.strip().strip("'\"") for v in inner.split(",")] if inner and inner.strip() else []
-    names = TRIGGERS[kind][0] + TRIGGERS[kind][1]
+    names = TRIGGERS[kind].names
     if len(values) > len(names):
         raise node.fail(
             f"trigger {kind!r} takes at most {len(names)} argument(s), got {len(values)}"
