@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from shortcodes.membership.keys import TABLES, Keys
+
 #: Generated page -> the function that writes it (given the repository root).
 GENERATED: dict[str, Callable[[Path], str]] = {}
 
@@ -60,6 +62,95 @@ def shortcodes_page(root: Path) -> str:
     body = reference(env)
     # reference() starts with its own title; this page has the one above.
     return intro + body.split("\n", 1)[1].lstrip("\n") if body.startswith("# ") else intro + body
+
+
+# -- site.toml ---------------------------------------------------------------------------------
+
+#: Placeholders of table paths, as the examples fill them in.
+_EXAMPLE_NAMES = {"<id>": "example", "<name>": "cost"}
+
+
+def _header(where: str) -> str:
+    return where if where.startswith("[[") else f"[{where}]"
+
+
+def _example_path(where: str) -> str:
+    for placeholder, name in _EXAMPLE_NAMES.items():
+        where = where.replace(placeholder, name)
+    return where
+
+
+def config_tables() -> list[Keys]:
+    """Every declared table of site.toml, each section followed by the tables inside it."""
+    # Importing the configuration imports every reader, which declares every table.
+    from shortcodes.membership.config import SECTIONS
+
+    order: list[Keys] = []
+    for section in SECTIONS:
+        order += [
+            keys
+            for where, keys in TABLES.items()
+            if where in (section, f"[[{section}]]") or where.startswith(f"{section}.")
+        ]
+    missing = set(TABLES) - {keys.where for keys in order} - {SECTIONS.where}
+    if missing:  # a table declared outside every section: the page would not show it
+        raise ValueError(f"site.toml tables outside any section: {sorted(missing)}")
+    return order
+
+
+def example_toml(keys: Keys) -> str:
+    """The example of one table: its header and every key that has an example."""
+    lines = [] if not keys.where else [_header(_example_path(keys.where))]
+    lines += [f"{name} = {key.example}" for name, key in keys.items() if key.example]
+    return "\n".join(lines) + "\n"
+
+
+def example_site_toml() -> str:
+    """One site.toml made of every table's example (the tests load it)."""
+    from shortcodes.membership.config import SECTIONS
+
+    return "\n".join(example_toml(keys) for keys in [SECTIONS, *config_tables()])
+
+
+@generated("reference/site-toml.md")
+def config_page(root: Path) -> str:
+    """Every section and key of site.toml, from the keys each reader declares."""
+    from shortcodes.membership.config import SECTIONS
+
+    lines = [
+        "# site.toml",
+        "",
+        "Generated at each build of this site from the keys each part of the loader declares: "
+        "the loader accepts no key that is not on this page. `python -m shortcodes check` "
+        "validates a file and prints `FILE:LINE:COL: error: KEY: MESSAGE` for each mistake; the "
+        "site refuses to start with the same message.",
+        "",
+        "## Sections",
+        "",
+        SECTIONS.doc,
+        "",
+        *_key_table(SECTIONS),
+    ]
+    for keys in config_tables():
+        lines += [f"## `{_header(keys.where)}`", "", keys.doc, "", *_key_table(keys)]
+        lines += ["Example:", "", "```toml", example_toml(keys).rstrip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+def _literal(default: str) -> str:
+    """A default written in TOML as code; one described in words (``the id``) as words."""
+    return f"`{default}`" if default[:1] in _TOML_STARTS else default
+
+
+_TOML_STARTS = frozenset('"[{-0123456789tf')
+
+
+def _key_table(keys: Keys) -> list[str]:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, key in keys.items():
+        default = "required" if key.required else _literal(key.default)
+        rows.append(f"| `{name}` | {_cell(key.type)} | {_cell(default)} | {_cell(key.doc)} |")
+    return [*rows, ""]
 
 
 # -- the command line --------------------------------------------------------------------------

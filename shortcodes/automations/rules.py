@@ -33,6 +33,7 @@ from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import Step, Terms, load_step
 from shortcodes.membership.vocabulary import Duration
@@ -104,9 +105,92 @@ TRIGGERS: dict[str, TriggerKind] = {
         "webhook('workshop-attended')",
     ),
 }
-RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description")
-LOYALTY_KEYS = ("available_after", "expire_after", "stages")
-AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts")
+RULE_KEYS = Keys(
+    "[[rules]]",
+    "An automation rule: when its trigger fires for a contact (and its conditions hold), the worker runs its steps, exactly once.",
+    {
+        "name": Key(
+            "name",
+            "the rule's unique name (runs, logs and the preview name it)",
+            "",
+            '"monthly-credits"',
+            required=True,
+        ),
+        "description": Key(
+            "text", "what the rule is for, for people", "", '"Each paid month adds 50 credits."'
+        ),
+        "trigger": Key(
+            "trigger",
+            'what starts it: `"kind(arguments)"` or `{ on = "kind", ... }` (see Steps and triggers)',
+            "",
+            '"payment_succeeded(monthly)"',
+            required=True,
+        ),
+        "conditions": Key(
+            "condition",
+            "run `steps` only when this holds at the time of the trigger (the `memb_if` condition language)",
+            "",
+            "\"credits('_Credits') < 500\"",
+        ),
+        "steps": Key(
+            "list of steps",
+            "what it does, in order; `wait` delays the rest",
+            "",
+            '[{ do = "credit", amount = 50 }]',
+            required=True,
+        ),
+        "otherwise": Key(
+            "list of steps",
+            "what it does when `conditions` do not hold",
+            "[]",
+            '[{ do = "send_email", template = "over-limit" }]',
+        ),
+    },
+)
+LOYALTY_KEYS = Keys(
+    "loyalty",
+    "Loyalty points: earned points wait before they can be spent, expire, and move the contact through stages.",
+    {
+        "available_after": Key("duration", "how long earned points stay pending", '"14d"', '"14d"'),
+        "expire_after": Key("duration", "how long available points last", '"1y"', '"1y"'),
+        "stages": Key(
+            "table of stage = points",
+            "stages by lifetime points (a `stage_changed` trigger fires on each move)",
+            "{ Bronze = 0, Silver = 500, Gold = 1500 }",
+            "{ Bronze = 0, Silver = 500, Gold = 1500 }",
+        ),
+    },
+)
+AUTOMATION_KEYS = Keys(
+    "automations",
+    "How the worker delivers what rules and buttons queue: emails and outgoing webhooks.",
+    {
+        "smtp": Key(
+            "smtp:// or smtps:// URL",
+            "the mail server; without one, emails are written as `.eml` files in the instance's `outbox/` folder",
+            "",
+            '"smtp://localhost:25"',
+        ),
+        "email_from": Key(
+            "text",
+            "the sender of every email",
+            '"no-reply@localhost"',
+            '"Credit Academy <hello@academy.example.com>"',
+        ),
+        "webhook_secret": Key(
+            "text",
+            "the HMAC secret outgoing webhooks are signed with",
+            "`[webhooks] secret`",
+            '"another-long-random-string"',
+        ),
+        "max_attempts": Key(
+            "whole number 1..50",
+            "deliveries tried before a message is dead (`outbox redeliver` queues it again)",
+            "8",
+            "8",
+        ),
+    },
+)
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
 DEFAULT_AVAILABLE_AFTER = vocab.duration("14d")
 DEFAULT_EXPIRE_AFTER = vocab.duration("1y")

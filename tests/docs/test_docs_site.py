@@ -13,9 +13,10 @@ import pytest
 
 from shortcodes.automations.rules import TRIGGERS
 from shortcodes.cli import build_parser
-from shortcodes.docsite import _subcommands, pages
+from shortcodes.docsite import _subcommands, config_tables, example_site_toml, example_toml, pages
+from shortcodes.errors import ConfigError
 from shortcodes.host.hookops import OPERATIONS
-from shortcodes.membership.config import parse_config
+from shortcodes.membership.config import SECTIONS, parse_config
 from shortcodes.membership.steps import STEPS
 from tests.support.paths import ROOT
 
@@ -84,6 +85,31 @@ def test_each_trigger_is_documented_with_an_example_that_loads(name: str) -> Non
     _check(
         f'[[rules]]\nname = "example"\ntrigger = "{trigger.example}"\nsteps = [{STEPS["credit"].example}]\n'
     )
+
+
+def test_the_site_toml_reference_example_is_a_site_toml_the_loader_accepts() -> None:
+    config = parse_config(example_site_toml(), "example.toml")
+    assert config.host.name == "Credit Academy"
+    assert list(config.automations.rules) == ["monthly-credits"]
+    assert config.actions.actionsets["example"].params["cost"].default == 20
+
+
+def test_every_declared_key_has_a_type_and_a_meaning_on_the_reference_page() -> None:
+    page = pages(ROOT)["reference/site-toml.md"]
+    for keys in [SECTIONS, *config_tables()]:
+        assert keys.doc, keys.where
+        for name, key in keys.items():
+            assert key.type, (keys.where, name)
+            assert key.doc, (keys.where, name)
+            assert f"| `{name}` | {key.type} |" in page, (keys.where, name)
+
+
+@pytest.mark.parametrize("where", [k.where for k in config_tables()])
+def test_a_key_missing_from_the_reference_is_refused_by_the_loader(where: str) -> None:
+    header = example_toml(next(k for k in config_tables() if k.where == where)).splitlines()[0]
+    text = example_site_toml().replace(f"{header}\n", f"{header}\nundocumented_key = 1\n", 1)
+    with pytest.raises(ConfigError, match="unknown key 'undocumented_key'"):
+        parse_config(text, "example.toml")
 
 
 def test_every_command_and_argument_is_in_the_cli_reference() -> None:
