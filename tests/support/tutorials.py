@@ -15,8 +15,7 @@ from pathlib import Path
 from flask import Flask
 from markdown_it import MarkdownIt
 
-from shortcodes.host import create_app
-from tests.support.host import app_config, store
+from tests.support.host import app_config, verified_app
 from tests.support.paths import ROOT
 
 TUTORIALS = ROOT / "docs" / "tutorials"
@@ -63,9 +62,4 @@ def tutorial_app(name: str, tmp_path: Path, db_url: str, **extra: object) -> Ite
         SEED=False,
         **extra,
     )
-    app = create_app(config)
-    store(app).sync_tags()
-    yield app
-    report = store(app).verify()
-    store(app).close()
-    assert report.ok, report.problems
+    yield from verified_app(config)
