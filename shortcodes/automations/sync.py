@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.store import schema as db
 from shortcodes.store.events import enqueue_many, outbox_row
@@ -44,7 +45,36 @@ SENDS: dict[str, tuple[str, ...]] = {
     "fields": ("field_set",),
     "balances": ("balance_changed",),
 }
-SYNC_KEYS = ("peer", "url", "secret", "send")
+SYNC_KEYS = Keys(
+    "[[sync]]",
+    "A peer site that this site's contact changes are sent to, as signed webhooks its inbound "
+    "hooks accept (see `[automations] site_id`).",
+    {
+        "peer": Key("name", "the peer's own `[automations] site_id`", "", '"shop"', required=True),
+        "url": Key(
+            "http(s) URL",
+            "the peer's base URL; deliveries go to `<url>/hooks/...`",
+            "",
+            '"https://shop.example.com"',
+            required=True,
+        ),
+        "secret": Key(
+            "text, 16 characters or more",
+            "the peer's webhook secret, which deliveries are signed with",
+            "",
+            '"the-shops-long-random-webhook-secret"',
+            required=True,
+        ),
+        "send": Key(
+            "list of tags, fields, balances",
+            "what changes the peer is sent: tags applied and removed, custom fields, credit "
+            "balances (as the new balance)",
+            "",
+            '["tags", "fields", "balances"]',
+            required=True,
+        ),
+    },
+)
 #: The most sites a change may have been through (a longer ``origin`` is refused).
 MAX_ORIGINS = 20
 
@@ -84,7 +114,7 @@ def load_sync(root: Node, site_id: str | None) -> SyncConfig:
     peers: list[SyncPeer] = []
     for node in root.child("sync", []).elements("a list of [[sync]] tables"):
         node.table(SYNC_KEYS, what="a [[sync]] table")
-        for key in ("peer", "url", "secret", "send"):
+        for key in SYNC_KEYS:
             if key not in node:
                 raise node.fail(f"missing: every [[sync]] peer needs {key!r}", key)
         name = node.child("peer").check(lambda v: vocab.name(v, "the peer's site_id"))

@@ -138,6 +138,10 @@ class StepKind:
     #: The events a step of this kind can record, each (event kind, what it names), e.g.
     #: ``("tag_applied", "Member")``: what ``check`` follows to find loops between rules.
     emits: Callable[[Mapping[str, Any]], tuple[Effect, ...]] = lambda _args: ()
+    #: What the step does, for the reference (``python -m shortcodes docs``, the docs site).
+    doc: str = ""
+    #: The step as written in site.toml; the tests load every example.
+    example: str = ""
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -276,6 +280,8 @@ STEPS: dict[str, StepKind] = {
             _money(-1),
             batchable=True,
             emits=_emits_field("balance_changed"),
+            doc='Take `amount` credits from `field` (the first credit field when left out), through the ledger. A balance never goes below zero: the whole run is refused with "You need N credits; you have M" and nothing is written.',
+            example='{ do = "debit", field = "_Credits", amount = 20 }',
         ),
         StepKind(
             "credit",
@@ -283,6 +289,8 @@ STEPS: dict[str, StepKind] = {
             _money(+1),
             batchable=True,
             emits=_emits_field("balance_changed"),
+            doc="Add `amount` credits to `field` (the first credit field when left out), through the ledger.",
+            example='{ do = "credit", field = "_Credits", amount = 50 }',
         ),
         StepKind(
             "apply_tag",
@@ -290,6 +298,8 @@ STEPS: dict[str, StepKind] = {
             _apply_tag,
             writes_events=True,
             emits=_emits_tag("tag_applied"),
+            doc="Apply a tag (a no-op when the contact already holds it).",
+            example='{ do = "apply_tag", tag = "Owns Course A" }',
         ),
         StepKind(
             "remove_tag",
@@ -297,6 +307,8 @@ STEPS: dict[str, StepKind] = {
             _remove_tag,
             writes_events=True,
             emits=_emits_tag("tag_removed"),
+            doc="Remove a tag (a no-op when the contact does not hold it).",
+            example='{ do = "remove_tag", tag = "All Access" }',
         ),
         StepKind(
             "grant",
@@ -304,6 +316,8 @@ STEPS: dict[str, StepKind] = {
             _apply_tag,
             writes_events=True,
             emits=_emits_tag("tag_applied"),
+            doc='Apply a tag that expires `for` later (a duration such as `"14d"` or `"3mo"`); the worker removes it when it expires.',
+            example='{ do = "grant", tag = "Lock Field Guide", for = "3d" }',
         ),
         StepKind(
             "set_field",
@@ -311,27 +325,50 @@ STEPS: dict[str, StepKind] = {
             _set_field,
             writes_events=True,
             emits=_emits_field("field_set"),
+            doc="Set a custom contact field (not a credit field: balances change only through the ledger).",
+            example='{ do = "set_field", field = "plan", value = "gold" }',
         ),
         StepKind(
             "send_email",
             (Arg("template", _text), Arg("subject", _text, required=False, ref="str")),
             _send_email,
             batchable=True,
+            doc="Queue an email in the outbox, in the same transaction; the worker sends it with `emails/<template>.txt` of the site (its first line may be `Subject: ...`).",
+            example='{ do = "send_email", template = "purchase", subject = "Thanks for your purchase" }',
         ),
         StepKind(
             "webhook",
             (Arg("url", _http_url), Arg("event", _text, required=False)),
             _webhook,
+            doc="Queue a signed JSON POST to `url` in the outbox (`event` names it; by default the actionset or rule that sent it); retried with backoff.",
+            example='{ do = "webhook", url = "https://crm.example.com/hooks/purchase", event = "purchase" }',
             batchable=True,
         ),
-        StepKind("redirect", (Arg("url", _url_or_path),), _redirect, frozenset({"actionset"})),
-        StepKind("wait", (Arg("for", _duration),), _wait, _RULES_ONLY, batchable=True),
+        StepKind(
+            "redirect",
+            (Arg("url", _url_or_path),),
+            _redirect,
+            frozenset({"actionset"}),
+            doc="Send the visitor to `url` (a path of the site or an http(s) URL) after the run. Actionsets only: rules run without a visitor.",
+            example='{ do = "redirect", url = "/courses/course-a" }',
+        ),
+        StepKind(
+            "wait",
+            (Arg("for", _duration),),
+            _wait,
+            _RULES_ONLY,
+            doc="Run the next steps of the rule `for` later. Rules only: the worker keeps the rest of the run until it is due.",
+            example='{ do = "wait", for = "1d" }',
+            batchable=True,
+        ),
         StepKind(
             "remove_tag_after",
             (Arg("tag", _tag), Arg("after", _duration)),
             _remove_tag_after,
             _RULES_ONLY,
             emits=_emits_tag("tag_removed"),
+            doc="Schedule the removal of a tag `after` a duration, beside the rest of the run. Rules only.",
+            example='{ do = "remove_tag_after", tag = "Course C Access", after = "4mo" }',
         ),
         StepKind(
             "award_points",
@@ -343,6 +380,8 @@ STEPS: dict[str, StepKind] = {
             _award_points,
             _RULES_ONLY,
             emits=_emits_points,
+            doc="Award loyalty points to the contact, to the contact they referred, or to both (`to`); they stay pending for `[loyalty] available_after`. Rules only.",
+            example='{ do = "award_points", points = 100, reason = "first purchase" }',
         ),
     )
 }
