@@ -47,7 +47,7 @@ sys.path.insert(0, str(CODE))
 #: The last commit before set-based execution (issue 16): what ``--baseline`` compares against.
 BASELINE = "aec6ab2"
 #: Steps each worker claims per transaction.
-BATCH = 1000
+BATCH = 250
 #: SQLite runs one writer at a time (the worker lease), so its figures use one worker: more
 #: worker processes only wait for the lease (and, on a loaded machine, time out opening it).
 SQLITE_NOTE = "SQLite: 1 worker"

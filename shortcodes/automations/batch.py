@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 
 from shortcodes.automations.executor import CHAIN_LIMIT, RunInfo, StepRow, _RuleRun, execute
 from shortcodes.automations.rules import AutomationConfig
@@ -34,21 +34,11 @@ from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import schema as db
 from shortcodes.store.events import caused_by, enqueue_many, outbox_row
-from shortcodes.store.fastpath import insert_many
+from shortcodes.store.fastpath import among, insert_many, update_rows
 from shortcodes.store.ledger import Move, MoveBatch
 from shortcodes.store.session import Actor, Tx
 
 _s = db.auto_steps
-_MARK_DONE = (
-    update(_s)
-    .where(_s.c.id == bindparam("b_id"))
-    .values(
-        status="done",
-        result=bindparam("b_result"),
-        done_at=bindparam("b_now"),
-        worker=bindparam("b_worker"),
-    )
-)
 
 
 def execute_batch(tx: Tx, config: AutomationConfig, claimed: Sequence[StepRow], worker: str) -> int:
@@ -119,7 +109,7 @@ class _Round:
         if self.emails is None:
             c = db.contacts
             ids = sorted({s.contact_id for s in self.todo})
-            query = select(c.c.id, c.c.email).where(c.c.id.in_(ids))
+            query = select(c.c.id, c.c.email).where(among(self.tx.conn, c.c.id, ids))
             self.emails = {int(i): str(e) for i, e in self.tx.conn.execute(query)}
         return self.emails[contact_id]
 
@@ -129,10 +119,16 @@ class _Round:
             return []
         now = self.tx.now
         marks = [
-            {"b_id": s.id, "b_result": note[:2000], "b_now": now, "b_worker": self.worker[:120]}
+            {
+                "id": s.id,
+                "status": "done",
+                "result": note[:2000],
+                "done_at": now,
+                "worker": self.worker[:120],
+            }
             for s, note, _ in performed
         ]
-        self.tx.conn.execute(_MARK_DONE, marks)
+        update_rows(self.tx.conn, _s, marks)
         finished: list[int] = []
         successors: list[tuple[RunInfo, int, Mapping[str, Any], Any]] = []
         for step, _note, delay in performed:
@@ -149,7 +145,7 @@ class _Round:
             r = db.auto_runs
             self.tx.conn.execute(
                 update(r)
-                .where(r.c.id.in_(finished))
+                .where(among(self.tx.conn, r.c.id, finished))
                 .values(status="done", message="", finished_at=now)
             )
         return self._schedule(successors)

@@ -29,6 +29,7 @@ from shortcodes.automations import executor, sync
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
+from shortcodes.store.fastpath import insert_rows
 from shortcodes.store.session import Tx
 
 FLOOR_LAG = 60.0
@@ -161,9 +162,8 @@ def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
 
 def _mark(tx: Tx, marks: list[tuple[int, int]], now: float) -> None:
     """Mark events (id, runs started) as dispatched, in one statement."""
-    if marks:
-        rows = [{"event_id": e, "runs": n, "marked_at": now} for e, n in marks]
-        tx.conn.execute(insert(db.auto_event_marks), rows)
+    rows = [{"event_id": e, "runs": n, "marked_at": now} for e, n in marks]
+    insert_rows(tx.conn, db.auto_event_marks, rows)
 
 
 def _move_floor(tx: Tx, state: Any, kinds: list[str], now: float) -> None:

@@ -33,7 +33,7 @@ from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import caused_by, enqueue, record_event
-from shortcodes.store.fastpath import insert_many
+from shortcodes.store.fastpath import among, insert_many, insert_rows
 from shortcodes.store.session import Actor, Tx
 
 #: How many due-now steps of one run are executed back to back in one transaction.
@@ -114,7 +114,9 @@ def claim_due(tx: Tx, limit: int) -> list[StepRow]:
     runs = {
         run.id: run
         for run in tx.conn.execute(
-            select(r.c.id, r.c.rule, r.c.contact_id, r.c.data).where(r.c.id.in_(run_ids))
+            select(r.c.id, r.c.rule, r.c.contact_id, r.c.data).where(
+                among(tx.conn, r.c.id, run_ids)
+            )
         )
     }
     steps = [
@@ -225,7 +227,9 @@ def start_runs(tx: Tx, config: AutomationConfig, starts: Sequence[RunStart]) -> 
     for first in range(0, len(keys), 5000):
         chunk = keys[first : first + 5000]
         taken.update(
-            tx.conn.execute(select(t.c.dedupe_key).where(t.c.dedupe_key.in_(chunk))).scalars()
+            tx.conn.execute(
+                select(t.c.dedupe_key).where(among(tx.conn, t.c.dedupe_key, chunk))
+            ).scalars()
         )
     started: list[bool] = []
     rows: list[dict[str, Any]] = []
@@ -314,8 +318,7 @@ def _insert_first_steps(tx: Tx, runs: list[tuple[int, dict[str, Any]]]) -> None:
         for run_id, row in runs
         if row["data"]["steps"]
     ]
-    if steps_:
-        tx.conn.execute(insert(db.auto_steps), steps_)
+    insert_rows(tx.conn, db.auto_steps, steps_)
 
 
 def _insert_step(

@@ -173,11 +173,16 @@ class Delivery:
         if "body" in row.payload:
             return json.dumps(row.payload["body"], sort_keys=True, separators=(",", ":")).encode()
         data = {k: v for k, v in row.payload.items() if k not in ("url", "event")}
+        site = self.config.sync.site_id
         doc = {
             "id": int(row.id),
             "event": row.payload.get("event", ""),
             "created_at": row.created_at.isoformat() + "Z",
             "data": data,
+            # What a peer's inbound hooks need (``/hooks/events/<name>`` takes it as is): an
+            # event id unique to this message, which the peer deduplicates, and the contact.
+            "event_id": f"{site}:outbox:{row.id}" if site else f"outbox:{row.id}",
+            "contact": data.get("email", ""),
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 

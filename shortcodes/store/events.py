@@ -29,7 +29,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from shortcodes.store import schema
-from shortcodes.store.fastpath import Prepared
+from shortcodes.store.fastpath import Prepared, insert_rows
 from shortcodes.store.session import Tx, from_db_time
 
 OutboxKind = Literal["email", "webhook"]
@@ -86,8 +86,7 @@ def record_event(
 
 def record_events(tx: Tx, rows: list[dict[str, Any]]) -> None:
     """Append several events in one statement (rows as :func:`event_row` makes them)."""
-    if rows:  # many rows: one executemany, visible to SQLAlchemy's statement events
-        tx.conn.execute(insert(schema.events), rows)
+    insert_rows(tx.conn, schema.events, rows)
 
 
 def event_row(
@@ -119,8 +118,7 @@ def enqueue(
 
 def enqueue_many(tx: Tx, rows: list[dict[str, Any]]) -> None:
     """Queue several messages (rows as :func:`outbox_row` makes them)."""
-    if rows:
-        tx.conn.execute(insert(schema.outbox), rows)
+    insert_rows(tx.conn, schema.outbox, rows)
 
 
 def outbox_row(

@@ -12,10 +12,27 @@ see exactly what they would see from ``Connection.execute``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import (
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -100,22 +117,120 @@ def _wrap(conn: Connection, sql: str, params: Mapping[str, Any], exc: Exception)
     )
 
 
+# -- many rows, one statement ----------------------------------------------------------------
+# psycopg's executemany sends one execution per row (pipelined): for a thousand rows that is a
+# thousand statements for the server to run. On PostgreSQL these helpers send the rows as one
+# JSON array and let the server expand it (``jsonb_populate_recordset`` with the table's own row
+# type, so every value is converted by the column's type): one statement for any number of
+# rows. SQLite, in-process, runs an executemany, which costs no round trips.
+
+
+def _rows_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps([dict(r) for r in rows], default=_json_value, separators=(",", ":"))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} as a row value")
+
+
+def _expanded(conn: Connection, table: Table, columns: Sequence[str], rows: Any) -> Any:
+    """The rows as a table ``v`` with ``columns``, typed by ``table``'s own row type."""
+    rowtype: Any = literal_column("NULL::" + conn.dialect.identifier_preparer.quote(table.name))
+    document = cast(literal(_rows_json(rows), Text), JSONB)
+    expanded = func.jsonb_populate_recordset(rowtype, document)
+    return expanded.table_valued(*(column(c) for c in columns)).alias("v")
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) with one statement."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), list(rows))
+        return
+    v = _expanded(conn, table, columns, rows)
+    conn.execute(insert(table).from_select(columns, select(*(v.c[c] for c in columns))))
+
+
+def upsert_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert ``rows``, or where a row with the same ``keys`` exists, set its other columns."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    others = [c for c in columns if c not in keys]
+    if conn.dialect.name != "postgresql":
+        lite = sqlite.insert(table)
+        update_ = {c: lite.excluded[c] for c in others}
+        conn.execute(
+            lite.on_conflict_do_update(index_elements=list(keys), set_=update_), list(rows)
+        )
+        return
+    v = _expanded(conn, table, columns, rows)
+    pg = postgresql.insert(table).from_select(columns, select(*(v.c[c] for c in columns)))
+    pg = pg.on_conflict_do_update(
+        index_elements=list(keys), set_={c: pg.excluded[c] for c in others}
+    )
+    conn.execute(pg)
+
+
+def update_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id"
+) -> None:
+    """Set the other columns of each row found by ``key`` (all rows with the same keys)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    others = [c for c in columns if c != key]
+    if conn.dialect.name != "postgresql":
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({c: bindparam(f"b_{c}") for c in others})
+        )
+        conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+        return
+    v = _expanded(conn, table, columns, rows)
+    conn.execute(update(table).where(table.c[key] == v.c[key]).values({c: v.c[c] for c in others}))
+
+
 def insert_many(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str
 ) -> list[int]:
-    """Insert ``rows`` with one executemany and answer their ids, in the order of ``rows``.
-
-    The ids are read back by ``key``, a unique column every row sets: one more statement, where
-    ``INSERT ... RETURNING`` with many rows is sent one row at a time by SQLite's driver.
-    """
+    """Insert ``rows`` with one statement (:func:`insert_rows`) and answer their ids, in the
+    order of ``rows``, matched by ``key``, a unique column every row sets. PostgreSQL returns
+    them from the insert; SQLite's driver would send a many-row ``INSERT ... RETURNING`` one row
+    at a time, so there they are read back by key, one more statement."""
     if not rows:
         return []
-    conn.execute(insert(table), list(rows))
-    column = table.c[key]
-    ids: dict[Any, int] = {}
     keys = [row[key] for row in rows]
+    ids: dict[Any, int] = {}
+    if conn.dialect.name == "postgresql":
+        columns = list(rows[0])
+        v = _expanded(conn, table, columns, rows)
+        statement = insert(table).from_select(columns, select(*(v.c[c] for c in columns)))
+        found = conn.execute(statement.returning(table.c[key], table.c.id))
+        ids.update((k, int(i)) for k, i in found)
+        return [ids[k] for k in keys]
+    insert_rows(conn, table, rows)
     for start in range(0, len(keys), 5000):
         chunk = keys[start : start + 5000]
-        query = select(column, table.c.id).where(column.in_(chunk))
-        ids.update((k, int(i)) for k, i in conn.execute(query))
+        ids.update(
+            (k, int(i))
+            for k, i in conn.execute(
+                select(table.c[key], table.c.id).where(among(conn, table.c[key], chunk))
+            )
+        )
     return [ids[k] for k in keys]
+
+
+def among(conn: Connection, col: Any, values: Sequence[Any]) -> Any:
+    """``col IN values``; on PostgreSQL ``col = ANY(array)``, one parameter however many values
+    (a thousand placeholders cost the driver more than the server)."""
+    if conn.dialect.name != "postgresql":
+        return col.in_(list(values))
+    return col == any_(cast(literal(list(values), ARRAY(col.type)), ARRAY(col.type)))

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 
 from shortcodes.errors import IdempotencyConflict, InvalidInput
 from shortcodes.store import schema
+from shortcodes.store.fastpath import insert_rows
 from shortcodes.store.session import Actor, Tx
 
 MAX_KEY_LENGTH = 200
@@ -141,6 +142,5 @@ def claim_many(
         for key, contact_id, _params in claims
         if key not in found
     ]
-    if fresh:
-        tx.conn.execute(insert(t), fresh)
+    insert_rows(tx.conn, t, fresh)
     return [key not in found for key, _contact, _params in claims]

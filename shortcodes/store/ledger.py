@@ -22,7 +22,7 @@ from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.events import current_cause, event_row, record_event, record_events
-from shortcodes.store.fastpath import Prepared, insert_many
+from shortcodes.store.fastpath import Prepared, among, insert_many, update_rows, upsert_rows
 from shortcodes.store.idempotency import check_key, fingerprint, once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
@@ -575,7 +575,9 @@ class MoveBatch:
         a = schema.credit_accounts
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
-            query = select(a.c.contact_id, a.c.field, a.c.balance).where(a.c.contact_id.in_(chunk))
+            query = select(a.c.contact_id, a.c.field, a.c.balance).where(
+                among(tx.conn, a.c.contact_id, chunk)
+            )
             for contact_id, field_name, value in tx.conn.execute(query):
                 self._balances[(int(contact_id), field_name)] = int(value)
 
@@ -678,21 +680,17 @@ class MoveBatch:
     def _store_balances(self) -> None:
         final = {(m.contact_id, m.field): after for m, after in self.moves}
         rows = [
-            {"b_contact": c, "b_field": f, "b_balance": v, "b_now": self.tx.now}
+            {"contact_id": c, "field": f, "balance": v, "updated_at": self.tx.now}
             for (c, f), v in sorted(final.items())
         ]
-        statement = _SET_BALANCE_PG if self.tx.is_postgres else _SET_BALANCE_SQLITE
-        self.tx.conn.execute(statement, rows)
+        upsert_rows(self.tx.conn, schema.credit_accounts, rows, ("contact_id", "field"))
 
     def _finish_operations(self, op_ids: list[int], entry_ids: list[int]) -> None:
         rows = [
-            {
-                "b_id": op_id,
-                "b_result": LedgerResult((entry_id,), {move.field: after}).to_json(),
-            }
+            {"id": op_id, "result": LedgerResult((entry_id,), {move.field: after}).to_json()}
             for (move, after), op_id, entry_id in zip(self.moves, op_ids, entry_ids, strict=True)
         ]
-        self.tx.conn.execute(_FINISH_OPERATION, rows)
+        update_rows(self.tx.conn, schema.operations, rows)
 
     def _record_events(self, entry_ids: list[int]) -> None:
         rows = [
@@ -712,28 +710,3 @@ class MoveBatch:
             for (move, after), entry_id in zip(self.moves, entry_ids, strict=True)
         ]
         record_events(self.tx, rows)
-
-
-def _set_balance(insert_class: Any) -> Any:
-    """Upsert one account to an absolute balance (computed under the contact's lock)."""
-    stmt = insert_class(_acc).values(
-        contact_id=bindparam("b_contact"),
-        field=bindparam("b_field"),
-        balance=bindparam("b_balance"),
-        updated_at=bindparam("b_now"),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[_acc.c.contact_id, _acc.c.field],
-        set_={"balance": stmt.excluded.balance, "updated_at": stmt.excluded.updated_at},
-    )
-
-
-# Executed with many rows through SQLAlchemy (one executemany each; no per-call cost to save).
-_SET_BALANCE_PG = _set_balance(postgresql.insert)
-_SET_BALANCE_SQLITE = _set_balance(sqlite.insert)
-_ops = schema.operations
-_FINISH_OPERATION = (
-    update(_ops)
-    .where(_ops.c.id == bindparam("b_id"))
-    .values(result=bindparam("b_result", type_=_ops.c.result.type))
-)

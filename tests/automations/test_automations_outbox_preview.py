@@ -104,6 +104,8 @@ def test_outgoing_webhook_is_signed_retried_with_backoff_and_logged(
     assert headers["X-Shortcodes-Delivery"] == str(row.id)
     doc = json.loads(body)
     assert doc["event"] == "member.joined"
+    # What another site's /hooks/events/<name> takes: an event id it dedupes, and the contact.
+    assert (doc["event_id"], doc["contact"]) == (f"outbox:{row.id}", "ann@example.com")
     assert doc["data"]["email"] == "ann@example.com"
     assert doc["data"]["balances"] == {"_Credits": 7}
     assert [e.ok for e in delivery_log(h.store, row.id)] == [False, False, False, True]
