@@ -5,7 +5,8 @@ lease deadline, in a short transaction; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
 outside any transaction, then records the outcome and a delivery-log row. A worker killed while
 sending leaves the message ``sending``; once the lease passes it is claimed again.
 
-- Emails go to the SMTP server in ``[automations] smtp`` when set, else to
+- Emails (rendered from ``<site>/emails/<template>.txt``, else the package's own ``emails/``
+  folder, which holds the account emails) go to the SMTP server in ``[automations] smtp`` when set, else to
   ``<instance>/outbox/<id>.eml``, written atomically; an existing file means the message was
   already written, so a retry after a crash never writes it twice. SMTP retries are
   at-least-once; each message carries ``Message-ID: <outbox-ID@shortcodes>`` for receivers.
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, TemplateNotFound
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, TemplateNotFound
 from sqlalchemy import insert, or_, select, update
 
 from shortcodes.automations.rules import AutomationConfig
@@ -48,6 +49,8 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 HTTP_TIMEOUT = 10.0
+#: The emails the package itself sends (the account links); a site's ``emails/`` overrides them.
+PACKAGE_EMAILS = Path(__file__).with_name("emails")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -68,8 +71,9 @@ class Delivery:
 
     def __post_init__(self) -> None:
         folder = Path(self.config.file).parent / "emails"
+        loader = ChoiceLoader([FileSystemLoader(str(folder)), FileSystemLoader(PACKAGE_EMAILS)])
         # Plain-text mail: nothing is HTML, so autoescaping would only corrupt the text.
-        self.templates = Environment(loader=FileSystemLoader(str(folder)), autoescape=False)  # noqa: S701
+        self.templates = Environment(loader=loader, autoescape=False)  # noqa: S701
 
     @property
     def mail_dir(self) -> Path:
