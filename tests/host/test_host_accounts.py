@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -27,13 +28,16 @@ def visitor_from(app: Flask, address: str) -> Visitor:
     return Visitor(client)
 
 
-def sign_up(who: Visitor, email: str, name: str = "Nina New", password: str = "nina-pass-1"):
+NINA_PASSWORD = "nina-pass-1"
+
+
+def sign_up(who: Visitor, email: str, name: str = "Nina New", password: str = NINA_PASSWORD) -> Any:
     """Fill in the sign-up form; the response."""
     who.get("/signup")
     return who.post("/signup", {"name": name, "email": email, "password": password})
 
 
-def follow(who: Visitor, path: str):
+def follow(who: Visitor, path: str) -> Any:
     """Open an emailed link (a confirm page) and press its button; the response."""
     who.get(path)
     token = re.search(r'name="token" value="([^"]+)"', who.last)
@@ -50,7 +54,9 @@ def test_a_new_visitor_signs_up_verifies_by_email_and_logs_in(app: Flask) -> Non
     nina = Visitor(app.test_client())
     response = sign_up(nina, "nina@example.com")
     assert response.status_code == 200
-    assert "We sent an email to <strong>nina@example.com</strong>" in response.get_data(as_text=True)
+    assert "We sent an email to <strong>nina@example.com</strong>" in response.get_data(
+        as_text=True
+    )
     assert nina.client.get("/account").status_code == 302  # no account before the link
     (mail,) = mails_to(app, "nina@example.com")
     assert mail["Subject"] == "Confirm your email for Credit Academy"
@@ -160,7 +166,7 @@ def test_config_names_the_line_and_column_of_a_bad_signup_mode() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("[accounts]\nmax_emails_per_email = 0\n", "site.toml")
     assert str(caught.value).startswith("site.toml:2:1: accounts.max_emails_per_email: must be")
-    with pytest.raises(ConfigError, match="site.toml:2:1: accounts.typo"):
+    with pytest.raises(ConfigError, match=r"site\.toml:2:1: accounts\.typo"):
         parse_config("[accounts]\ntypo = 1\n", "site.toml")
 
 
@@ -204,7 +210,8 @@ def test_account_mail_is_limited_per_email_and_per_visitor_address(app: Flask) -
     who = visitor_from(app, "10.0.0.9")
     who.get("/reset")
     refused = who.post("/reset", {"email": "rich@example.com"})
-    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers
     assert len(mails_to(app, "rich@example.com")) == 3
     one = visitor_from(app, "10.9.9.9")
     for n in range(10):
@@ -313,5 +320,5 @@ def test_a_forged_device_cookie_vouches_for_nothing(app: Flask) -> None:
 
 def test_a_config_with_a_bad_window_is_refused(tmp_path: Path, template_db: Path) -> None:
     site = demo_copy(tmp_path / "site", extra='\n[accounts]\nemail_window = "soon"\n')
-    with pytest.raises(ConfigError, match="accounts.email_window"):
+    with pytest.raises(ConfigError, match=r"accounts\.email_window"):
         make_app(template_db, tmp_path / "instance", SITE_DIR=site)

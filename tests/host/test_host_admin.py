@@ -137,7 +137,10 @@ def test_tags_applied_with_an_expiry_and_removed_are_in_the_audit_trail(
     assert admin.post("/admin/contacts/3/tags", applied).status_code == 303
     assert store(app).get_contact(POOR).has_tag("Owns Course C")
     admin.get("/admin/contacts/3")
-    assert admin.post("/admin/contacts/3/tags", {"op": "remove", "tag": "Owns Course C"}).status_code == 303
+    assert (
+        admin.post("/admin/contacts/3/tags", {"op": "remove", "tag": "Owns Course C"}).status_code
+        == 303
+    )
     assert not store(app).get_contact(POOR).has_tag("Owns Course C")
     assert audit_rows(app) == [
         ("admin", "admin@example.com", "tag.apply", POOR,
@@ -185,11 +188,18 @@ def test_an_admin_lifts_a_login_lock(app: Flask, admin: Visitor) -> None:
         guesser.login("poor@example.com", "guess")
     assert guesser.login("poor@example.com").status_code == 429
     page = admin.get("/admin/locks")
-    assert cells(page, "admin-locks")[0] == ["poor@example.com", "127.0.0.1", "5", "Lift for this email Lift for this address"]
+    assert cells(page, "admin-locks")[0] == [
+        "poor@example.com",
+        "127.0.0.1",
+        "5",
+        "Lift for this email Lift for this address",
+    ]
     assert admin.post("/admin/locks", {"email": "poor@example.com"}).status_code == 303
     assert guesser.login("poor@example.com").status_code == 303
     assert audit_rows(app)[-1][2:] == (
-        "login.unlock", None, {"email": "poor@example.com", "attempts": 5}
+        "login.unlock",
+        None,
+        {"email": "poor@example.com", "attempts": 5},
     )
 
 
