@@ -164,14 +164,16 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
         if args.no_process or not report.billed:
             return 0
         worker = Worker(store, config, settings_of(args).instance_path, batch=200)
+        done = 0  # counted here: a disabled bar (no terminal) counts nothing
         steps: Any = tqdm(desc="running rules", unit=" steps", disable=None)
         with steps:
             while True:
                 stats = worker.run_once()
                 steps.update(stats.steps)
+                done += stats.steps
                 if not stats.busy:
                     break
-        print(f"rules done: {steps.n} steps")
+        print(f"rules done: {done} steps")
     return 0
 
 
