@@ -40,6 +40,7 @@ from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
 from shortcodes.errors import PageError, SettingsError
 from shortcodes.host import admin, auth, buttons, checkout, preview, selfservice, views, webhooks
+from shortcodes.host.account import register_account_shortcodes
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
@@ -188,6 +189,7 @@ def _build_state(app: Flask, settings: Settings) -> HostState:
     automations = config.automations
     env = Environment()
     register_host_shortcodes(env)
+    register_account_shortcodes(env)
     register_loyalty_shortcodes(env)
     theme = load_theme(env, theme_path(site.theme, settings.themes_dir), url_for=url_for)
     signer = ActionSigner(

@@ -209,7 +209,9 @@ class Accounts:
             t = schema.contacts
             found = tx.conn.execute(select(t).where(t.c.email == row.email)).first()
             if found is None:
-                return contacts.add_contact(tx, row.email, row.name, row.password_hash, {})
+                # Pages greet by FirstName (Memberium's field): take it from the name given.
+                first = {"FirstName": row.name.split()[0]} if row.name.split() else {}
+                return contacts.add_contact(tx, row.email, row.name, row.password_hash, first)
             if found.password_hash:
                 return None
             # A contact the site already had (imported, added by a CRM) claims its account.

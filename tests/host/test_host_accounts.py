@@ -100,12 +100,16 @@ def test_sign_up_answers_the_same_whether_or_not_the_email_has_an_account(app: F
 
 
 @pytest.fixture
-def site_with(tmp_path: Path, template_db: Path) -> Iterator[object]:
-    """Make an app on a demo site whose site.toml ends with the given TOML."""
+def site_with(tmp_path: Path, template_db: Path) -> Iterator[Any]:
+    """Make an app on a demo site whose ``[accounts] signup`` line is replaced by the given one."""
     made: list[Flask] = []
 
-    def build(extra: str) -> Flask:
-        site = demo_copy(tmp_path / f"site{len(made)}", extra=extra)
+    def build(line: str) -> Flask:
+        site = demo_copy(tmp_path / f"site{len(made)}")
+        toml = site / "site.toml"
+        text = toml.read_text(encoding="utf-8")
+        assert 'signup = "open"\n' in text
+        toml.write_text(text.replace('signup = "open"\n', line + "\n"), encoding="utf-8")
         app = make_app(template_db, tmp_path / f"instance{len(made)}", SITE_DIR=site)
         made.append(app)
         return app
@@ -115,8 +119,8 @@ def site_with(tmp_path: Path, template_db: Path) -> Iterator[object]:
         store(app).close()
 
 
-def test_a_closed_site_takes_no_sign_ups(site_with) -> None:  # type: ignore[no-untyped-def]
-    app = site_with('\n[accounts]\nsignup = "closed"\n')
+def test_a_closed_site_takes_no_sign_ups(site_with: Any) -> None:
+    app = site_with('signup = "closed"')
     who = Visitor(app.test_client())
     assert "does not take new sign-ups" in who.get("/signup", status=403)
     data = {"name": "N", "email": "nina@example.com", "password": "nina-pass-1"}
@@ -125,8 +129,8 @@ def test_a_closed_site_takes_no_sign_ups(site_with) -> None:  # type: ignore[no-
     assert mails_to(app, "nina@example.com") == []
 
 
-def test_an_invite_only_site_lets_known_contacts_claim_their_account(site_with) -> None:  # type: ignore[no-untyped-def]
-    app = site_with('\n[accounts]\nsignup = "invite"\n')
+def test_an_invite_only_site_lets_known_contacts_claim_their_account(site_with: Any) -> None:
+    app = site_with('signup = "invite"')
     store(app).add_contact("ivy@example.com", "Ivy")  # imported, no password yet
     sign_up(Visitor(app.test_client()), "stranger@example.com")
     (refusal,) = mails_to(app, "stranger@example.com")
@@ -319,6 +323,11 @@ def test_a_forged_device_cookie_vouches_for_nothing(app: Flask) -> None:
 
 
 def test_a_config_with_a_bad_window_is_refused(tmp_path: Path, template_db: Path) -> None:
-    site = demo_copy(tmp_path / "site", extra='\n[accounts]\nemail_window = "soon"\n')
-    with pytest.raises(ConfigError, match=r"accounts\.email_window"):
+    site = demo_copy(tmp_path / "site")
+    toml = site / "site.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('email_window = "1h"', 'email_window = "soon"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"site\.toml:25:1: accounts\.email_window"):
         make_app(template_db, tmp_path / "instance", SITE_DIR=site)
