@@ -28,7 +28,6 @@ from typing import ParamSpec
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -39,6 +38,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
 from shortcodes.automations.dispatch import record_login
 from shortcodes.builtin.common import is_local_path

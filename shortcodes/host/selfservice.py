@@ -73,16 +73,19 @@ def queue_mail(template: str, email: str, contact_id: int | None, **values: Any)
 
 def link(endpoint: str, token: str | None = None) -> str:
     """The absolute URL of an emailed link (the site's ``url`` when set, else this host)."""
-    values = {} if token is None else {"token": token}
-    base = host().site.url.rstrip("/")
-    return (
-        base + url_for(endpoint, **values) if base else url_for(endpoint, **values, _external=True)
-    )
+    path = url_for(endpoint) if token is None else url_for(endpoint, token=token)
+    base = host().site.url.rstrip("/") or request.host_url.rstrip("/")
+    return base + path
+
+
+def form_html(title: str, template: str, **values: Any) -> str:
+    """One of the account forms in the theme's page layout."""
+    return simple_page(title, host_template(template, **values), current_contact())
 
 
 def form_page(title: str, template: str, status: int = 200, **values: Any) -> ResponseReturnValue:
-    """One of the account forms in the theme's page layout."""
-    return simple_page(title, host_template(template, **values), current_contact()), status
+    """:func:`form_html` answered with ``status``."""
+    return form_html(title, template, **values), status
 
 
 def mail_allowed(kind: str, email: str) -> bool:
@@ -96,9 +99,8 @@ def mail_allowed(kind: str, email: str) -> bool:
 def too_many(title: str, template: str) -> ResponseReturnValue:
     """The answer past the email limit (the same whoever the email belongs to)."""
     flash("Too many emails were requested. Try again in an hour.", "error")
-    minutes = int(host().site.accounts.mail.window.total_seconds())
-    page, _ = form_page(title, template)  # type: ignore[misc]
-    return page, 429, {"Retry-After": str(minutes)}
+    seconds = int(host().site.accounts.mail.window.total_seconds())
+    return form_html(title, template), 429, {"Retry-After": str(seconds)}
 
 
 # -- sign-up -------------------------------------------------------------------------------------
