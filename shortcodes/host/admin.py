@@ -32,7 +32,7 @@ from shortcodes.store import console, contacts, ledger
 from shortcodes.store.contacts import MAX_ID
 from shortcodes.store.identity import audit
 from shortcodes.store.session import Actor, Tx, run_read, to_db_time
-from shortcodes.store.throttle import address_key, email_key
+from shortcodes.store.throttle import address_key, email_key, forget
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -306,12 +306,13 @@ def lift_lock() -> ResponseReturnValue:
     address = request.form.get("address", "")[:64]
     if bool(email) == bool(address):
         abort(400, "name an email or an address")
-    throttle = state.store.login_throttle(state.site.login)
-    lifted = throttle.clear(email) if email else throttle.clear_address(address)
     what = {"email": email_key(email)} if email else {"address": address_key(address)}
     who = actor()
-    state.store.run_in_transaction(
-        lambda tx: audit(tx, who, "login.unlock", None, {**what, "attempts": lifted})
-    )
+
+    def work(tx: Tx) -> None:
+        lifted = forget(tx, email=email) if email else forget(tx, address=address)
+        audit(tx, who, "login.unlock", None, {**what, "attempts": lifted})
+
+    state.store.run_in_transaction(work)  # the lift and its audit row, together
     flash(f"Lifted the lock on {next(iter(what.values()))}.", "success")
     return redirect(url_for("admin.locks"), 303)

@@ -158,9 +158,7 @@ class LoginThrottle:
 
     def clear(self, email: str) -> int:
         """Forget every recorded attempt of ``email`` (an operator lifting a lock); how many."""
-        key = email_key(email)
-        query = delete(_attempts).where(_attempts.c.email == key)
-        return self.store.run_in_transaction(lambda tx: tx.conn.execute(query).rowcount)
+        return self.store.run_in_transaction(lambda tx: forget(tx, email=email))
 
     def recent_failures(self, limit: int = 200) -> list[tuple[str, str, int]]:
         """(email, address, failures) inside the window, most failures first (the admin's view
@@ -180,8 +178,7 @@ class LoginThrottle:
 
     def clear_address(self, address: str) -> int:
         """Forget every recorded attempt from ``address`` (an admin lifting its lock); how many."""
-        query = delete(_attempts).where(_attempts.c.address == address_key(address))
-        return self.store.run_in_transaction(lambda tx: tx.conn.execute(query).rowcount)
+        return self.store.run_in_transaction(lambda tx: forget(tx, address=address))
 
     def _locked(
         self, attempt_id: int, seen: Sequence[_Seen], now: datetime, known_device: bool
@@ -202,6 +199,15 @@ class LoginThrottle:
             else:  # attempts still in flight tipped it: they settle within a second
                 waits.append(Locked(name, BURST_WAIT))
         return max(waits, key=lambda w: w.retry_after, default=None)
+
+
+def forget(tx: Tx, *, email: str | None = None, address: str | None = None) -> int:
+    """Delete the recorded attempts of ``email`` or from ``address`` in ``tx``; how many."""
+    if email is not None:
+        where = _attempts.c.email == email_key(email)
+    else:
+        where = _attempts.c.address == address_key(address or "")
+    return int(tx.conn.execute(delete(_attempts).where(where)).rowcount)
 
 
 def email_key(email: str) -> str:
