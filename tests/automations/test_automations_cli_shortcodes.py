@@ -56,7 +56,6 @@ def test_preview_command_prints_the_timeline_without_writing(
         "automations",
         "preview",
         "drip-course",
-        "--contact",
         "ann@example.com",
     )
     assert code == 0
@@ -150,3 +149,19 @@ def harness_events():  # type: ignore[no-untyped-def]
     from shortcodes.store import schema as db
 
     return db.events
+
+
+@pytest.mark.parametrize("extra", [(), ("ann@example.com", "--all")])
+def test_preview_names_one_contact_or_all_not_neither_nor_both(
+    harness: Harness,
+    capsys: pytest.CaptureFixture[str],
+    site_dir: Path,
+    db_url: str,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+) -> None:
+    harness.contact("ann@example.com")
+    code, out = cli(capsys, site_dir, db_url, tmp_path, "automations", "preview", "drip-course",
+                    *extra)  # fmt: skip
+    assert code == 1
+    assert "name one CONTACT, or pass --all (not both)" in out
