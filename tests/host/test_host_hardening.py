@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from shortcodes.host import create_app
 from shortcodes.membership.signing import signed_headers
 from shortcodes.store import schema
 from tests.support.backends import empty_database_url, worker_schema
-from tests.support.host import app_config, counts, logged_in, store
+from tests.support.host import app_config, counts, logged_in, verified_app
 from tests.support.visitors import Visitor
 
 #: A URL for each route of the host, with the visitor that gets a real answer from it.
@@ -118,11 +117,7 @@ def any_app(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Ite
     """The seeded demo site on ``backend``; the ledger must verify afterwards."""
     url = empty_database_url(backend, request, tmp_path, schema.metadata.sorted_tables)
     config = app_config(tmp_path / "instance", DATABASE_URL=url, STRIPE_WEBHOOK_SECRET="whsec_t")
-    application = create_app(config)
-    yield application
-    report = store(application).verify()
-    store(application).close()
-    assert report.ok, report.problems
+    yield from verified_app(config)
 
 
 def hook(app: Flask, name: str, body: bytes, headers: dict[str, str] | None = None) -> object:
