@@ -39,24 +39,21 @@ from shortcodes.store.session import Tx
 bp = Blueprint("selfservice", __name__)
 
 
-class FormProblem(Exception):
-    """A form value that is not acceptable; the message is shown above the form (400)."""
-
-
 def field(name: str, limit: int = MAX_FIELD) -> str:
-    """A form field, refused when longer than ``limit`` (nothing is cut silently)."""
+    """A form field, refused (:class:`InvalidInput`, shown above the form with a 400) when longer
+    than ``limit``: nothing is cut silently."""
     value = request.form.get(name, "")
     if len(value) > limit:
-        raise FormProblem(f"{name} is longer than {limit} characters")
+        raise InvalidInput(f"{name} is longer than {limit} characters")
     return value
 
 
 def checked(check: Any, value: str) -> Any:
-    """``check(value)``, a :class:`FormProblem` with its message when it refuses."""
+    """``check(value)``, an :class:`InvalidInput` with its message when it refuses."""
     try:
         return check(value)
-    except (ValueError, InvalidInput) as exc:
-        raise FormProblem(str(exc)) from None
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def queue_mail(template: str, email: str, contact_id: int | None, **values: Any) -> None:
@@ -124,7 +121,7 @@ def signup() -> ResponseReturnValue:
         name = checked(_name, field("name", 200))
         email = checked(vocab.email, field("email"))
         password = checked(vocab.password, field("password"))
-    except FormProblem as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
         return form_page("Sign up", "signup", 400, typed_name=request.form.get("name", "")[:200])
     if not mail_allowed("signup", email):
@@ -200,7 +197,7 @@ def reset() -> ResponseReturnValue:
     """Email a reset link (or, for an unknown email, a note saying there is no account)."""
     try:
         email = checked(vocab.email, field("email"))
-    except FormProblem as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
         return form_page("Reset your password", "reset_request", 400)
     if not mail_allowed("reset", email):
@@ -246,7 +243,7 @@ def new_password() -> ResponseReturnValue:
         return _dead_link()
     try:
         password = checked(vocab.password, field("password"))
-    except FormProblem as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
         return form_page("Choose a new password", "reset_new", 400, token=token)
     if not host().store.accounts().set_password(claim[0], password, expected_hash=claim[1]):
@@ -283,7 +280,7 @@ def settings() -> ResponseReturnValue:
             return _change_password(contact.id, contact.email)
         else:
             abort(400)
-    except FormProblem as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
         sessions = host().store.accounts().session_count(contact.id)
         return form_page("Account settings", "settings", 400, contact=contact, sessions=sessions)
@@ -298,14 +295,14 @@ def _change_name(contact_id: int) -> None:
 
 def _current_password(email: str) -> None:
     if host().store.check_password(email, field("current_password")) is None:
-        raise FormProblem("your current password is not right")
+        raise InvalidInput("your current password is not right")
 
 
 def _change_email(contact_id: int, old: str) -> None:
     new = checked(vocab.email, field("email"))
     _current_password(old)
     if not mail_allowed("email", new):
-        raise FormProblem("too many emails were requested; try again in an hour")
+        raise InvalidInput("too many emails were requested; try again in an hour")
     token = host().account_signer.sign("email", {"c": contact_id, "o": old, "n": new})
     queue_mail("account-email", new, contact_id, link=link("selfservice.email_page", token))
     flash(f"We sent a link to {new}. Your email changes when you follow it.", "success")
