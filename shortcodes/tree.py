@@ -22,6 +22,7 @@ from typing import Any, Final
 from shortcodes.nodes import Node, ShortcodeNode, Text
 from shortcodes.parser import AttrItem, next_closer, scan
 from shortcodes.registry import ShortcodeSpec
+from shortcodes.typos import with_typos
 
 MAX_DEPTH: Final = 100
 
@@ -65,7 +66,8 @@ class PairingWalk:
         report: Report | None = None,
     ) -> None:
         self.text = text
-        self.registry = registry
+        # Typos of gates written as pairs become stand-ins that hide their content.
+        self.registry = with_typos(registry, text)
         self.max_depth = max_depth
         self.report = report
         self.root: list[Any] = []
@@ -74,6 +76,7 @@ class PairingWalk:
         self.pos = 0  # page text before this offset is already in the output
         self.next_close: dict[str, int] = {}  # per name: a closer found ahead, or -1 for none
         self._markers: frozenset[str] | None = None
+        self._suggestions: dict[str, str | None] = {}
 
     # -- hooks: what the walk builds -------------------------------------------------------------
     def text_item(self, text: str, offset: int) -> Any:
@@ -154,6 +157,8 @@ class PairingWalk:
                 closer = self.next_close[spec.name] = next_closer(text, spec.name, start)
             if closer == -1:
                 slash = True  # no closer follows: self-closing, as WordPress reads it
+        if slash and spec.typo_of:
+            return  # a typo not written as a pair is unknown text, byte for byte
         if not slash and len(self.stack) >= self.max_depth:
             self._problem(
                 start,
@@ -220,14 +225,22 @@ class PairingWalk:
             )
             siblings.append(self.pair(tag, self.text[tag.end : at], False))
             return
-        siblings.append(self.leaf(tag.spec, tag.start, tag.end, tag.body, tag.body_offset))
+        if tag.spec.typo_of:  # a typo opener whose closer went to another: it is text
+            siblings.append(self.text_item(self.text[tag.start : tag.end], tag.start))
+        else:
+            siblings.append(self.leaf(tag.spec, tag.start, tag.end, tag.body, tag.body_offset))
         siblings.extend(tag.children)
 
     def _unknown(self, start: int, name: str) -> None:
         """Lint only: an unregistered name close to a registered one is probably a typo."""
         if name.lower() in self._else_markers():
             return  # [else_memb_if] and friends are markers, not typos
-        close = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
+        # One suggestion per distinct name: a page may spell the same unknown name 100,000 times.
+        if name not in self._suggestions:
+            found = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
+            self._suggestions[name] = found[0] if found else None
+        suggestion = self._suggestions[name]
+        close = [suggestion] if suggestion is not None else []
         if close:
             self._problem(
                 start,
