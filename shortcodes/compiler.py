@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from shortcodes.attrs import attr_pairs
 from shortcodes.context import Context
+from shortcodes.html import AttrValue, Region
 from shortcodes.registry import ShortcodeSpec, convert
 from shortcodes.runtime import CompiledShortcode, Var, render_parts
 from shortcodes.tree import Opening, PairingWalk
@@ -58,7 +59,7 @@ class _PartsWalk(PairingWalk):
 
     def __init__(self, compiler: Compiler, text: str, in_attribute: bool) -> None:
         env = compiler.env
-        super().__init__(text, env.shortcodes, env.max_depth)
+        super().__init__(text, env.shortcodes, env.max_depth, html=not in_attribute)
         self.compiler = compiler
         self.in_attribute = in_attribute
         self.attrs_cache = env._attrs_cache  # cleared in place, never replaced
@@ -75,6 +76,9 @@ class _PartsWalk(PairingWalk):
 
     def trim_text(self, item: str) -> str | None:
         return item[:-1] or None
+
+    def attribute_value(self, region: Region, items: list[Any]) -> None:
+        self.cur.append(AttrValue(region, self.compiler.finish(items, False)))
 
     def leaf(
         self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int
