@@ -79,13 +79,15 @@ def caret_snippet(
             end = len(text)
     else:
         start, end = bounds
-    line = text[start:end]
-    # Long lines are clipped around the offset so the snippet stays readable.
+    # Long lines are clipped around the offset so the snippet stays readable (and only the
+    # clipped part is copied: a long line with a problem on every tag stays linear).
     col = offset - start
-    if len(line) > 120:
+    if end - start > 120:
         left = max(0, col - 60)
-        line = ("…" if left else "") + line[left : left + 120]
+        line = ("…" if left else "") + text[start + left : min(end, start + left + 120)]
         col = col - left + (1 if left else 0)
+    else:
+        line = text[start:end]
     width = max(1, min(width, len(line) - col))
     return f"{line}\n{' ' * col}{'^' * width}"
 

@@ -26,7 +26,9 @@ from markdown_it import MarkdownIt
 
 from shortcodes.environment import Environment
 from shortcodes.errors import PageError
+from shortcodes.parser import scan
 from shortcodes.runtime import Template
+from shortcodes.typos import with_typos
 
 EXTENSIONS = (".md", ".html")
 FRONT_KEYS = ("title", "layout", "access", "login", "data", "description")
@@ -107,8 +109,17 @@ def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+_ELSE_MARKER = re.compile(r"\[else(?:_[A-Za-z0-9_-]+)?\]", re.IGNORECASE)
+_HELD = re.compile("\ue000(\\d+)\ue001")
+_HELD_PARAGRAPH = re.compile("<p>((?:\ue000\\d+\ue001[ \t\n]*)+)</p>\n?")
+
+
 class MarkdownConverter:
-    """Markdown to HTML with shortcode tags kept verbatim (and unwrapped when alone on a line)."""
+    """Markdown to HTML with shortcode tags kept verbatim (and unwrapped when alone on a line).
+
+    The tags are found by the engine's own scanner (:func:`shortcodes.parser.scan`, linear on
+    any input), so Markdown protects exactly the tags the engine will run, typo pairs included.
+    """
 
     _HOLD = "\ue000{}\ue001"
 
@@ -116,28 +127,30 @@ class MarkdownConverter:
         self.env = env
         self.md = MarkdownIt("commonmark", {"html": True}).enable("table")
 
-    def _tag_pattern(self) -> re.Pattern[str]:
-        names = sorted(self.env.shortcodes, key=len, reverse=True)
-        alternatives = "|".join(re.escape(n) for n in names) or "(?!)"
-        # A tag is [name ...] or [/name] or an else marker; quoted values may hold ']'.
-        return re.compile(
-            r"\[/?(?:" + alternatives + r"|else(?:_[A-Za-z0-9_-]+)?)"
-            r"(?=[\s\]/])(?:\"[^\"]*\"|'[^']*'|[^\]\"'])*\]",
-            re.IGNORECASE,
-        )
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the shortcode tags and else markers of ``text`` are, in order."""
+        spans = [(tag[0], tag[1]) for tag in scan(text, with_typos(self.env.shortcodes, text))]
+        spans.extend(m.span() for m in _ELSE_MARKER.finditer(text))
+        spans.sort()
+        return spans
 
     def convert(self, text: str) -> str:
         """Render ``text`` as Markdown; shortcode tags come out exactly as written."""
         held: list[str] = []
-
-        def hold(match: re.Match[str]) -> str:
-            held.append(match.group(0))
-            return self._HOLD.format(len(held) - 1)
-
-        html = self.md.render(self._tag_pattern().sub(hold, text))
+        pieces: list[str] = []
+        pos = 0
+        for start, end in self._spans(text):
+            if start < pos:
+                continue  # an else marker inside a tag's attribute text
+            pieces.append(text[pos:start])
+            held.append(text[start:end])
+            pieces.append(self._HOLD.format(len(held) - 1))
+            pos = end
+        pieces.append(text[pos:])
+        html = self.md.render("".join(pieces))
         # A tag alone in a paragraph would leave <p>[gate]</p> around branches: unwrap it.
-        html = re.sub(r"<p>((?:\ue000\d+\ue001\s*)+)</p>\n?", r"\1", html)
-        return re.sub(r"\ue000(\d+)\ue001", lambda m: held[int(m.group(1))], html)
+        html = _HELD_PARAGRAPH.sub(r"\1", html)
+        return _HELD.sub(lambda m: held[int(m.group(1))], html)
 
 
 class PageStore:
