@@ -249,7 +249,16 @@ class ThemeError(ShortcodeError):
 
 
 class PageError(ShortcodeError):
-    """A page file the host cannot serve: bad front matter, unreadable file."""
+    """A page file the host cannot serve: bad front matter, unreadable file.
+
+    ``line`` and ``column`` (1-based, 0 when unknown) say where in the file, counted from its
+    top: ``check``, the preview, the editor and the language server all report them.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 class HookError(ShortcodeError):

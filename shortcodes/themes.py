@@ -43,7 +43,7 @@ import jinja2
 from markupsafe import Markup
 
 from shortcodes.builtin.actions import action_form
-from shortcodes.builtin.common import local_url, safe_url, split_list, url
+from shortcodes.builtin.common import local_url, safe_url, split_list, tag_name, url
 from shortcodes.context import Context
 from shortcodes.errors import ThemeError
 from shortcodes.registry import Attribute, validate_name
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 #: The attribute types a template may declare, and the converter each one uses.
 ATTRIBUTE_TYPES: Final[dict[str, Callable[[str], Any]]] = {
     "str": str,
-    "tag": str,
+    "tag": tag_name,
     "int": int,
     "float": float,
     "bool": bool,

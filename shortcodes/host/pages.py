@@ -65,43 +65,81 @@ class Page:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class FrontValue:
+    """One front matter value and where it starts in the file (1-based line and column)."""
+
+    value: str
+    line: int
+    column: int
+
+
+#: The values ``login`` takes, and whether each asks for a login.
+LOGIN_VALUES = {"yes": True, "required": True, "true": True, "no": False, "false": False}
+
+
 def split_front_matter(text: str, name: str) -> tuple[FrontMatter, str, int]:
     """The front matter, the body, and how many lines the front matter took (for lint lines)."""
+    values, body, taken = read_front_matter(text, name)
+    return front_matter(values, name), body, taken
+
+
+def read_front_matter(text: str, name: str) -> tuple[dict[str, FrontValue], str, int]:
+    """The raw front matter values with their positions, the body, and the lines taken.
+
+    Raises :class:`PageError` (with line and column) for a line that is not ``key: value`` with
+    a known key, or front matter that is never closed.
+    """
     if not text.startswith("---"):
-        return FrontMatter(), text, 0
+        return {}, text, 0
     lines = text.split("\n")
     if lines[0].strip() != "---":
-        return FrontMatter(), text, 0
+        return {}, text, 0
     for end in range(1, len(lines)):
         if lines[end].strip() == "---":
-            meta = _parse_meta(lines[1:end], name)
-            return meta, "\n".join(lines[end + 1 :]), end + 1
-    raise PageError(f"{name}: front matter opened with '---' on line 1 is never closed")
+            values = _read_values(lines[1:end], name)
+            return values, "\n".join(lines[end + 1 :]), end + 1
+    raise PageError(f"{name}:1:1: front matter opened with '---' on line 1 is never closed", 1, 1)
 
 
-def _parse_meta(lines: list[str], name: str) -> FrontMatter:
-    values: dict[str, str] = {}
+def _read_values(lines: list[str], name: str) -> dict[str, FrontValue]:
+    values: dict[str, FrontValue] = {}
     for number, line in enumerate(lines, start=2):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition(":")
+        column = len(line) - len(line.lstrip()) + 1
         key = key.strip().lower()
         if not sep or key not in FRONT_KEYS:
             raise PageError(
-                f"{name}:{number}: front matter lines are 'key: value' with a key among "
-                f"{', '.join(FRONT_KEYS)}; got {line.strip()!r}"
+                f"{name}:{number}:{column}: front matter lines are 'key: value' with a key among "
+                f"{', '.join(FRONT_KEYS)}; got {line.strip()!r}",
+                number,
+                column,
             )
-        values[key] = value.strip().strip('"').strip("'")
-    login = values.get("login", "no").lower()
-    if login not in ("yes", "no", "required", "true", "false"):
-        raise PageError(f"{name}: front matter 'login' is yes or no, got {login!r}")
+        at = len(key) + 1 + len(value) - len(value.lstrip()) + column
+        values[key] = FrontValue(value.strip().strip('"').strip("'"), number, at)
+    return values
+
+
+def front_matter(values: dict[str, FrontValue], name: str) -> FrontMatter:
+    """The page settings the values give; :class:`PageError` at the value that is wrong."""
+    text = {key: item.value for key, item in values.items()}
+    login = text.get("login", "no").lower()
+    if login not in LOGIN_VALUES:
+        item = values["login"]
+        raise PageError(
+            f"{name}:{item.line}:{item.column}: front matter 'login' is yes or no, got {login!r}",
+            item.line,
+            item.column,
+        )
     return FrontMatter(
-        title=values.get("title", ""),
-        layout=values.get("layout", "page") or "page",
-        access=_items(values.get("access", "")),
-        login=login in ("yes", "required", "true"),
-        data=_items(values.get("data", "")),
-        description=values.get("description", ""),
+        title=text.get("title", ""),
+        layout=text.get("layout", "page") or "page",
+        access=_items(text.get("access", "")),
+        login=LOGIN_VALUES[login],
+        data=_items(text.get("data", "")),
+        description=text.get("description", ""),
     )
 
 
