@@ -18,13 +18,14 @@ decides what happens next:
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
 from shortcodes.context import ANONYMOUS, Context
-from shortcodes.errors import AttributeValueError, AuthorError, ShortcodeRenderError, line_col
+from shortcodes.errors import AttributeValueError, AuthorError, LineIndex, ShortcodeRenderError
 from shortcodes.variables import resolve
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
     from shortcodes.registry import ShortcodeSpec
 
 log = logging.getLogger("shortcodes")
+
+
+@lru_cache(maxsize=16)
+def _line_index(source: str) -> LineIndex:
+    """The line index of a page, made once: a page whose every tag fails (a preview of a page
+    full of typos) asks for as many positions as it has tags. The source's hash is cached by
+    the string itself, so a lookup does not read the page again."""
+    return LineIndex(source)
 
 _new_object = object.__new__
 
@@ -218,7 +227,7 @@ class CompiledShortcode:
 
     def position(self) -> tuple[int, int]:
         """1-based (line, column) of the opening tag."""
-        return line_col(self.source, self.offset)
+        return _line_index(self.source).line_col(self.offset)
 
     def render(self, ctx: Context) -> str:
         """Run the handler for ``ctx``; the escaped result (or the error policy's answer)."""

@@ -58,7 +58,7 @@ def run_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _report(args, [_config_finding(exc, "error")], None)
     findings = [_config_finding(w, "warning") for w in config.warnings]
-    findings.extend(check_site(config, config.host, args.themes))
+    findings.extend(check_site(config.host, args.themes))
     actions = config.actions
     summary = {
         "file": config.file,

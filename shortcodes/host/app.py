@@ -37,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shortcodes.errors import PageError, SettingsError
-from shortcodes.host import auth, buttons, checkout, preview, views, webhooks
+from shortcodes.host import auth, buttons, checkout, editor, preview, views, webhooks
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
 from shortcodes.host.settings import (
@@ -206,6 +206,7 @@ def _register(app: Flask, state: HostState) -> None:
     # The simulated checkout credits without a payment: only a demo site may have it.
     demo = checkout.bp if state.site.demo_payments else checkout.closed
     blueprints = [auth.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp, webhooks.bp, preview.bp]
+    blueprints.append(editor.bp)
     blueprints.append(views.bp)  # last: its catch-all page route must not shadow the others
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -31,7 +31,6 @@ from shortcodes.environment import Environment, walk
 from shortcodes.errors import LineIndex, PageError, ThemeError, make_problem
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import EXTENSIONS, PageStore, front_matter, read_front_matter
-from shortcodes.membership.config import SiteConfig
 from shortcodes.membership.site import SiteSettings
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import ShortcodeSpec
@@ -85,16 +84,16 @@ class SiteFacts:
     pages: PageStore | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, config: SiteConfig, theme: Theme | None, pages: PageStore | None) -> SiteFacts:
-        """The facts of a loaded site."""
+    def of(cls, site: SiteSettings, theme: Theme | None, pages: PageStore | None) -> SiteFacts:
+        """The facts of a loaded site (its settings hold the membership model's declarations)."""
         layouts = {"page"}
         if theme is not None:
             layouts = {f.stem for f in theme.path.glob("*.html")}
         return cls(
-            frozenset(config.actions.actionsets),
-            frozenset(config.actions.tags),
-            frozenset(config.host.products),
-            tuple(config.actions.credit_fields),
+            frozenset(site.actions.actionsets),
+            frozenset(site.actions.tags),
+            frozenset(site.products),
+            tuple(site.actions.credit_fields),
             frozenset(layouts),
             pages,
         )
@@ -192,7 +191,7 @@ def _missing_values(
 def _value_problem(
     facts: SiteFacts, spec: ShortcodeSpec, node: ShortcodeNode, key: str, value: str
 ) -> str | None:
-    kind = _value_kind(spec, key)
+    kind = value_kind(spec, key)
     where = f"[{node.name}] {key}"
     if kind == "action" and value not in facts.actionsets:
         return f"{where}: no actionset {value!r} in site.toml"
@@ -210,7 +209,7 @@ def _value_problem(
     return None
 
 
-def _value_kind(spec: ShortcodeSpec, key: str) -> str:
+def value_kind(spec: ShortcodeSpec, key: str) -> str:
     """What an attribute's value names: action, product, field, tag, url, or "" (nothing)."""
     declared = {a.name: a.type for a in spec.attributes or ()}
     kind = declared.get(key)
@@ -230,14 +229,14 @@ def _tag_items(value: str) -> list[str]:
 # -- the whole site --------------------------------------------------------------------------------
 
 
-def check_site(config: SiteConfig, site: SiteSettings, themes_dir: Path) -> list[Finding]:
-    """Every problem of the theme and every page of a loaded configuration."""
+def check_site(site: SiteSettings, themes_dir: Path) -> list[Finding]:
+    """Every problem of the theme and every page of a site's loaded settings."""
     try:
         env, theme = site_environment(site, themes_dir)
     except ThemeError as error:
         return [Finding(error.file, error.line or 1, 1, "error", error.reason)]
     pages = PageStore(site.pages_dir, env)
-    facts = SiteFacts.of(config, theme, pages)
+    facts = SiteFacts.of(site, theme, pages)
     found: list[Finding] = []
     for file in page_files(site.pages_dir):
         name = str(file)
@@ -255,3 +254,25 @@ def page_files(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.rglob("*") if p.suffix in EXTENSIONS and p.is_file())
+
+
+def site_schema(env: Environment, facts: SiteFacts) -> dict[str, Any]:
+    """:func:`~shortcodes.reference.registry_schema` plus the values the site allows: each
+    attribute that names an actionset, tag, product or credit field lists them (``values``)."""
+    from shortcodes.reference import registry_schema
+
+    schema = registry_schema(env)
+    choices = {
+        "action": sorted(facts.actionsets),
+        "tag": sorted(facts.tags),
+        "product": sorted(facts.products),
+        "field": list(facts.credit_fields),
+    }
+    for name, entry in schema["shortcodes"].items():
+        spec = env.shortcodes[name]
+        for attr in entry["attributes"] or ():
+            kind = value_kind(spec, attr["name"])
+            if kind in choices:
+                attr["values"] = choices[kind]
+    schema["site"] = choices
+    return schema

@@ -26,6 +26,11 @@ ROUTES = {
     "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/admin/payments": "test_author_tools_are_for_admins_only",
+    "/admin/pages": "test_author_tools_are_for_admins_only",
+    "/admin/pages/new": "test_author_tools_are_for_admins_only",
+    "/admin/pages/edit/<path:name>": "test_author_tools_are_for_admins_only",
+    "/admin/pages/preview": "test_author_tools_are_for_admins_only",
+    "/admin/pages/save": "test_author_tools_are_for_admins_only",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -111,8 +116,20 @@ def test_author_tools_are_for_admins_only(app: Flask) -> None:
         "/_preview/account?as=poor@example.com",
         "/_shortcodes",
         "/admin/payments",
+        "/admin/pages",
+        "/admin/pages/new?file=x.md",
+        "/admin/pages/edit/account.md",
     ):
         assert rich.client.get(url).status_code == 403
+    # The editor's POSTs: another contact's page text never comes back, nothing is written.
+    rich.get("/")
+    token = rich.csrf()
+    preview = {"file": "account.md", "text": "[memb_contact fields=FirstName]", "as": "2"}
+    answer = rich.client.post("/admin/pages/preview", json=preview, headers={"X-CSRFToken": token})
+    assert answer.status_code == 403
+    assert "Rita" not in answer.get_data(as_text=True)
+    save = {"file": "account.md", "text": "x", "action": "publish", "csrf_token": token}
+    assert rich.client.post("/admin/pages/save", data=save).status_code == 403
 
 
 def test_theme_files_hold_no_contact_data(app: Flask) -> None:
