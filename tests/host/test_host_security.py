@@ -122,14 +122,15 @@ def test_author_tools_are_for_admins_only(app: Flask) -> None:
     ):
         assert rich.client.get(url).status_code == 403
     # The editor's POSTs: another contact's page text never comes back, nothing is written.
-    rich.get("/")
-    token = rich.csrf()
-    preview = {"file": "account.md", "text": "[memb_contact fields=FirstName]", "as": "2"}
-    answer = rich.client.post("/admin/pages/preview", json=preview, headers={"X-CSRFToken": token})
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/")
+    token = poor.csrf()
+    preview = {"file": "a.md", "text": "[memb_contact fields=FirstName]", "as": "rich@example.com"}
+    answer = poor.client.post("/admin/pages/preview", json=preview, headers={"X-CSRFToken": token})
     assert answer.status_code == 403
     assert "Rita" not in answer.get_data(as_text=True)
     save = {"file": "account.md", "text": "x", "action": "publish", "csrf_token": token}
-    assert rich.client.post("/admin/pages/save", data=save).status_code == 403
+    assert poor.client.post("/admin/pages/save", data=save).status_code == 403
 
 
 def test_theme_files_hold_no_contact_data(app: Flask) -> None:
