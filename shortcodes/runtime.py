@@ -18,8 +18,8 @@ decides what happens next:
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
@@ -41,6 +41,7 @@ def _line_index(source: str) -> LineIndex:
     full of typos) asks for as many positions as it has tags. The source's hash is cached by
     the string itself, so a lookup does not read the page again."""
     return LineIndex(source)
+
 
 _new_object = object.__new__
 

@@ -90,3 +90,33 @@ def test_an_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         main(["check", "--format", "xml"])
     assert info.value.code == 2
     assert "invalid choice: 'xml' (choose from 'text', 'json')" in capsys.readouterr().err
+
+
+def test_schema_prints_the_registry_with_the_sites_values() -> None:
+    """schema: every shortcode with its attributes and types, and the values the site allows."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shortcodes", "schema", "--site", str(SITE)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    schema = json.loads(done.stdout)
+    button = schema["shortcodes"]["checkout_button"]
+    assert button["attributes"][0] == {
+        "name": "product", "type": "str", "required": True, "default": None,
+        "doc": "a product id from site.toml",
+    }  # fmt: skip
+    assert button["values"] == {"product": ["credits-50"]}
+    assert schema["shortcodes"]["memb_actionset_button"]["values"]["action_id"] == ["buy-b"]
+    credit = schema["shortcodes"]["creditbutton"]
+    assert {a["name"]: a["type"] for a in credit["attributes"]}["tag_id"] == "tag"
+    assert credit["source"] == str(ROOT / "themes" / "default" / "shortcodes" / "creditbutton.html")
+    assert schema["site"]["tag"] == ["Gold", "Owns Course B"]
+
+
+def test_schema_of_a_site_that_does_not_load_is_an_error_line(tmp_path: Path) -> None:
+    (tmp_path / "site.toml").write_text("[site\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "shortcodes", "schema", "--site", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"error: {tmp_path / 'site.toml'}:1:6: not valid TOML")

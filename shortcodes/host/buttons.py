@@ -55,7 +55,9 @@ def run(action_id: str) -> ResponseReturnValue:
     state = host()
     if request.form.get("token") == InertSigner.TOKEN:
         return error_page(
-            400, "Preview button", "This button was shown in a preview: it is inert and did nothing."
+            400,
+            "Preview button",
+            "This button was shown in a preview: it is inert and did nothing.",
         )
     try:
         claim = state.signer.verify_action(request.form.get("token", ""), contact.id, action_id)

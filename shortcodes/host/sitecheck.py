@@ -270,9 +270,12 @@ def site_schema(env: Environment, facts: SiteFacts) -> dict[str, Any]:
     }
     for name, entry in schema["shortcodes"].items():
         spec = env.shortcodes[name]
-        for attr in entry["attributes"] or ():
-            kind = value_kind(spec, attr["name"])
-            if kind in choices:
-                attr["values"] = choices[kind]
+        # Declared attributes, and the well-known keys of shortcodes that take any attributes.
+        keys = [a["name"] for a in entry["attributes"] or ()] or [
+            "action_id", "product", "field", *TAG_ATTRIBUTES
+        ]  # fmt: skip
+        entry["values"] = {
+            key: choices[kind] for key in keys if (kind := value_kind(spec, key)) in choices
+        }
     schema["site"] = choices
     return schema

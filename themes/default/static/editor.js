@@ -113,15 +113,14 @@
         .slice(0, 12).map((n) => ({ label: n, insert: n.slice(name[1].length) }));
     }
     const spec = schema.shortcodes[tag.split(/\s/, 1)[0]];
-    if (!spec || !spec.attributes) return [];
+    if (!spec) return [];
     const value = /([A-Za-z0-9_-]+)="([^"]*)$/.exec(tag);
     if (value) {
-      const attr = spec.attributes.find((a) => a.name === value[1]);
-      return ((attr && attr.values) || []).filter((v) => v.startsWith(value[2]))
+      return (spec.values[value[1]] || []).filter((v) => v.startsWith(value[2]))
         .map((v) => ({ label: v, insert: v.slice(value[2].length) + '"' }));
     }
     const word = /\s([A-Za-z0-9_-]*)$/.exec(tag);
-    if (!word) return [];
+    if (!word || !spec.attributes) return [];
     return spec.attributes.filter((a) => a.name.startsWith(word[1]))
       .map((a) => ({ label: a.name, insert: a.name.slice(word[1].length) + '="' }));
   }
