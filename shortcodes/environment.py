@@ -44,6 +44,8 @@ class Environment:
         # keeps a cold render proportional to the number of distinct tags.
         self._lex_cache: dict[str, tuple[AttrItem, ...]] = {}
         self._attrs_cache: dict[tuple[str, str], CompiledAttrs] = {}
+        #: Bumped on every registration change: a page compiled before it is out of date.
+        self.generation = 0
         if builtins:
             from shortcodes.builtin import register
 
@@ -93,6 +95,7 @@ class Environment:
         )
         self.shortcodes[name] = spec
         self._attrs_cache.clear()  # nested shortcodes in attributes depend on the registry
+        self.generation += 1
         return spec
 
     def shortcode(self, name: str, enclosing: bool = False, **options: Any) -> Callable[[F], F]:
@@ -108,6 +111,7 @@ class Environment:
         """Unregister ``name`` (a no-op when it is not registered)."""
         self.shortcodes.pop(name, None)
         self._attrs_cache.clear()
+        self.generation += 1
 
     # -- pipeline -----------------------------------------------------------------------------------
     def _lex(self, body: str) -> tuple[AttrItem, ...]:

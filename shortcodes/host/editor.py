@@ -34,6 +34,7 @@ from shortcodes.host.preview import viewer
 from shortcodes.host.render import InertSigner, host_template, in_layout, make_context
 from shortcodes.host.sitecheck import Finding, SiteFacts, check_page, page_files, site_schema
 from shortcodes.host.state import host, signed_in
+from shortcodes.host.views import refresh_theme
 
 bp = Blueprint("editor", __name__)
 
@@ -76,7 +77,9 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def facts() -> SiteFacts:
-    """What the site declares, for the checks and the completion lists."""
+    """What the site declares, for the checks and the completion lists (with the theme's
+    template shortcodes as they are now: a new template is known without a restart)."""
+    refresh_theme()
     state = host()
     return SiteFacts.of(state.site, state.theme, state.pages)
 

@@ -63,6 +63,8 @@ class Page:
     template: Template
     mtime_ns: int
     size: int
+    #: The environment's registry generation it was compiled with (a theme reload bumps it).
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,11 @@ class PageStore:
         """The compiled page for ``path``, recompiled if its mtime or size changed."""
         stat = path.stat()
         page = self._pages.get(path)
-        if page is not None and page.mtime_ns == stat.st_mtime_ns and page.size == stat.st_size:
+        if (
+            page is not None
+            and page.generation == self.env.generation
+            and (page.mtime_ns, page.size) == (stat.st_mtime_ns, stat.st_size)
+        ):
             return page
         page = self.compile(path, url, stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -235,7 +241,9 @@ class PageStore:
             raise PageError(f"{name}: cannot read the page: {exc}") from exc
         meta, body, _ = split_front_matter(text, name)
         source = self.markdown.convert(body) if path.suffix == ".md" else body
-        return Page(path, url, meta, source, self.env.compile(source, name), mtime_ns, size)
+        generation = self.env.generation
+        template = self.env.compile(source, name)
+        return Page(path, url, meta, source, template, mtime_ns, size, generation)
 
     def all_urls(self) -> list[str]:
         """Every page URL, sorted (for the preview index)."""
