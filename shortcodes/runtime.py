@@ -45,6 +45,9 @@ def _line_index(source: str) -> LineIndex:
 
 _new_object = object.__new__
 
+#: Maps an offset in the compiled text to (line, column) in the author's file.
+Where = Callable[[int], tuple[int, int]]
+
 #: A dynamic attribute value: computed from the context when the handler reads it.
 ValueFn = Callable[[Context], Any]
 
@@ -209,13 +212,20 @@ class CompiledShortcode:
 
     __slots__ = (
         "attrs", "content_parts", "fail_parts", "handler", "node_content", "offset", "pass_parts",
-        "source", "spec", "strict",
+        "source", "spec", "strict", "where",
     )  # fmt: skip
 
     def __init__(
-        self, spec: ShortcodeSpec, attrs: CompiledAttrs, source: str, offset: int, strict: bool
+        self,
+        spec: ShortcodeSpec,
+        attrs: CompiledAttrs,
+        source: str,
+        offset: int,
+        strict: bool,
+        where: Where | None = None,
     ) -> None:
         self.spec = spec
+        self.where = where
         self.handler = spec.handler
         self.attrs = attrs
         self.source = source
@@ -227,7 +237,10 @@ class CompiledShortcode:
         self.fail_parts: tuple[Any, ...] | None = None
 
     def position(self) -> tuple[int, int]:
-        """1-based (line, column) of the opening tag."""
+        """1-based (line, column) of the opening tag, in the author's file when the page was
+        compiled from converted text (Markdown, front matter) with a ``where`` map."""
+        if self.where is not None:
+            return self.where(self.offset)
         return _line_index(self.source).line_col(self.offset)
 
     def render(self, ctx: Context) -> str:

@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from shortcodes.errors import PageError
 from shortcodes.host.auth import admin_required
-from shortcodes.host.pages import EXTENSIONS, front_matter, read_front_matter
+from shortcodes.host.pages import EXTENSIONS
 from shortcodes.host.preview import viewer
 from shortcodes.host.render import InertSigner, host_template, in_layout, make_context
 from shortcodes.host.sitecheck import Finding, SiteFacts, check_page, page_files, site_schema
@@ -178,14 +178,10 @@ def _render(path: Path, text: str, who: Any) -> Markup:
     """The body of ``text`` as ``who`` would see it, with notices and inert buttons."""
     state = host()
     try:
-        values, body, _ = read_front_matter(text, path.name)
-        front_matter(values, path.name)
+        _, _, template = state.pages.compile_text(text, _relative(path), path.suffix)
     except PageError as error:
         return Markup('<p class="shortcode-error">{}</p>').format(str(error))
-    if path.suffix == ".md":
-        body = state.pages.markdown.convert(body)
-    ctx = make_context(who, show_errors=True, signer=InertSigner())
-    return state.env.compile(body, path.name).render(ctx)
+    return template.render(make_context(who, show_errors=True, signer=InertSigner()))
 
 
 @bp.post("/admin/pages/save")

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
 from shortcodes.environment import Environment
-from shortcodes.errors import PageError
+from shortcodes.errors import LineIndex, PageError
 from shortcodes.parser import scan
 from shortcodes.runtime import Template
 from shortcodes.typos import with_typos
@@ -176,21 +178,55 @@ class MarkdownConverter:
 
     def convert(self, text: str) -> str:
         """Render ``text`` as Markdown; shortcode tags come out exactly as written."""
-        held: list[str] = []
+        return self.convert_mapped(text)[0]
+
+    def convert_mapped(self, text: str) -> tuple[str, list[tuple[int, int]]]:
+        """:meth:`convert`, and (offset in the HTML, offset in ``text``) of each tag, in order."""
+        held: list[tuple[int, str]] = []
         pieces: list[str] = []
         pos = 0
         for start, end in self._spans(text):
             if start < pos:
                 continue  # an else marker inside a tag's attribute text
             pieces.append(text[pos:start])
-            held.append(text[start:end])
+            held.append((start, text[start:end]))
             pieces.append(self._HOLD.format(len(held) - 1))
             pos = end
         pieces.append(text[pos:])
         html = self.md.render("".join(pieces))
         # A tag alone in a paragraph would leave <p>[gate]</p> around branches: unwrap it.
         html = _HELD_PARAGRAPH.sub(r"\1", html)
-        return _HELD.sub(lambda m: held[int(m.group(1))], html)
+        out: list[str] = []
+        places: list[tuple[int, int]] = []
+        size = last = 0
+        for m in _HELD.finditer(html):
+            out.append(html[last : m.start()])
+            size += m.start() - last
+            source_at, tag = held[int(m.group(1))]
+            places.append((size, source_at))
+            out.append(tag)
+            size += len(tag)
+            last = m.end()
+        out.append(html[last:])
+        return "".join(out), places
+
+
+def _shifted(
+    lines: LineIndex, taken: int, places: list[tuple[int, int]] | None
+) -> Callable[[int], tuple[int, int]]:
+    """Offset in the compiled source → (line, column) in the file: through the Markdown tag map
+    (``places``: compiled offset, body offset) when there is one, then past the front matter."""
+    starts = [at for at, _ in places or ()]
+
+    def where(offset: int) -> tuple[int, int]:
+        if places:
+            i = bisect_right(starts, offset) - 1
+            if i >= 0:
+                offset = places[i][1] + offset - places[i][0]
+        line, column = lines.line_col(offset)
+        return line + taken, column
+
+    return where
 
 
 class PageStore:
@@ -239,11 +275,22 @@ class PageStore:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PageError(f"{name}: cannot read the page: {exc}") from exc
-        meta, body, _ = split_front_matter(text, name)
-        source = self.markdown.convert(body) if path.suffix == ".md" else body
         generation = self.env.generation
-        template = self.env.compile(source, name)
+        meta, source, template = self.compile_text(text, name, path.suffix)
         return Page(path, url, meta, source, template, mtime_ns, size, generation)
+
+    def compile_text(self, text: str, name: str, suffix: str) -> tuple[FrontMatter, str, Template]:
+        """The front matter, the HTML source and the template of a page file's ``text``.
+
+        Inline notices name lines of the file (front matter counted, Markdown unconverted), the
+        lines ``check``, the editor and the language server report.
+        """
+        meta, body, taken = split_front_matter(text, name)
+        lines = LineIndex(body)
+        if suffix != ".md":
+            return meta, body, self.env.compile(body, name, _shifted(lines, taken, None))
+        source, places = self.markdown.convert_mapped(body)
+        return meta, source, self.env.compile(source, name, _shifted(lines, taken, places))
 
     def all_urls(self) -> list[str]:
         """Every page URL, sorted (for the preview index)."""

@@ -202,3 +202,15 @@ def test_the_editor_is_for_admins_only(app: Flask) -> None:
     assert rich.client.post("/admin/pages/save", data=data).status_code == 403
     anonymous = app.test_client().get("/admin/pages")
     assert anonymous.status_code == 302
+
+
+def test_inline_notices_name_the_line_check_names_in_a_markdown_page(app: Flask) -> None:
+    """Markdown moves lines and front matter is cut off; the notice still says the file's line."""
+    who = admin(app)
+    text = (
+        "---\ntitle: P\nlayout: page\n---\n# Heading\n\nSome *text*\n\n"
+        "- a\n- b\n\n  para [memb_iff x]hidden[/memb_iff]\n"
+    )
+    data = preview(who, "lines.md", text).get_json()
+    assert [(p["line"], p["column"]) for p in data["problems"]] == [(12, 8)]
+    assert "[memb_iff] (line 12, column 8): unknown shortcode [memb_iff]" in data["html"]
