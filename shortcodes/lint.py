@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from shortcodes.errors import LineIndex, Problem, Severity, make_problem
 from shortcodes.nodes import ShortcodeNode
+from shortcodes.parser import NAME_RE
 from shortcodes.registry import ShortcodeSpec, convert
 from shortcodes.tree import build_tree
 from shortcodes.typos import with_typos
@@ -123,7 +124,7 @@ def _check_inner(env: Environment, node: ShortcodeNode, report: _Collector) -> N
                 )
 
 
-_TAG_START = re.compile(r"\[/?([^<>&/\[\]=\s\x00-\x1f\x7f]+)")
+_TAG_START = re.compile(rf"\[/?({NAME_RE.pattern})")
 
 
 def _unfinished_tags(env: Environment, text: str, starts: set[int], report: _Collector) -> None:

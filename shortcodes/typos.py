@@ -25,12 +25,13 @@ from functools import lru_cache
 from typing import Any, Final
 
 from shortcodes.errors import GateError
+from shortcodes.parser import NAME_RE
 from shortcodes.registry import ShortcodeSpec
 
 PREFIX: Final = "memb_"
 
-# A closer as spelled: "[/" and a name (anything a name may hold) and "]".
-_CLOSER: Final = re.compile(r"\[/([^<>&/\[\]=\s\x00-\x1f\x7f]+)\]")
+# A closer as spelled: "[/" and a name (as the grammar spells names) and "]".
+_CLOSER: Final = re.compile(rf"\[/({NAME_RE.pattern})\]")
 
 
 def max_edits(target: str) -> int:
