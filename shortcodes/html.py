@@ -11,7 +11,7 @@ around shortcodes"). :func:`html_regions` finds those places in one left-to-righ
   attribute (:func:`attribute_text`), and they pair only with each other (a value is closed
   where it ends, like an element's content).
 * ``URL``: an ``href``/``src``-like value. As ``ATTR``, and a scheme other than ``http``,
-  ``https`` or ``mailto`` is dropped from the result, as WordPress's KSES does (:func:`safe_url`).
+  ``https`` or ``mailto`` is dropped from the result, as WordPress's KSES does (:func:`strip_unsafe_schemes`).
 
 The pass is linear: every ``<`` is looked at once, and a comment, quote or element that never
 ends ends the scan (the rest of the page is inside it, as a browser reads it).
@@ -153,7 +153,7 @@ def attribute_text(output: str, quote: str) -> str:
     return text
 
 
-def safe_url(value: str) -> str:
+def strip_unsafe_schemes(value: str) -> str:
     """``value`` without the schemes a shortcode-made URL may not have, as WordPress's KSES
     (``wp_kses_bad_protocol``) strips them: every leading ``scheme:`` other than http, https and
     mailto is removed, so ``javascript:alert(1)`` becomes the harmless relative ``alert(1)`` and
@@ -174,7 +174,7 @@ def safe_url(value: str) -> str:
 
 class AttrValue:
     """A compiled HTML attribute value holding shortcodes: each one's output is escaped for the
-    attribute, and a URL attribute's result is checked by :func:`safe_url`."""
+    attribute, and a URL attribute's result is checked by :func:`strip_unsafe_schemes`."""
 
     __slots__ = ("parts", "quote", "url")
 
@@ -192,4 +192,4 @@ class AttrValue:
             else:
                 out.append(attribute_text(part.render(ctx), self.quote))  # type: ignore[attr-defined]
         value = "".join(out)
-        return safe_url(value) if self.url else value
+        return strip_unsafe_schemes(value) if self.url else value
