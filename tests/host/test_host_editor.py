@@ -214,3 +214,16 @@ def test_inline_notices_name_the_line_check_names_in_a_markdown_page(app: Flask)
     data = preview(who, "lines.md", text).get_json()
     assert [(p["line"], p["column"]) for p in data["problems"]] == [(12, 8)]
     assert "[memb_iff] (line 12, column 8): unknown shortcode [memb_iff]" in data["html"]
+
+
+def test_preview_of_a_page_with_bad_front_matter_says_where_instead_of_a_500(
+    app: Flask, site_copy: Path
+) -> None:
+    (site_copy / "pages" / "oops.md").write_text("---\ntitle: O\nlogin: requried\n---\nx\n", "utf-8")
+    who = admin(app)
+    response = who.client.get("/_preview/oops?as=anonymous")
+    assert response.status_code == 422
+    assert "oops.md:3:8: front matter &#39;login&#39; is yes or no, got &#39;requried&#39;" in (
+        response.get_data(as_text=True)
+    )
+    assert Visitor(app.test_client()).client.get("/oops").status_code == 500
