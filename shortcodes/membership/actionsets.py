@@ -37,21 +37,84 @@ from typing import Any
 
 from shortcodes.errors import ActionsetParamError
 from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import ParamType, Ref, Step, Terms, load_step
 
 PARAM_TYPES: tuple[ParamType, ...] = ("int", "tag", "str")
 
-#: The keys an actionset table may have.
-ACTIONSET_KEYS = (
-    "title",
-    "params",
-    "owns",
-    "requires",
-    "blocked_by",
-    "message",
-    "refused",
-    "steps",
+CREDIT_KEYS = Keys(
+    "credits",
+    "The balances a contact can hold. Each is changed only through the ledger.",
+    {
+        "fields": Key(
+            "list of field names",
+            "the credit fields; the first is the default of every step, button and product",
+            '["_Credits"]',
+            '["_Credits"]',
+        ),
+    },
+)
+ACTIONSET_KEYS = Keys(
+    "actionsets.<id>",
+    "What a button runs: steps in one transaction, with parameters the button may bind. The id is what `action_id` names.",
+    {
+        "title": Key("text", "the name messages show as `{title}`", "the id", '"Course A"'),
+        "params": Key(
+            "table of parameters",
+            'parameters a button may bind, used in the steps as `"$name"` (one table each, below)',
+        ),
+        "owns": Key(
+            "tag name or $param",
+            "holding this tag means already bought: the run writes nothing and says so",
+            "",
+            '"Owns Course A"',
+        ),
+        "requires": Key(
+            "list of tag names",
+            "refused (nothing written) unless the contact holds all of these",
+            "[]",
+            "[]",
+        ),
+        "blocked_by": Key(
+            "list of tag names",
+            "refused while the contact holds any of these (a lock tag)",
+            "[]",
+            "[]",
+        ),
+        "message": Key(
+            "text",
+            "shown after a run; may use `{title}`, `{balance}` and parameters",
+            "",
+            '"Unlocked {title}: {balance} credits left"',
+        ),
+        "refused": Key(
+            "text",
+            "shown when `requires` or `blocked_by` refuses the run",
+            "",
+            '"You cannot check in {title} yet"',
+        ),
+        "steps": Key(
+            "list of steps",
+            "what the run does, in order (see Steps and triggers)",
+            "",
+            '[{ do = "debit", amount = "$cost" }, { do = "apply_tag", tag = "Owns Course A" }]',
+            required=True,
+        ),
+    },
+)
+PARAM_KEYS = Keys(
+    "actionsets.<id>.params.<name>",
+    "One parameter of an actionset (a bare number is short for an int with that default).",
+    {
+        "type": Key("one of int, tag, str", "what the button may bind", "", '"int"', required=True),
+        "default": Key(
+            "a value of the type",
+            "the value when the button binds none (without one, the button must bind it)",
+            "",
+            "20",
+        ),
+    },
 )
 
 
@@ -132,7 +195,7 @@ def load_actions(root: Node) -> SiteActions:
 
 
 def _credit_fields(node: Node) -> tuple[str, ...]:
-    node.table({"fields"})
+    node.table(CREDIT_KEYS)
     fields = node.child("fields", ["_Credits"])
     names = tuple(item.check(vocab.field_name) for item in fields.elements("a list of field names"))
     if not names:
@@ -187,7 +250,7 @@ def _params(node: Node, terms: Terms, action: str) -> dict[str, Param]:
     for pname, decl in node.table(what="a table of name = { type, default }").items():
         if isinstance(decl.value, int) and not isinstance(decl.value, bool):
             decl = Node(decl.source, decl.path, {"type": "int", "default": decl.value})
-        decl.table({"type", "default"}, what='{ type = "int" | "tag" | "str", default = ... }')
+        decl.table(PARAM_KEYS, what='{ type = "int" | "tag" | "str", default = ... }')
         ptype = decl.child("type").value
         if ptype not in PARAM_TYPES:
             raise decl.fail(
