@@ -42,7 +42,15 @@ URL_ATTRS: Final = frozenset(
 #: The schemes a shortcode-made URL may have (relative URLs have none).
 SAFE_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 
-_START: Final = re.compile(r"<(?:(!--)|(!\[CDATA\[)|([A-Za-z][^\s/>]*))")
+# Where a construct that matters starts: a comment, CDATA, or a tag that is a raw-text element or
+# holds a shortcode (the walk blanks tags out as U+0001), a quote that does not close before
+# one, or a "<" (malformed: read in full, to be safe). Other tags are skipped inside this one search, in C: most pages have many tags and few
+# shortcodes in them. Possessive loops whose alternatives start differently, and an unquoted
+# look ahead that stops at the next "<": linear.
+_START: Final = re.compile(
+    r"<(?:(!--)|(!\[CDATA\[)|([A-Za-z][^\s/<>\x01]*+)"
+    r"""(?:(?<=[sS][cC][rR][iI][pP][tT])|(?<=[sS][tT][yY][lL][eE])|(?=(?:[^<>"'\x01]++|"[^"\x01]*+"|'[^'\x01]*+')*+[\x01"'<])))"""
+)
 # In a tag: the end, or an attribute name and the quote its value opens with ("" if unquoted),
 # or a stray quote or "=" (skipped like a browser's tokenizer skips it).
 _ATTR: Final = re.compile(r"""[\s/]*(?:(>)|([^\s"'>/=]+)(?:\s*=\s*(["']?))?|["'=][^\s>]*)""")
