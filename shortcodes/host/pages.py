@@ -11,7 +11,10 @@ A page is ``<pages>/<path>.md`` or ``.html`` (``/`` is ``index``, ``/a/b`` may a
 
 ``access`` lists tags, any one of which opens the page (implies ``login: required``);
 ``login: required`` asks only for a logged-in contact; ``data: account`` asks the host for the
-contact's ledger history. Markdown is converted to HTML at compile time with the shortcode tags
+contact's ledger history, ``data: tags`` for when each of the contact's tags expires.
+``offer`` is shortcode text shown (with the title and description) to a logged-in contact who
+cannot open the page, instead of the page: typically the page's ``[creditbutton]``, so they see
+"unlock for N credits" or "buy more credits" rather than a dead end. Markdown is converted to HTML at compile time with the shortcode tags
 protected, so markdown never mangles a tag and nothing is parsed per request but the shortcodes.
 """
 
@@ -33,7 +36,7 @@ from shortcodes.runtime import Template
 from shortcodes.typos import with_typos
 
 EXTENSIONS = (".md", ".html")
-FRONT_KEYS = ("title", "layout", "access", "login", "data", "description")
+FRONT_KEYS = ("title", "layout", "access", "login", "data", "description", "offer")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -47,6 +50,8 @@ class FrontMatter:
     login: bool = False
     data: tuple[str, ...] = ()
     description: str = ""
+    #: Shortcode text shown to a logged-in contact without access (see the module docstring).
+    offer: str = ""
 
     @property
     def needs_login(self) -> bool:
@@ -65,6 +70,8 @@ class Page:
     template: Template
     mtime_ns: int
     size: int
+    #: The compiled ``offer`` of the front matter (None when it has none).
+    offer: Template | None = None
     #: The environment's registry generation it was compiled with (a theme reload bumps it).
     generation: int = 0
 
@@ -122,7 +129,10 @@ def _read_values(lines: list[str], name: str) -> dict[str, FrontValue]:
                 column,
             )
         at = len(key) + 1 + len(value) - len(value.lstrip()) + column
-        values[key] = FrontValue(value.strip().strip('"').strip("'"), number, at)
+        value = value.strip()
+        # An offer is shortcode text: its quotes belong to the attributes.
+        value = value if key == "offer" else value.strip('"').strip("'")
+        values[key] = FrontValue(value, number, at)
     return values
 
 
@@ -144,6 +154,7 @@ def front_matter(values: dict[str, FrontValue], name: str) -> FrontMatter:
         login=LOGIN_VALUES[login],
         data=_items(text.get("data", "")),
         description=text.get("description", ""),
+        offer=text.get("offer", ""),
     )
 
 
@@ -277,7 +288,8 @@ class PageStore:
             raise PageError(f"{name}: cannot read the page: {exc}") from exc
         generation = self.env.generation
         meta, source, template = self.compile_text(text, name, path.suffix)
-        return Page(path, url, meta, source, template, mtime_ns, size, generation)
+        offer = self.env.compile(meta.offer, f"{name} (offer)") if meta.offer else None
+        return Page(path, url, meta, source, template, mtime_ns, size, offer, generation)
 
     def compile_text(self, text: str, name: str, suffix: str) -> tuple[FrontMatter, str, Template]:
         """The front matter, the HTML source and the template of a page file's ``text``.

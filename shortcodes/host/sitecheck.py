@@ -29,6 +29,7 @@ from shortcodes.builtin.common import tag_name, url
 from shortcodes.builtin.conditionals import TAG_ATTRIBUTES
 from shortcodes.environment import Environment, walk
 from shortcodes.errors import LineIndex, PageError, ThemeError, make_problem
+from shortcodes.host.account import register_account_shortcodes
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import EXTENSIONS, PageStore, front_matter, read_front_matter
 from shortcodes.membership.site import SiteSettings
@@ -50,7 +51,7 @@ HOST_PATHS = (
 )
 
 #: The ``data:`` values a page may ask for in its front matter.
-PAGE_DATA = ("account",)
+PAGE_DATA = ("account", "tags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +110,11 @@ class SiteFacts:
 def site_environment(
     site: SiteSettings, themes_dir: Path, url_for: Any = None
 ) -> tuple[Environment, Theme]:
-    """The engine the host builds for ``site``: builtins, host, loyalty and theme shortcodes."""
+    """The engine the host builds for ``site``: builtins, host, account, loyalty and theme
+    shortcodes."""
     env = Environment()
     register_host_shortcodes(env)
+    register_account_shortcodes(env)
     register_loyalty_shortcodes(env)
     theme = load_theme(env, theme_path(site.theme, themes_dir), url_for=url_for)
     return env, theme
