@@ -276,6 +276,9 @@ class Pathological:
     build: Callable[[int], str]
     n: int
     identity: bool  # True when the engine must return the input byte for byte
+    #: What is timed: "render" (cold env.render), "lint" (env.lint) or "markdown" (the host's
+    #: Markdown step, MarkdownConverter.convert).
+    kind: str = "render"
 
 
 PATHOLOGICAL: tuple[Pathological, ...] = (
@@ -302,4 +305,19 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
     Pathological("<: stand-ins in value", lambda n: '[b x="' + "<:" * n + '"]', 50_000, False),
     Pathological('unknown names [x "a" (never read)', lambda n: '[x "a" ' * n + "]", 20_000, True),
     Pathological('quoted [b] past the last ]', lambda n: '[a "[b]' * n + " v" * n, 10_000, False),
+    # HTML contexts (shortcodes/html.py): constructs that never end, and many attribute values.
+    Pathological("unclosed <!-- repeated", lambda n: "<!-- [b] " * n, 20_000, False),
+    Pathological('unclosed quote <a title="', lambda n: '<a title="[b] ' * n, 20_000, False),
+    Pathological('many <a title="[b]">', lambda n: '<a title="[b]">x</a>' * n, 10_000, False),
+    Pathological("typo pairs [gatde]x[/gatde]", lambda n: "[gatde]x[/gatde]" * n, 10_000, False),
+    # Author inputs besides rendering (issue 14): lint and the host's Markdown step.
+    Pathological("lint: unclosed gates [a]", lambda n: "[a]x " * n, 10_000, False, "lint"),
+    Pathological("lint: gates on one line [a x]", lambda n: "[a x]y " * n, 10_000, False, "lint"),
+    Pathological("lint: stray closers [/a]", lambda n: "[/a]x " * n, 10_000, False, "lint"),
+    Pathological("lint: unfinished [b x", lambda n: "[b x " * n, 10_000, False, "lint"),
+    Pathological("lint: near-miss names [bb]", lambda n: "[bb]x " * n, 10_000, False, "lint"),
+    Pathological("markdown: [a x never closed", lambda n: "[a x " * n, 10_000, False, "markdown"),
+    Pathological("markdown: lone [", lambda n: "[ " * n, 10_000, False, "markdown"),
+    Pathological("markdown: tags [a]x[/a]", lambda n: "[a]x[/a]\n" * n, 10_000, False,
+                 "markdown"),
 )
