@@ -120,7 +120,10 @@ def sites(tmp_path: Path) -> Iterator[tuple[Site, Site]]:
             folder = site_folder(tmp_path, me, peer, ports[peer])
             instance = tmp_path / f"instance-{me}"
             url = f"sqlite:///{instance / 'shortcodes.db'}"
-            server = LiveServer(instance, url, site_dir=folder, port=ports[me])
+            # The test runs each site's worker itself (a process, as production does).
+            server = LiveServer(
+                instance, url, site_dir=folder, port=ports[me], args=["--no-worker"]
+            )
             server.__enter__()
             started.append(Site(me, folder, url, instance, server))
         for site in started:  # the workers start: changes from now on are sent to the peer

@@ -42,6 +42,8 @@ class LiveServer:
     log: Path | None = None
     #: More environment for the server (``SHORTCODES_STRIPE_*``, say).
     env: dict[str, str] = field(default_factory=dict)
+    #: More arguments for ``python server.py`` (``--no-worker``, say).
+    args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +65,7 @@ class LiveServer:
                 str(self.port),
             ]
         if not self.gunicorn_workers:
-            return [sys.executable, "server.py", "--port", str(self.port)]
+            return [sys.executable, "server.py", "--port", str(self.port), *self.args]
         return [
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.gunicorn_workers), "--threads", str(self.threads),
