@@ -6,9 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.backends import migrated_sqlite
 from tests.support.clock import MovableClock
+
+# No per-example deadline: a test's speed is measured in bench/, never asserted, and a loaded
+# machine (two cores, parallel workers) made a property test miss Hypothesis's default 200 ms.
+settings.register_profile("shortcodes", deadline=None)
+settings.load_profile("shortcodes")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
