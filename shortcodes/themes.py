@@ -36,6 +36,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -176,9 +177,10 @@ class LazyContent:
         return bool(self._sc.content) and bool(self.__html__().strip())
 
 
-def _balance(ctx: Context) -> Callable[..., int | None]:
-    def balance(field: str = "_Credits") -> int | None:
-        """The contact's whole-number balance in ``field``; None without one."""
+def _balance(ctx: Context) -> Callable[..., int | Decimal | None]:
+    def balance(field: str = "_Credits") -> int | Decimal | None:
+        """The contact's balance in ``field`` (a Decimal on a field with decimals); None
+        without one."""
         if ctx.contact is None:
             return None
         try:

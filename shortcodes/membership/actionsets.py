@@ -5,6 +5,13 @@
 [credits]
 fields = ["_Credits"]
 
+[credits.policy._Credits]            # optional, per field (see CreditPolicy)
+decimals = 2                         # amounts like 2.5; stored as whole hundredths
+expires = { subscription = "60d", promotion = "30d" }   # default expiry of grants by source
+rollover_cap = 100                   # subscription credits kept when a new period's arrive
+promotional_first = true             # promotional grants are spent before paid ones
+clawback = "grant"                   # a refund takes back what is left of its grant only
+
 [tags]
 "Owns Course B" = "product"          # tag name = category
 
@@ -37,6 +44,12 @@ from typing import Any
 
 from shortcodes.errors import ActionsetParamError
 from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.credit_policy import (
+    CLAWBACKS,
+    DEFAULT_POLICY,
+    GRANT_SOURCES,
+    CreditPolicy,
+)
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import ParamType, Ref, Step, Terms, load_step
 
@@ -107,12 +120,18 @@ class Actionset:
 
 @dataclass(frozen=True, slots=True)
 class SiteActions:
-    """What the store needs from the site: credit fields, declared tags, actionsets."""
+    """What the store needs from the site: credit fields, their policies, declared tags,
+    actionsets."""
 
     credit_fields: tuple[str, ...] = ("_Credits",)
     tags: Mapping[str, str] = field(default_factory=dict)
     actionsets: Mapping[str, Actionset] = field(default_factory=dict)
     file: str = "<defaults>"
+    policies: Mapping[str, CreditPolicy] = field(default_factory=dict)
+
+    def policy(self, credit_field: str) -> CreditPolicy:
+        """The policy of a declared credit field (the defaults when it declares none)."""
+        return self.policies.get(credit_field, DEFAULT_POLICY)
 
     @property
     def terms(self) -> Terms:
@@ -122,17 +141,56 @@ class SiteActions:
 
 def load_actions(root: Node) -> SiteActions:
     """Validate ``[credits]``, ``[tags]`` and ``[actionsets]`` of a site.toml."""
-    credit_fields = _credit_fields(root.child("credits", {}))
+    credits = root.child("credits", {})
+    credit_fields = _credit_fields(credits)
+    policies = _policies(credits.child("policy", {}), credit_fields)
     tags = _tags(root.child("tags", {}))
     terms = Terms(credit_fields, tags)
     actionsets = {
         name: _actionset(node, terms) for name, node in root.child("actionsets", {}).items()
     }
-    return SiteActions(credit_fields, tags, actionsets, root.source.file)
+    return SiteActions(credit_fields, tags, actionsets, root.source.file, policies)
+
+
+POLICY_KEYS = ("decimals", "expires", "rollover_cap", "promotional_first", "clawback")
+
+
+def _policies(node: Node, credit_fields: tuple[str, ...]) -> dict[str, CreditPolicy]:
+    """``[credits.policy.FIELD]`` tables, one per declared credit field at most."""
+    policies: dict[str, CreditPolicy] = {}
+    for name, table in node.table(what="a table of field name = policy").items():
+        field_name = Node(node.source, table.path, name).check(
+            lambda v: vocab.credit_field(v, credit_fields)
+        )
+        policies[field_name] = _policy(table)
+    return policies
+
+
+def _policy(node: Node) -> CreditPolicy:
+    node.table(POLICY_KEYS, what="a credit policy table")
+    decimals = node.child("decimals", 0).check(lambda v: vocab.whole_number(v, 0, 6))
+    expires = {}
+    for source, value in (
+        node.child("expires", {}).table(GRANT_SOURCES, "a table of source = duration").items()
+    ):
+        expires[source] = value.check(vocab.duration)
+    cap = node.child("rollover_cap")
+    clawback = node.child("clawback", "grant")
+    if clawback.value not in CLAWBACKS:
+        raise clawback.fail(f"must be one of {', '.join(map(repr, CLAWBACKS))}")
+    return CreditPolicy(
+        decimals=decimals,
+        expires=expires,
+        rollover_cap=None
+        if cap.value is None
+        else cap.check(lambda v: vocab.credit_units(v, decimals, allow_zero=True)),
+        promotional_first=node.child("promotional_first", True).check(vocab.flag),
+        clawback=str(clawback.value),
+    )
 
 
 def _credit_fields(node: Node) -> tuple[str, ...]:
-    node.table({"fields"})
+    node.table({"fields", "policy"})
     fields = node.child("fields", ["_Credits"])
     names = tuple(item.check(vocab.field_name) for item in fields.elements("a list of field names"))
     if not names:

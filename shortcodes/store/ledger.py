@@ -13,22 +13,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shortcodes.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.membership import vocabulary as vocab
-from shortcodes.store import schema
+from shortcodes.store import grants, schema
 from shortcodes.store.contacts import lock_contact
 from shortcodes.store.events import event_row, record_event
 from shortcodes.store.fastpath import Prepared
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
 #: No single change may move more than this; it keeps sums far from 64-bit overflow.
 MAX_AMOUNT = vocab.MAX_AMOUNT
 MAX_PAGE = 500
+DEFAULT_GRANT = GrantSpec()
+TRANSFER_GRANT = GrantSpec("transfer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +129,20 @@ def apply_delta(
     run_id: int | None = None,
     reverses_id: int | None = None,
     events: list[dict[str, Any]] | None = None,
+    grant: GrantSpec | None = None,
+    moves: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
 
     The caller holds the contact's lock and has validated ``field`` and the amount. The
     ``balance_changed`` event is inserted now, or appended to ``events`` for the caller to
     insert with the rest of its events before the transaction ends (one statement for all).
+
+    The grants move with the balance: ``moves(entry_id)`` when the caller says which grants
+    the entry changes (expiry, refunds), else a credit creates a grant (``grant``, or an
+    ``admin`` grant under the field's policy) and a debit consumes grants in consumption order
+    (:mod:`.grants`), refusing with :class:`InsufficientCredits` when the unexpired grants hold
+    less than the amount.
     """
     entry = {
         "contact_id": contact_id,
@@ -151,6 +162,20 @@ def apply_delta(
     else:
         balance = _move(tx, contact_id, field, delta)
         entry_id = _INSERT_ENTRY.scalar(tx.conn, entry | {"balance_after": balance})
+    if moves is not None:
+        moves(int(entry_id))
+    elif delta > 0:
+        spec = grant or DEFAULT_GRANT
+        values = grants.row_values(
+            tx, contact_id, field, delta, spec, reason, operation_id=operation_id, run_id=run_id
+        )
+        if values["status"] == "pending":
+            raise InvalidInput(
+                "a grant that starts later is added by grants.add, not a ledger entry"
+            )
+        grants.create(tx, values, int(entry_id))
+    elif grants.consume(tx, contact_id, field, -delta, int(entry_id)) != -delta:
+        raise InsufficientCredits(field, -delta, grants.usable(tx.conn, contact_id, field, tx.now))
     data = {
         "field": field,
         "delta": delta,
@@ -272,17 +297,92 @@ def keyed(
 
 
 def credit(
-    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+    tx: Tx,
+    contact: int | str,
+    field: str,
+    amount: Any,
+    key: str,
+    reason: str,
+    actor: Actor,
+    grant: GrantSpec | None = None,
 ) -> LedgerResult:
-    """Add ``amount`` credits to ``field`` (once per ``key``)."""
-    return _one_sided(tx, "credit", contact, field, check_amount(amount), key, reason, actor)
+    """Add ``amount`` credits to ``field`` as one grant (once per ``key``).
+
+    ``amount`` is in credits as people write them (``2.5`` on a field with two decimals); a
+    grant that starts later writes no entry until the worker starts it. A ``subscription``
+    grant first expires the contact's older subscription credit above the field's rollover cap.
+    """
+    field = check_credit_field(tx.credit_fields, field)
+    units = to_units(tx, field, amount)
+    spec = grant or DEFAULT_GRANT
+    contact_id = lock_contact(tx, contact)
+    params = {
+        "contact": contact_id,
+        "field": field,
+        "delta": units,
+        "reason": reason,
+        "grant": [spec.source, spec.category, str(spec.starts_at), str(spec.expires_at)],
+    }
+
+    def perform(op_id: int) -> LedgerResult:
+        kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
+        if spec.source == "subscription":
+            cap_rollover(tx, contact_id, field, f"op:{key}#cap", **kw)
+        values = grants.row_values(tx, contact_id, field, units, spec, reason, operation_id=op_id)
+        if values["status"] == "pending":
+            grants.create(tx, values, None)
+            return LedgerResult((), {field: balance(tx.conn, contact_id, field)})
+
+        def made(entry_id: int) -> None:
+            grants.create(tx, values, entry_id)
+
+        entry_id, after = apply_delta(tx, contact_id, field, units, f"op:{key}#1", moves=made, **kw)
+        return LedgerResult((entry_id,), {field: after})
+
+    return keyed(tx, key, "credit", contact_id, params, actor, perform)
+
+
+def to_units(tx: Tx, field: str, amount: Any) -> int:
+    """An amount of ``field`` in credits as whole units under its policy (InvalidInput if not)."""
+    policy = tx.policy(field)
+    if not policy.decimals:
+        return check_amount(amount)
+    try:
+        return policy.units(amount)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def cap_rollover(tx: Tx, contact_id: int, field: str, entry_key: str, **kw: Any) -> int:
+    """Expire the contact's subscription credit of ``field`` above the policy's rollover cap
+    (the grants expiring soonest go first) as one ledger entry; the units expired."""
+    cap = tx.policy(field).rollover_cap
+    if cap is None:
+        return 0
+    held = grants.held(tx.conn, contact_id, field, "subscription", tx.now)
+    excess = sum(n for _, n in held) - cap
+    if excess <= 0:
+        return 0
+
+    def moves(entry_id: int) -> None:
+        left = excess
+        for grant_id, remaining in held:
+            take = min(left, remaining)
+            if take:
+                grants.take_from(tx, grant_id, take, entry_id, "expire")
+                left -= take
+
+    kw = kw | {"reason": f"rollover cap {tx.policy(field).show(cap)}: unused credit expired"}
+    apply_delta(tx, contact_id, field, -excess, entry_key, moves=moves, **kw)
+    return excess
 
 
 def debit(
-    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+    tx: Tx, contact: int | str, field: str, amount: Any, key: str, reason: str, actor: Actor
 ) -> LedgerResult:
     """Take ``amount`` credits from ``field`` (once per ``key``); refuses to go below zero."""
-    return _one_sided(tx, "debit", contact, field, -check_amount(amount), key, reason, actor)
+    field = check_credit_field(tx.credit_fields, field)
+    return _one_sided(tx, "debit", contact, field, -to_units(tx, field, amount), key, reason, actor)
 
 
 def _one_sided(
@@ -295,7 +395,6 @@ def _one_sided(
     reason: str,
     actor: Actor,
 ) -> LedgerResult:
-    field = check_credit_field(tx.credit_fields, field)
     contact_id = lock_contact(tx, contact)
     params = {"contact": contact_id, "field": field, "delta": delta, "reason": reason}
 
@@ -320,17 +419,19 @@ def transfer(
     contact: int | str,
     from_field: str,
     to_field: str,
-    amount: int,
+    amount: Any,
     key: str,
     reason: str,
     actor: Actor,
 ) -> LedgerResult:
     """Move ``amount`` from one credit field of a contact to another, as two entries."""
-    amount = check_amount(amount)
     source = check_credit_field(tx.credit_fields, from_field)
     target = check_credit_field(tx.credit_fields, to_field)
     if source == target:
         raise InvalidInput(f"a transfer needs two different fields, got {source!r} twice")
+    if tx.policy(source).decimals != tx.policy(target).decimals:
+        raise InvalidInput(f"{source} and {target} have different decimals; no transfer between")
+    amount = to_units(tx, source, amount)
     contact_id = lock_contact(tx, contact)
     params = {
         "contact": contact_id,
@@ -343,7 +444,9 @@ def transfer(
     def perform(op_id: int) -> LedgerResult:
         kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
         out_id, out_balance = apply_delta(tx, contact_id, source, -amount, f"op:{key}#1", **kw)
-        in_id, in_balance = apply_delta(tx, contact_id, target, amount, f"op:{key}#2", **kw)
+        in_id, in_balance = apply_delta(
+            tx, contact_id, target, amount, f"op:{key}#2", grant=TRANSFER_GRANT, **kw
+        )
         return LedgerResult((out_id, in_id), {source: out_balance, target: in_balance})
 
     return keyed(tx, key, "transfer", contact_id, params, actor, perform)
@@ -371,6 +474,7 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
                 -orig.delta,
                 f"op:{key}#{n}",
                 reverses_id=orig.id,
+                moves=_reversal(tx, orig, op_id),
                 **kw,
             )
             new_ids.append(entry_id)
@@ -379,6 +483,50 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
 
     contact = originals[0].contact_id if len({e.contact_id for e in originals}) == 1 else None
     return keyed(tx, key, "refund", contact, params, actor, perform)
+
+
+def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
+    """The grant moves of an entry reversing ``orig``: a reversed credit takes back what is
+    left of the grants it created, the rest (already spent) from the contact's other grants in
+    consumption order (refused when the balance cannot cover it, as always); a reversed debit
+    gives each grant back what it took, or, when that grant has expired since, returns it as a
+    new ``refund`` grant."""
+
+    def moves(entry_id: int) -> None:
+        if orig.delta > 0:
+            _take_back(tx, orig, entry_id)
+        else:
+            _restore(tx, orig, entry_id, op_id)
+
+    return moves
+
+
+def _take_back(tx: Tx, orig: Entry, entry_id: int) -> None:
+    left = orig.delta
+    created = [g for g, d in grants.moves_of(tx.conn, orig.id) if d > 0]
+    for row in grants.load(tx.conn, created):
+        take = min(left, int(row.remaining)) if row.status == "active" else 0
+        if take:
+            grants.take_from(tx, row.id, take, entry_id, "refund")
+            left -= take
+    if left and grants.consume(tx, orig.contact_id, orig.field, left, entry_id) != left:
+        have = grants.usable(tx.conn, orig.contact_id, orig.field, tx.now)
+        raise InsufficientCredits(orig.field, orig.delta, have)
+
+
+def _restore(tx: Tx, orig: Entry, entry_id: int, op_id: int) -> None:
+    used = {g: -d for g, d in grants.moves_of(tx.conn, orig.id) if d < 0}
+    for row in grants.load(tx.conn, sorted(used)):
+        alive = row.status == "active" and (row.expires_at is None or row.expires_at > tx.now)
+        if alive:
+            grants.give_back(tx, row.id, used[row.id], entry_id)
+            continue
+        spec = GrantSpec("refund", row.category)
+        reason = f"refund of entry {orig.id} (grant {row.id} had expired)"
+        values = grants.row_values(
+            tx, orig.contact_id, orig.field, used[row.id], spec, reason, operation_id=op_id
+        )
+        grants.create(tx, values, entry_id)
 
 
 def _check_entry_ids(entry_ids: Sequence[int]) -> list[int]:
@@ -471,8 +619,11 @@ def _cursor(after: str) -> int:
 
 
 def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
-    """Replay the ledger: every cached balance, every entry's balance_after, every reversal."""
+    """Replay the ledger: every cached balance, every entry's balance_after, every reversal;
+    and the grants: each balance is the sum of its active grants' ``remaining``, each grant's
+    ``remaining`` the sum of its moves, and each entry's delta the sum of its grant moves."""
     problems = _check_balances(conn) + _check_chains(conn) + _check_reversals(conn)
+    problems += _check_grant_balances(conn) + _check_grant_moves(conn) + _check_entry_moves(conn)
     accounts = conn.execute(select(func.count()).select_from(schema.credit_accounts)).scalar_one()
     entries = conn.execute(select(func.count()).select_from(schema.ledger_entries)).scalar_one()
     return VerifyReport(int(accounts), int(entries), problems[:max_problems])
@@ -532,6 +683,178 @@ def _check_reversals(conn: Connection) -> list[Discrepancy]:
     return [
         Discrepancy(
             r.contact_id, r.field, f"entry {r.id} does not exactly reverse entry {r.orig_id}", r.id
+        )
+        for r in conn.execute(query)
+    ]
+
+
+# -- the worker's grant passes -----------------------------------------------------------------
+
+WORKER = Actor("system", "grant worker")
+#: Called after a grant pass changed a contact's field (loyalty records its events here).
+Changed = Callable[[Tx, int, str], None]
+
+
+def expire_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
+    """Expire active grants whose ``expires_at`` has come: what is left of each leaves the
+    balance as a ledger entry (operation ``grant:ID:expire``, so a pass killed midway and run
+    again never expires a grant twice). Returns the number of grants expired."""
+    g = schema.credit_grants
+    due = (g.c.status == "active") & (g.c.expires_at <= tx.now)
+    return _grant_pass(tx, due, g.c.expires_at, limit, _expire_one, changed)
+
+
+def start_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
+    """Start pending grants whose ``starts_at`` has come: each enters the balance as a ledger
+    entry (operation ``grant:ID:start``). Returns the number started."""
+    g = schema.credit_grants
+    due = (g.c.status == "pending") & (g.c.starts_at <= tx.now)
+    return _grant_pass(tx, due, g.c.starts_at, limit, _start_one, changed)
+
+
+def _grant_pass(
+    tx: Tx,
+    due: Any,
+    when: Any,
+    limit: int,
+    one: Callable[[Tx, Any], bool],
+    changed: Changed | None,
+) -> int:
+    g = schema.credit_grants
+    # Read without row locks, then lock the contact and read the grant again: the contact lock
+    # comes first, as on every other path, so the pass never deadlocks with a purchase.
+    picked = tx.conn.execute(select(g.c.id).where(due).order_by(when, g.c.id).limit(limit))
+    done = 0
+    for (grant_id,) in picked.all():
+        owner = tx.conn.execute(select(g.c.contact_id).where(g.c.id == grant_id)).scalar_one()
+        lock_contact(tx, int(owner))
+        row = tx.conn.execute(select(g).where(g.c.id == grant_id).where(due)).first()
+        if row is None or not one(tx, row):
+            continue
+        done += 1
+        if changed is not None:
+            changed(tx, row.contact_id, row.field)
+    return done
+
+
+def _expire_one(tx: Tx, row: Any) -> bool:
+    g = schema.credit_grants
+    if row.remaining:
+        expiry = row.expires_at.isoformat(sep=" ", timespec="seconds")
+
+        def perform(op_id: int) -> LedgerResult:
+            def moves(entry_id: int) -> None:
+                grants.take_from(tx, row.id, int(row.remaining), entry_id, "expire")
+
+            entry_id, after = apply_delta(
+                tx, row.contact_id, row.field, -int(row.remaining), f"grant:{row.id}:expire#1",
+                reason=f"expired: grant {row.id} ({row.reason}) expired {expiry}",
+                actor=WORKER, operation_id=op_id, moves=moves,
+            )  # fmt: skip
+            return LedgerResult((entry_id,), {row.field: after})
+
+        params = {"grant": row.id}
+        keyed(tx, f"grant:{row.id}:expire", "expire", row.contact_id, params, WORKER, perform)
+    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="expired"))
+    return True
+
+
+def _start_one(tx: Tx, row: Any) -> bool:
+    g = schema.credit_grants
+    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="active"))
+
+    def perform(op_id: int) -> LedgerResult:
+        def moves(entry_id: int) -> None:
+            grants.record_move(tx, row.id, int(row.amount), entry_id, "grant")
+
+        entry_id, after = apply_delta(
+            tx, row.contact_id, row.field, int(row.amount), f"grant:{row.id}:start#1",
+            reason=f"started: grant {row.id} ({row.reason})",
+            actor=WORKER, operation_id=op_id, moves=moves,
+        )  # fmt: skip
+        return LedgerResult((entry_id,), {row.field: after})
+
+    keyed(tx, f"grant:{row.id}:start", "start", row.contact_id, {"grant": row.id}, WORKER, perform)
+    return True
+
+
+# -- verify: grants ----------------------------------------------------------------------------
+
+#: The operation migration 0007 recorded with the last entry written before grants existed.
+GRANTS_BOUNDARY_KEY = "migration:0007"
+
+
+def _check_grant_balances(conn: Connection) -> list[Discrepancy]:
+    g, a = schema.credit_grants, schema.credit_accounts
+    held = {
+        (r.contact_id, r.field): int(r.total)
+        for r in conn.execute(
+            select(g.c.contact_id, g.c.field, func.sum(g.c.remaining).label("total"))
+            .where(g.c.status == "active")
+            .group_by(g.c.contact_id, g.c.field)
+        )
+    }
+    problems = []
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+        total = held.pop((row.contact_id, row.field), 0)
+        if total != row.balance:
+            msg = f"balance is {row.balance} but its active grants hold {total}"
+            problems.append(Discrepancy(row.contact_id, row.field, msg))
+    for (contact_id, fld), total in sorted(held.items()):
+        if total:
+            msg = f"active grants hold {total} but there is no balance row"
+            problems.append(Discrepancy(contact_id, fld, msg))
+    return problems
+
+
+def _check_grant_moves(conn: Connection) -> list[Discrepancy]:
+    g, m = schema.credit_grants, schema.grant_moves
+    moved = (
+        select(m.c.grant_id, func.sum(m.c.delta).label("total")).group_by(m.c.grant_id).subquery()
+    )
+    expected = case((g.c.status == "pending", 0), else_=g.c.remaining)
+    query = (
+        select(g.c.id, g.c.contact_id, g.c.field, g.c.status, g.c.remaining, moved.c.total)
+        .outerjoin(moved, moved.c.grant_id == g.c.id)
+        .where(func.coalesce(moved.c.total, 0) != expected)
+        .order_by(g.c.id)
+    )
+    return [
+        Discrepancy(
+            r.contact_id,
+            r.field,
+            f"grant {r.id} ({r.status}) has {r.remaining} left but its moves add up to "
+            f"{r.total or 0}",
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
+    e, m, o = schema.ledger_entries, schema.grant_moves, schema.operations
+    mark = conn.execute(select(o.c.result).where(o.c.key == GRANTS_BOUNDARY_KEY)).scalar()
+    boundary = int(mark["last_entry"]) if mark else 0
+    moved = (
+        select(m.c.entry_id, func.sum(m.c.delta).label("total"))
+        .where(m.c.entry_id.is_not(None))
+        .group_by(m.c.entry_id)
+        .subquery()
+    )
+    query = (
+        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, moved.c.total)
+        .outerjoin(moved, moved.c.entry_id == e.c.id)
+        .where(
+            (func.coalesce(moved.c.total, 0) != e.c.delta)
+            & ((e.c.id > boundary) | moved.c.total.is_not(None))
+        )
+        .order_by(e.c.id)
+    )
+    return [
+        Discrepancy(
+            r.contact_id,
+            r.field,
+            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}",
+            r.id,
         )
         for r in conn.execute(query)
     ]
