@@ -47,6 +47,8 @@ TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "payment_failed": ((), ("product",)),
     "refunded": ((), ("product",)),
     "field_above": (("field", "value"), ()),
+    "balance_below": (("field", "value"), ()),
+    "credits_expiring": (("field",), ("within",)),
     "stage_changed": ((), ("stage",)),
     "referral_approved": ((), ()),
     "login": ((), ()),
@@ -58,6 +60,8 @@ AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts")
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
 DEFAULT_AVAILABLE_AFTER = vocab.duration("14d")
 DEFAULT_EXPIRE_AFTER = vocab.duration("1y")
+#: How far ahead ``credits_expiring(field)`` looks when no ``within`` is given.
+DEFAULT_EXPIRING_WITHIN = vocab.duration("7d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,9 +242,11 @@ def _trigger(node: Node, terms: Terms) -> Trigger:
             node.at(name, value)
             if isinstance(raw, dict)
             else replace(node, value=value, shown=(*node.label, name))
-        ).check(partial(_trigger_arg, terms, name))
+        ).check(partial(_trigger_arg, kind, terms, name))
         for name, value in args.items()
     }
+    if kind == "credits_expiring":
+        checked.setdefault("within", DEFAULT_EXPIRING_WITHIN)
     return Trigger(kind, checked)
 
 
@@ -260,11 +266,13 @@ def _trigger_text(node: Node, raw: str) -> tuple[str, dict[str, Any]]:
     return kind, dict(zip(names, values, strict=False))
 
 
-def _trigger_arg(terms: Terms, name: str, value: Any) -> Any:
+def _trigger_arg(kind: str, terms: Terms, name: str, value: Any) -> Any:
+    if name == "within":
+        return vocab.duration(value.strip() if isinstance(value, str) else value)
     if name == "value":
         number = _number(value)
         if number is None:
-            raise ValueError(f"field_above needs a number to cross, got {value!r}")
+            raise ValueError(f"{kind} needs a number to cross, got {value!r}")
         return number
     if name == "tag":
         return terms.tag(value)

@@ -203,6 +203,16 @@ grant_moves = Table(
     Index(None, "entry_id"),
 )
 
+# One row per (grant, rule) a ``credits_expiring`` rule was told about: the worker's alert pass
+# records each grant's ``credits_expiring`` event once per rule, whatever it is killed by.
+grant_alerts = Table(
+    "grant_alerts",
+    metadata,
+    Column("grant_id", ForeignKey("credit_grants.id"), primary_key=True),
+    Column("rule", String(100), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

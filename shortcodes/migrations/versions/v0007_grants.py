@@ -3,7 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 
-Creates ``credit_grants`` and ``grant_moves`` (a frozen copy of those tables of
+Creates ``credit_grants``, ``grant_moves`` and ``grant_alerts`` (a frozen copy of those tables of
 ``shortcodes.store.schema`` at this revision; migrations never import the live schema), then:
 
 - every existing balance becomes one *opening* grant (source ``opening``, paid, no expiry) whose
@@ -116,7 +116,14 @@ def _grant_tables(meta: MetaData) -> list[Table]:
         Index(None, "grant_id", "id"),
         Index(None, "entry_id"),
     )
-    return [grants, moves]
+    alerts = Table(
+        "grant_alerts",
+        meta,
+        Column("grant_id", ForeignKey("credit_grants.id"), primary_key=True),
+        Column("rule", String(100), primary_key=True),
+        Column("created_at", DateTime, nullable=False),
+    )
+    return [grants, moves, alerts]
 
 
 def _stages(meta: MetaData) -> Table:
@@ -135,9 +142,9 @@ def upgrade() -> None:
     """Create the grant tables, open a grant per balance, move loyalty lots onto grants."""
     conn = op.get_bind()
     meta = _meta()
-    grants, moves = _grant_tables(meta)
+    grants, moves, alerts = _grant_tables(meta)
     stages = _stages(meta)
-    for table in (grants, moves, stages):
+    for table in (grants, moves, alerts, stages):
         table.create(conn)
     reflected = MetaData()
     accounts = Table("credit_accounts", reflected, autoload_with=conn)
