@@ -308,6 +308,31 @@ class Store:
         ids = list(entry_ids)
         return self.run_in_transaction(lambda tx: ledger.refund(tx, ids, key, reason, actor))
 
+    def refund_grant(
+        self,
+        operation_key: str,
+        contact: int | str,
+        amount: int | Decimal | str,
+        field: str = "_Credits",
+        *,
+        key: str | None = None,
+        reason: str = "refund",
+        actor: Actor = SYSTEM,
+    ) -> ledger.GrantRefund:
+        """Take back ``amount`` credits of what the operation ``operation_key`` granted, by the
+        field's clawback policy (see :func:`ledger.refund_grant`), once per ``key``."""
+        key = _fresh_key() if key is None else key
+
+        def work(tx: Tx) -> ledger.GrantRefund:
+            name = ledger.check_credit_field(tx.credit_fields, field)
+            units = ledger.to_units(tx, name, amount)
+            contact_id = contacts.lock_contact(tx, contact)
+            return ledger.refund_grant(
+                tx, operation_key, contact_id, name, units, key, reason, actor
+            )
+
+        return self.run_in_transaction(work)
+
     def balance(self, contact: int | str, field: str = "_Credits") -> int:
         """The cached balance of one field in units (0 if never credited): credits for a field
         without decimals; :meth:`amount` shows it as people read it."""

@@ -27,7 +27,7 @@ from shortcodes.errors import InvalidInput
 from shortcodes.membership.credit_policy import GRANT_SOURCES, CreditPolicy
 from shortcodes.store import schema
 from shortcodes.store.fastpath import Prepared
-from shortcodes.store.session import Tx, from_db_time
+from shortcodes.store.session import Tx, from_db_time, to_db_time
 
 CATEGORIES = ("paid", "promotional")
 _g, _m = schema.credit_grants, schema.grant_moves
@@ -92,8 +92,10 @@ def row_values(
     """The column values of a new grant under the field's policy (default expiry by source)."""
     policy = tx.policy(field)
     category = spec.resolved_category()
-    starts = spec.starts_at if spec.starts_at is not None and spec.starts_at > tx.now else None
-    expires = spec.expires_at
+    # Times may come aware (callers) or naive UTC (the store's own); rows hold naive UTC.
+    wanted_start = None if spec.starts_at is None else to_db_time(spec.starts_at)
+    starts = wanted_start if wanted_start is not None and wanted_start > tx.now else None
+    expires = None if spec.expires_at is None else to_db_time(spec.expires_at)
     if expires is None and spec.source in policy.expires:
         expires = policy.expires[spec.source].after(starts or tx.now)
     if expires is not None and expires <= (starts or tx.now):

@@ -200,6 +200,8 @@ class _Run:
     def money(self, field_name: str, delta: int) -> int:
         """A ledger entry keyed by the run and step; its event is buffered until the finish."""
         reason = f"{self.actionset.title} ({self.actionset.name})"
+        # Step amounts are whole credits; a field with decimals counts in smaller units.
+        delta *= self.tx.policy(field_name).scale
         _, balance = apply_delta(
             self.tx,
             self.contact_id,
@@ -395,8 +397,9 @@ def _message(run: _Run, outcome: Outcome) -> str:
         return render_message(OWNED_MESSAGE, values)
     field_name = next(iter(run.debited), None) or next(iter(run.balances), None)
     if field_name is not None:
-        values.update(field=field_name, balance=run.balances[field_name])
-        values["cost"] = values.get("cost", run.debited.get(field_name, 0))
+        policy = run.tx.policy(field_name)
+        values.update(field=field_name, balance=policy.show(run.balances[field_name]))
+        values["cost"] = values.get("cost", policy.show(run.debited.get(field_name, 0)))
     template = run.actionset.message or (
         DEFAULT_MESSAGE if run.debited else DEFAULT_MESSAGE_NO_DEBIT
     )
