@@ -19,7 +19,9 @@ TAGS = '[tags]\n"VIP" = "membership"\n'
 
 # (site.toml text, the problem's line:col, key and message); a position is the key's own
 BAD = [
-    pytest.param('[site]\nname = 5\n', "2:1: error: site.name: must be text, got 5", id="wrong type"),
+    pytest.param(
+        "[site]\nname = 5\n", "2:1: error: site.name: must be text, got 5", id="wrong type"
+    ),
     pytest.param(
         "[site]\ncolour = 'red'\n",
         "2:1: error: site.colour: unknown key 'colour' (expected one of: admin_tag, "

@@ -94,7 +94,11 @@ def test_emails_and_webhooks_have_one_payload_shape_from_buttons_and_rules(model
     model.store.run_actionset("month-pass", ann)
     model.store.apply_tag(ann, "Start")
     model.drain()
-    common = {"contact_id": ann, "email": "ann@example.com", "balances": {"_Credits": 5, "_Gems": 0}}
+    common = {
+        "contact_id": ann,
+        "email": "ann@example.com",
+        "balances": {"_Credits": 5, "_Gems": 0},
+    }
     button_email, rule_email = (dict(r.payload) for r in model.outbox("email"))
     button_hook, rule_hook = (dict(r.payload) for r in model.outbox("webhook"))
     for payload in (button_email, rule_email, button_hook, rule_hook):

@@ -75,10 +75,18 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
         (
             '[[rules]]\nname = "a"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.trigger",
-            'missing: every rule needs a trigger, like "tag_applied(\'Member\')"',
+            "missing: every rule needs a trigger, like \"tag_applied('Member')\"",
         ),
-        ('[[rules]]\nname = "a"\ntrigger = "login"\n', "rules.a.steps", "missing: every rule needs steps"),
-        ('[[rules]]\nname = "a"\ntrigger = "login"\nsteps = []\n', "rules.a.steps", 'must list at least one step, like { do = "credit", amount = 50 }'),
+        (
+            '[[rules]]\nname = "a"\ntrigger = "login"\n',
+            "rules.a.steps",
+            "missing: every rule needs steps",
+        ),
+        (
+            '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = []\n',
+            "rules.a.steps",
+            'must list at least one step, like { do = "credit", amount = 50 }',
+        ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait" }]\n',
             "rules.a.steps[0].for",
@@ -129,9 +137,21 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
             "rules.a.otherwise",
             "'otherwise' steps need 'conditions' to be false",
         ),
-        ('[loyalty]\nexpire_after = "1 year"\n', "loyalty.expire_after", "a duration is a positive whole number and a unit s, m (minutes), h, d, w, mo (months) or y, like '14d' or '4mo'; got '1 year'"),
-        ('[loyalty]\nstages = { Bronze = 0, Silver = "lots" }\n', "loyalty.stages", "write stages as { Bronze = 0, Silver = 500, Gold = 1500 } (points >= 0)"),
-        ('[automations]\nsmtp = "mail.example.com"\n', "automations.smtp", "write the server as smtp://host:port (or smtps://)"),
+        (
+            '[loyalty]\nexpire_after = "1 year"\n',
+            "loyalty.expire_after",
+            "a duration is a positive whole number and a unit s, m (minutes), h, d, w, mo (months) or y, like '14d' or '4mo'; got '1 year'",
+        ),
+        (
+            '[loyalty]\nstages = { Bronze = 0, Silver = "lots" }\n',
+            "loyalty.stages",
+            "write stages as { Bronze = 0, Silver = 500, Gold = 1500 } (points >= 0)",
+        ),
+        (
+            '[automations]\nsmtp = "mail.example.com"\n',
+            "automations.smtp",
+            "write the server as smtp://host:port (or smtps://)",
+        ),
     ],
 )
 def test_malformed_rules_and_settings_name_their_key(rules: str, key: str, reason: str) -> None:
