@@ -11,9 +11,11 @@ resolves them (:mod:`shortcodes.host.settings`). Refusals print
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +140,9 @@ def _credits(sub: Any, common: argparse.ArgumentParser) -> None:
         cmd = _cmd(group, name, f"{name} credits", common, handler)
         cmd.add_argument("contact")
         # Checked against the field's decimals by the store ("2.5" needs decimals >= 1).
-        cmd.add_argument("amount", help="credits, e.g. 5 or 2.5 on a field with decimals")
+        cmd.add_argument(
+            "amount", type=amount_arg, help="credits, e.g. 5 or 2.5 on a field with decimals"
+        )
         cmd.add_argument("--field", default="_Credits")
         cmd.add_argument("--reason", default="")
         cmd.add_argument("--key", help="idempotency key: the same key never applies twice")
@@ -330,6 +334,17 @@ def _money(args: argparse.Namespace, kind: str) -> int:
     note = " (already applied earlier with this key)" if result.replayed else ""
     print(f"{field}: {balance}{note}")
     return 0
+
+
+def amount_arg(text: str) -> Decimal:
+    """A positive amount as typed (``5``, ``2.5``), exactly; the field's decimals are the
+    store's check (``2.5`` on a whole-number field is refused there, with the rule)."""
+    if not AMOUNT_TEXT.fullmatch(text.strip()) or not any(c in "123456789" for c in text):
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text!r}")
+    return Decimal(text.strip())
+
+
+AMOUNT_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,16})?")
 
 
 def duration_arg(text: str) -> vocab.Duration:

@@ -118,14 +118,15 @@ def credit_units(value: Any, decimals: int, *, allow_zero: bool = False) -> int:
     decimals is refused, like anything not positive (or zero when allowed) or above
     :data:`MAX_AMOUNT` credits."""
     exact = _exact_decimal(value)
+    shown = str(value) if isinstance(value, Decimal) else value  # as typed, not Decimal('…')
     low = 0 if allow_zero else 1
     units = exact.scaleb(decimals) if exact is not None else None
     if units is None or units != units.to_integral_value() or not low <= units:
         places = "a whole number" if not decimals else f"a number with at most {decimals} decimals"
         sign = "from 0" if allow_zero else "above 0"
-        raise ValueError(f"an amount is {places} {sign}, got {value!r}")
+        raise ValueError(f"an amount is {places} {sign}, got {shown!r}")
     if units > MAX_AMOUNT * 10**decimals:
-        raise ValueError(f"an amount is at most {MAX_AMOUNT}, got {value!r}")
+        raise ValueError(f"an amount is at most {MAX_AMOUNT}, got {shown!r}")
     return int(units)
 
 

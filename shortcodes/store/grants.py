@@ -169,14 +169,17 @@ def create(tx: Tx, values: dict[str, Any], entry_id: int | None) -> int:
 # PostgreSQL: pick the grants in consumption order, lower them and record the moves, in one
 # statement. ``before`` is what the grants ahead of a row hold; a row is used while that is
 # short of the amount, and gives what is still missing (at most what it holds).
-_CONSUME = Prepared(
-    text("""
-WITH ordered AS (
-    SELECT id, remaining,
+#: The usable grants in consumption order with what the grants ahead of each hold (``before``);
+#: shared with the ledger's one-statement debit.
+ORDERED_SQL = """SELECT id, remaining,
            SUM(remaining) OVER (ORDER BY priority, expires_at NULLS LAST, id) - remaining AS before
     FROM credit_grants
     WHERE contact_id = :b_contact AND field = :b_field AND status = 'active' AND remaining > 0
-      AND (expires_at IS NULL OR expires_at > :b_now)
+      AND (expires_at IS NULL OR expires_at > :b_now)"""
+_CONSUME = Prepared(
+    text(f"""
+WITH ordered AS (
+    {ORDERED_SQL}
 ), take AS (
     SELECT id, LEAST(remaining, :b_amount - before) AS n FROM ordered WHERE before < :b_amount
 ), used AS (
@@ -188,7 +191,7 @@ WITH ordered AS (
     SELECT id, :b_entry, :b_kind, -n, :b_now FROM used
 )
 SELECT COALESCE(SUM(n), 0) FROM used
-""").bindparams(bindparam("b_now", type_=_g.c.created_at.type))
+""").bindparams(bindparam("b_now", type_=_g.c.created_at.type))  # noqa: S608 - constant SQL
 )
 _USABLE = (
     (_g.c.contact_id == bindparam("b_contact"))

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -157,7 +158,10 @@ def apply_delta(
         "reverses_id": reverses_id,
         "created_at": tx.now,
     }
-    if tx.is_postgres:
+    if tx.is_postgres and delta < 0 and moves is None:
+        # The purchase path: balance, entry and grant consumption in one round trip.
+        entry_id, balance = _debit_with_entry(tx, entry)
+    elif tx.is_postgres:
         entry_id, balance = _move_with_entry(tx, entry)
     else:
         balance = _move(tx, contact_id, field, delta)
@@ -174,6 +178,8 @@ def apply_delta(
                 "a grant that starts later is added by grants.add, not a ledger entry"
             )
         grants.create(tx, values, int(entry_id))
+    elif tx.is_postgres:
+        pass  # the debit statement consumed the grants
     elif grants.consume(tx, contact_id, field, -delta, int(entry_id)) != -delta:
         raise InsufficientCredits(field, -delta, grants.usable(tx.conn, contact_id, field, tx.now))
     data = {
@@ -247,6 +253,63 @@ def _with_entry(change: Prepared) -> Prepared:
 _entries = schema.ledger_entries
 _RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert))
 _LOWER_WITH_ENTRY = _with_entry(_LOWER)
+
+
+def _debit_statement() -> Prepared:
+    """PostgreSQL: a debit in one statement: lower the balance (guarded), insert its entry, and
+    consume grants in consumption order (see :mod:`.grants`) recording a move per grant used,
+    tied to the new entry. A refused debit changes no row and returns none; otherwise the row
+    is (entry id, balance after, units consumed); fewer units than the debit means the
+    unexpired grants held too little and the caller refuses (rolling everything back)."""
+    columns = [c.name for c in _entries.c if c.name != "id"]
+    values = ", ".join("moved.balance" if c == "balance_after" else f":e_{c}" for c in columns)
+    return Prepared(
+        text(f"""
+WITH moved AS (
+    UPDATE credit_accounts SET balance = balance - :b_amount, updated_at = :b_now
+    WHERE contact_id = :b_contact AND field = :b_field AND balance >= :b_amount
+    RETURNING balance
+), entry AS (
+    INSERT INTO ledger_entries ({", ".join(columns)})
+    SELECT {values} FROM moved
+    RETURNING id, balance_after
+), ordered AS (
+    {grants.ORDERED_SQL}
+), take AS (
+    SELECT id, LEAST(remaining, :b_amount - before) AS n FROM ordered WHERE before < :b_amount
+), used AS (
+    UPDATE credit_grants AS g SET remaining = g.remaining - take.n
+    FROM take, entry WHERE g.id = take.id
+    RETURNING g.id, take.n, entry.id AS entry_id
+), recorded AS (
+    INSERT INTO grant_moves (grant_id, entry_id, kind, delta, created_at)
+    SELECT id, entry_id, 'use', -n, :b_now FROM used
+)
+SELECT entry.id, entry.balance_after, (SELECT COALESCE(SUM(n), 0) FROM used) FROM entry
+""").bindparams(  # noqa: S608 - the column names are the schema's own
+            bindparam("b_now", type_=_acc.c.updated_at.type),
+            *(
+                bindparam(f"e_{c.name}", type_=c.type)
+                for c in _entries.c
+                if c.name not in ("id", "balance_after")
+            ),
+        )
+    )
+
+
+_DEBIT = _debit_statement()
+
+
+def _debit_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
+    """PostgreSQL: :data:`_DEBIT`; (entry id, balance after), or a refusal."""
+    contact_id, field, amount = entry["contact_id"], entry["field"], -entry["delta"]
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": amount, "b_now": tx.now}
+    row = _DEBIT.first(tx.conn, {f"e_{k}": v for k, v in entry.items()} | values)
+    if row is None:
+        _refuse_overdraft(tx, contact_id, field, amount)
+    if int(row[2]) != amount:
+        raise InsufficientCredits(field, amount, grants.usable(tx.conn, contact_id, field, tx.now))
+    return int(row[0]), int(row[1])
 
 
 def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
@@ -345,8 +408,8 @@ def credit(
 def to_units(tx: Tx, field: str, amount: Any) -> int:
     """An amount of ``field`` in credits as whole units under its policy (InvalidInput if not)."""
     policy = tx.policy(field)
-    if not policy.decimals:
-        return check_amount(amount)
+    if not policy.decimals and not isinstance(amount, Decimal):
+        return check_amount(amount)  # whole-number fields keep taking ints only (or Decimals)
     try:
         return policy.units(amount)
     except ValueError as exc:

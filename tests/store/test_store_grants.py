@@ -357,7 +357,7 @@ def test_a_whole_number_field_refuses_a_fraction(gstore: Store) -> None:
     [
         ("decimals = 7", "decimals: must be a whole number from 0 to 6, got 7"),
         ('clawback = "debt"', "clawback: must be one of 'grant', 'balance'"),
-        ('expires = { gift = "3d" }', "expires: unknown key 'gift'"),
+        ('expires = { gift = "3d" }', "expires.gift: unknown key 'gift'"),
         ('expires = { promotion = "soon" }', "expires.promotion:"),
         (
             "rollover_cap = 1.005\ndecimals = 2",
