@@ -5,7 +5,7 @@ The cached balance is the sum of ``remaining`` over the contact's *active* grant
 every change of a grant's ``remaining`` is a ``grant_moves`` row tied to the ledger entry that
 moved the balance by the same amount, so ``verify`` can prove both agree.
 
-**Consumption order** (one, documented in README "Credit grants"): a debit takes from the
+**Consumption order** (one, documented in docs/credits.md): a debit takes from the
 active, unexpired grants with something left, lowest ``priority`` first, then the soonest
 ``expires_at`` (grants that never expire last), then the oldest (lowest id). Promotional grants
 get priority 0 and paid ones 1 when the field's policy says ``promotional_first`` (the default),
