@@ -40,6 +40,7 @@ from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import apply_delta
 from shortcodes.store.session import Actor, Tx
@@ -130,6 +131,8 @@ _FINISH_RUN = Prepared(
     )
 )
 
+#: Credits a button's step adds (a check-in's credit back, say) form an ``actionset`` grant.
+ACTIONSET_GRANT = GrantSpec("actionset")
 DEFAULT_MESSAGE = "Unlocked {title} — {balance} credits left"
 DEFAULT_MESSAGE_NO_DEBIT = "Done: {title}"
 OWNED_MESSAGE = "You already own {title}"
@@ -212,6 +215,7 @@ class _Run:
             actor=self.actor,
             run_id=self.run_id,
             events=self.events,
+            grant=ACTIONSET_GRANT,
         )
         self.balances[field_name] = balance
         if delta < 0:
