@@ -3,7 +3,10 @@
 A delivery pass *claims* due messages (``status`` becomes ``sending`` and ``next_attempt_at`` a
 lease deadline, in a short transaction; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends them
 outside any transaction, then records the outcome and a delivery-log row. A worker killed while
-sending leaves the message ``sending``; once the lease passes it is claimed again.
+sending leaves the message ``sending``; it is claimed again at once when its claimer's process is
+gone or is the claiming worker itself (a worker sends only what it claimed in the same pass, so a
+message it still holds at its next claim lost its outcome to a dropped connection), else once the
+lease passes.
 
 - Emails go to the SMTP server in ``[automations] smtp`` when set, else to
   ``<instance>/outbox/<id>.eml``, written atomically; an existing file means the message was
@@ -25,7 +28,8 @@ import smtplib
 import socket
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -50,6 +54,11 @@ BACKOFF_CAP = timedelta(hours=6)
 HTTP_TIMEOUT = 10.0
 
 
+def worker_id() -> str:
+    """``host:pid:random``: unique per worker, and tells whether its process is alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the ``attempts``-th failed attempt."""
     wait: timedelta = BACKOFF_BASE * 2 ** max(0, min(attempts - 1, 30))
@@ -63,7 +72,7 @@ class Delivery:
     store: Store
     config: AutomationConfig
     instance_path: Path
-    worker: str = "worker"
+    worker: str = field(default_factory=worker_id)
     timeout: float = HTTP_TIMEOUT
 
     def __post_init__(self) -> None:
@@ -225,7 +234,7 @@ def _claim(tx: Tx, limit: int, ident: str) -> list[_Claimed]:
     query = select(o).where(due).order_by(o.c.next_attempt_at, o.c.id).limit(limit)
     if tx.is_postgres:
         query = query.with_for_update(skip_locked=True)
-    rows = [*tx.conn.execute(query).all(), *_orphans(tx, limit)]
+    rows = [*tx.conn.execute(query).all(), *_orphans(tx, limit, ident)]
     claimed = []
     for row in rows:
         tx.conn.execute(
@@ -251,11 +260,13 @@ def _claim(tx: Tx, limit: int, ident: str) -> list[_Claimed]:
     return claimed
 
 
-def _orphans(tx: Tx, limit: int) -> list[Any]:
-    """Messages still leased (``sending``) by a worker process on this machine that is gone.
+def _orphans(tx: Tx, limit: int, ident: str) -> list[Any]:
+    """Messages still leased (``sending``) by a claimer that is gone or is ``ident`` itself.
 
     A killed worker's messages would otherwise wait for the lease to end; the claimer is known
-    from the attempt's delivery-log row.
+    from the attempt's delivery-log row. The claiming worker's own leases are orphans too: it
+    is not sending anything while it claims, so a message it still holds is one whose outcome
+    (or whose claim's commit reply) a dropped connection lost.
     """
     o, d = db.outbox, db.auto_deliveries
     query = (
@@ -267,7 +278,8 @@ def _orphans(tx: Tx, limit: int) -> list[Any]:
     )
     if tx.is_postgres:
         query = query.with_for_update(of=o, skip_locked=True)
-    return [row for row in tx.conn.execute(query).all() if not process_alive(row.worker)]
+    rows = tx.conn.execute(query).all()
+    return [row for row in rows if row.worker == ident[:120] or not process_alive(row.worker)]
 
 
 def process_alive(holder: str) -> bool:

@@ -33,30 +33,178 @@ from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import Step, Terms, load_step
 from shortcodes.membership.vocabulary import Duration
 
 _TRIGGER_TEXT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", re.S)
 
-#: Each trigger: (required arguments, optional arguments), in the order the text form takes them.
-TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "tag_applied": (("tag",), ()),
-    "tag_removed": (("tag",), ()),
-    "payment_succeeded": ((), ("product",)),
-    "payment_failed": ((), ("product",)),
-    "refunded": ((), ("product",)),
-    "field_above": (("field", "value"), ()),
-    "balance_below": (("field", "value"), ()),
-    "credits_expiring": (("field",), ("within",)),
-    "stage_changed": ((), ("stage",)),
-    "referral_approved": ((), ()),
-    "login": ((), ()),
-    "webhook": (("name",), ()),
+
+@dataclass(frozen=True, slots=True)
+class TriggerKind:
+    """What can start a rule: its arguments (in the order the text form takes them) and, for the
+    reference, what it means and an example."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    doc: str
+    example: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every argument, required first."""
+        return self.required + self.optional
+
+
+#: Every trigger, in the order the documentation lists them.
+TRIGGERS: dict[str, TriggerKind] = {
+    "tag_applied": TriggerKind(
+        ("tag",),
+        (),
+        "A tag was applied to the contact (by a button, a rule, a webhook, an admin).",
+        "tag_applied('Owns Masterclass')",
+    ),
+    "tag_removed": TriggerKind(
+        ("tag",), (), "A tag was removed from the contact, or expired.", "tag_removed('All Access')"
+    ),
+    "payment_succeeded": TriggerKind(
+        (),
+        ("product",),
+        "A payment for `product` (any product when left out) succeeded: Stripe's "
+        "`invoice.paid` or `checkout.session.completed`, or `POST /hooks/payments/succeeded`.",
+        "payment_succeeded(all-access)",
+    ),
+    "payment_failed": TriggerKind(
+        (), ("product",), "A payment for `product` failed.", "payment_failed(all-access)"
+    ),
+    "refunded": TriggerKind(
+        (), ("product",), "A payment for `product` was refunded.", "refunded(all-access)"
+    ),
+    "field_above": TriggerKind(
+        ("field", "value"),
+        (),
+        "A field (a credit balance, points or a custom number) went from "
+        "at most `value` to above it.",
+        "field_above('Points', 200)",
+    ),
+    "balance_below": TriggerKind(
+        ("field", "value"),
+        (),
+        "A change took a credit balance from at least `value` to below it (each time it "
+        "happens; judged on that change, written in its transaction).",
+        "balance_below(_Credits, 10)",
+    ),
+    "credits_expiring": TriggerKind(
+        ("field",),
+        ("within",),
+        "A grant of the field with credits left expires within `within` (default 7d): once per "
+        "grant and rule, from the worker.",
+        "credits_expiring(_Credits, 7d)",
+    ),
+    "stage_changed": TriggerKind(
+        (),
+        ("stage",),
+        "The contact reached a loyalty stage (`stage`, or any).",
+        "stage_changed('Gold')",
+    ),
+    "referral_approved": TriggerKind(
+        (), (), "A referral by the contact was approved.", "referral_approved()"
+    ),
+    "login": TriggerKind((), (), "The contact logged in.", "login()"),
+    "webhook": TriggerKind(
+        ("name",),
+        (),
+        "`POST /hooks/events/<name>` named the contact (a CRM's own event).",
+        "webhook('workshop-attended')",
+    ),
 }
-RULE_KEYS = ("name", "trigger", "conditions", "steps", "otherwise", "description")
-LOYALTY_KEYS = ("available_after", "expire_after", "stages")
-AUTOMATION_KEYS = ("smtp", "email_from", "webhook_secret", "max_attempts")
+RULE_KEYS = Keys(
+    "[[rules]]",
+    "An automation rule: when its trigger fires for a contact (and its conditions hold), the worker runs its steps, exactly once.",
+    {
+        "name": Key(
+            "name",
+            "the rule's unique name (runs, logs and the preview name it)",
+            "",
+            '"monthly-credits"',
+            required=True,
+        ),
+        "description": Key(
+            "text", "what the rule is for, for people", "", '"Each paid month adds 50 credits."'
+        ),
+        "trigger": Key(
+            "trigger",
+            'what starts it: `"kind(arguments)"` or `{ on = "kind", ... }` (see Steps and triggers)',
+            "",
+            '"payment_succeeded(monthly)"',
+            required=True,
+        ),
+        "conditions": Key(
+            "condition",
+            "run `steps` only when this holds at the time of the trigger (the `memb_if` condition language)",
+            "",
+            "\"credits('_Credits') < 500\"",
+        ),
+        "steps": Key(
+            "list of steps",
+            "what it does, in order; `wait` delays the rest",
+            "",
+            '[{ do = "credit", amount = 50 }]',
+            required=True,
+        ),
+        "otherwise": Key(
+            "list of steps",
+            "what it does when `conditions` do not hold",
+            "[]",
+            '[{ do = "send_email", template = "over-limit" }]',
+        ),
+    },
+)
+LOYALTY_KEYS = Keys(
+    "loyalty",
+    "Loyalty points: earned points wait before they can be spent, expire, and move the contact through stages.",
+    {
+        "available_after": Key("duration", "how long earned points stay pending", '"14d"', '"14d"'),
+        "expire_after": Key("duration", "how long available points last", '"1y"', '"1y"'),
+        "stages": Key(
+            "table of stage = points",
+            "stages by lifetime points (a `stage_changed` trigger fires on each move)",
+            "{ Bronze = 0, Silver = 500, Gold = 1500 }",
+            "{ Bronze = 0, Silver = 500, Gold = 1500 }",
+        ),
+    },
+)
+AUTOMATION_KEYS = Keys(
+    "automations",
+    "How the worker delivers what rules and buttons queue: emails and outgoing webhooks.",
+    {
+        "smtp": Key(
+            "smtp:// or smtps:// URL",
+            "the mail server; without one, emails are written as `.eml` files in the instance's `outbox/` folder",
+            "",
+            '"smtp://localhost:25"',
+        ),
+        "email_from": Key(
+            "text",
+            "the sender of every email",
+            '"no-reply@localhost"',
+            '"Credit Academy <hello@academy.example.com>"',
+        ),
+        "webhook_secret": Key(
+            "text",
+            "the HMAC secret outgoing webhooks are signed with",
+            "`[webhooks] secret`",
+            '"another-long-random-string"',
+        ),
+        "max_attempts": Key(
+            "whole number 1..50",
+            "deliveries tried before a message is dead (`outbox redeliver` queues it again)",
+            "8",
+            "8",
+        ),
+    },
+)
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
 DEFAULT_AVAILABLE_AFTER = vocab.duration("14d")
 DEFAULT_EXPIRE_AFTER = vocab.duration("1y")
@@ -230,7 +378,7 @@ def _trigger(node: Node, terms: Terms) -> Trigger:
         )
     if kind not in TRIGGERS:
         raise node.fail(f"unknown trigger {kind!r} (known triggers: {', '.join(TRIGGERS)})")
-    required, optional = TRIGGERS[kind]
+    required, optional = TRIGGERS[kind].required, TRIGGERS[kind].optional
     for extra in args:
         if extra not in required + optional:
             raise node.fail(f"trigger {kind!r} takes no argument {extra!r}", extra)
@@ -258,7 +406,7 @@ def _trigger_text(node: Node, raw: str) -> tuple[str, dict[str, Any]]:
     if kind not in TRIGGERS:
         raise node.fail(f"unknown trigger {kind!r} (known triggers: {', '.join(TRIGGERS)})")
     values = [v.strip().strip("'\"") for v in inner.split(",")] if inner and inner.strip() else []
-    names = TRIGGERS[kind][0] + TRIGGERS[kind][1]
+    names = TRIGGERS[kind].names
     if len(values) > len(names):
         raise node.fail(
             f"trigger {kind!r} takes at most {len(names)} argument(s), got {len(values)}"

@@ -19,10 +19,7 @@ they are about whether a process is alive.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shortcodes.automations import executor, loyalty
 from shortcodes.automations.dispatch import Dispatcher, record_expiring
-from shortcodes.automations.outbox import Delivery, process_alive
+from shortcodes.automations.outbox import Delivery, process_alive, worker_id
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.store import Store
 from shortcodes.store import schema as db
@@ -68,11 +65,6 @@ class PassStats:
         self.expired += other.expired
         self.alerted += other.alerted
         self.delivered += other.delivered
-
-
-def worker_id() -> str:
-    """``host:pid:random``: unique per worker, and tells whether its process is alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass

@@ -50,21 +50,89 @@ from shortcodes.membership.credit_policy import (
     GRANT_SOURCES,
     CreditPolicy,
 )
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import ParamType, Ref, Step, Terms, load_step
 
 PARAM_TYPES: tuple[ParamType, ...] = ("int", "tag", "str")
 
-#: The keys an actionset table may have.
-ACTIONSET_KEYS = (
-    "title",
-    "params",
-    "owns",
-    "requires",
-    "blocked_by",
-    "message",
-    "refused",
-    "steps",
+CREDIT_KEYS = Keys(
+    "credits",
+    "The balances a contact can hold. Each is changed only through the ledger.",
+    {
+        "fields": Key(
+            "list of field names",
+            "the credit fields; the first is the default of every step, button and product",
+            '["_Credits"]',
+            '["_Credits"]',
+        ),
+        "policy": Key(
+            "table of field = policy",
+            "per-field policies: decimals, expiry by source, rollover cap (one table each, below)",
+            "{}",
+        ),
+    },
+)
+ACTIONSET_KEYS = Keys(
+    "actionsets.<id>",
+    "What a button runs: steps in one transaction, with parameters the button may bind. The id is what `action_id` names.",
+    {
+        "title": Key("text", "the name messages show as `{title}`", "the id", '"Course A"'),
+        "params": Key(
+            "table of parameters",
+            'parameters a button may bind, used in the steps as `"$name"` (one table each, below)',
+        ),
+        "owns": Key(
+            "tag name or $param",
+            "holding this tag means already bought: the run writes nothing and says so",
+            "",
+            '"Owns Course A"',
+        ),
+        "requires": Key(
+            "list of tag names",
+            "refused (nothing written) unless the contact holds all of these",
+            "[]",
+            "[]",
+        ),
+        "blocked_by": Key(
+            "list of tag names",
+            "refused while the contact holds any of these (a lock tag)",
+            "[]",
+            "[]",
+        ),
+        "message": Key(
+            "text",
+            "shown after a run; may use `{title}`, `{balance}` and parameters",
+            "",
+            '"Unlocked {title}: {balance} credits left"',
+        ),
+        "refused": Key(
+            "text",
+            "shown when `requires` or `blocked_by` refuses the run",
+            "",
+            '"You cannot check in {title} yet"',
+        ),
+        "steps": Key(
+            "list of steps",
+            "what the run does, in order (see Steps and triggers)",
+            "",
+            '[{ do = "debit", amount = "$cost" }, { do = "apply_tag", tag = "Owns Course A" }]',
+            required=True,
+        ),
+    },
+)
+PARAM_KEYS = Keys(
+    "actionsets.<id>.params.<name>",
+    "One parameter of an actionset (a bare number is short for an int with that default).",
+    {
+        "type": Key("one of int, tag, str", "what the button may bind", "", '"int"', required=True),
+        "default": Key(
+            "a value of the type",
+            "the value when the button binds none (without one, the button must bind it)",
+            "",
+            "20",
+        ),
+    },
 )
 
 
@@ -152,7 +220,55 @@ def load_actions(root: Node) -> SiteActions:
     return SiteActions(credit_fields, tags, actionsets, root.source.file, policies)
 
 
-POLICY_KEYS = ("decimals", "expires", "rollover_cap", "promotional_first", "clawback")
+POLICY_KEYS = Keys(
+    "credits.policy._Credits",
+    "How one credit field behaves (one table per field that needs more than the defaults, "
+    "named after it): every credit is a grant with a source, a category (paid or promotional) "
+    "and an optional expiry, and debits spend grants in one order (see docs/credits.md).",
+    {
+        "decimals": Key(
+            "whole number 0..6",
+            "decimal places of amounts (2 allows 2.50); stored exactly as whole units",
+            "0",
+            "2",
+        ),
+        "expires": Key(
+            "table of source = duration",
+            "default expiry of new grants by source (table below)",
+            "{}",
+        ),
+        "rollover_cap": Key(
+            "amount",
+            "a new subscription grant first expires older subscription credit above this",
+            "no cap",
+            "100",
+        ),
+        "promotional_first": Key(
+            "true or false", "spend promotional credit before paid credit", "true", "true"
+        ),
+        "clawback": Key(
+            '"grant" or "balance"',
+            "what a refund does with credits of its purchase already spent: `grant` keeps them "
+            "spent, `balance` takes them from the rest of the balance (never below zero)",
+            '"grant"',
+            '"grant"',
+        ),
+    },
+)
+EXPIRES_KEYS = Keys(
+    "credits.policy._Credits.expires",
+    "Default expiry of new grants of the field, by where they come from (no expiry when a "
+    "source is not named; a grant can set its own).",
+    {
+        source: Key(
+            "duration",
+            f"how long {source} credits last",
+            "",
+            {"subscription": '"2mo"', "promotion": '"30d"'}.get(source, ""),
+        )
+        for source in GRANT_SOURCES
+    },
+)
 
 
 def _policies(node: Node, credit_fields: tuple[str, ...]) -> dict[str, CreditPolicy]:
@@ -171,7 +287,7 @@ def _policy(node: Node) -> CreditPolicy:
     decimals = node.child("decimals", 0).check(lambda v: vocab.whole_number(v, 0, 6))
     expires = {}
     for source, value in (
-        node.child("expires", {}).table(GRANT_SOURCES, "a table of source = duration").items()
+        node.child("expires", {}).table(EXPIRES_KEYS, "a table of source = duration").items()
     ):
         expires[source] = value.check(vocab.duration)
     cap = node.child("rollover_cap")
@@ -190,7 +306,7 @@ def _policy(node: Node) -> CreditPolicy:
 
 
 def _credit_fields(node: Node) -> tuple[str, ...]:
-    node.table({"fields", "policy"})
+    node.table(CREDIT_KEYS)
     fields = node.child("fields", ["_Credits"])
     names = tuple(item.check(vocab.field_name) for item in fields.elements("a list of field names"))
     if not names:
@@ -245,7 +361,7 @@ def _params(node: Node, terms: Terms, action: str) -> dict[str, Param]:
     for pname, decl in node.table(what="a table of name = { type, default }").items():
         if isinstance(decl.value, int) and not isinstance(decl.value, bool):
             decl = Node(decl.source, decl.path, {"type": "int", "default": decl.value})
-        decl.table({"type", "default"}, what='{ type = "int" | "tag" | "str", default = ... }')
+        decl.table(PARAM_KEYS, what='{ type = "int" | "tag" | "str", default = ... }')
         ptype = decl.child("type").value
         if ptype not in PARAM_TYPES:
             raise decl.fail(

@@ -19,21 +19,34 @@ from pathlib import Path
 from shortcodes.automations.rules import AutomationConfig, load_rules
 from shortcodes.errors import ConfigError
 from shortcodes.membership.actionsets import SiteActions, load_actions
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.site import SiteSettings, load_host
 from shortcodes.membership.source import Node, SiteSource
 
-#: Every top-level key of site.toml, by owner.
-SECTIONS = (
-    "site",
-    "webhooks",
-    "login",
-    "products",
-    "credits",
-    "tags",
-    "actionsets",
-    "rules",
-    "loyalty",
-    "automations",
+#: Every top-level key of site.toml, by owner (each section's own keys are declared by its
+#: reader, beside the code that reads them).
+SECTIONS = Keys(
+    "",
+    "The sections of `site.toml`; every one is optional.",
+    {
+        "site": Key("table", "the site: name, theme, admin tag", "", ""),
+        "webhooks": Key("table", "the inbound webhooks' shared secret", "", ""),
+        "login": Key("table", "failed-login limits", "", ""),
+        "products": Key(
+            "tables `[products.<id>]`", "what a payment for each product grants", "", ""
+        ),
+        "credits": Key("table", "the credit fields", "", ""),
+        "tags": Key(
+            "table of tag name = category",
+            "every tag the site uses; `check` refuses a tag that is not declared here (when the table is present)",
+            "",
+            '{ "Owns Course A" = "product", "All Access" = "membership" }',
+        ),
+        "actionsets": Key("tables `[actionsets.<id>]`", "what each button runs", "", ""),
+        "rules": Key("array of tables `[[rules]]`", "automation rules", "", ""),
+        "loyalty": Key("table", "loyalty points and stages", "", ""),
+        "automations": Key("table", "email and webhook delivery", "", ""),
+    },
 )
 
 

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
+from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.store.throttle import MAX_WINDOW, LoginPolicy, whole_limit
 
-SITE_KEYS = ("name", "url", "theme", "admin_tag", "buy_more_url", "pages", "demo_payments")
-PRODUCT_KEYS = ("title", "credits", "field", "tag", "price", "stripe_price", "interval")
 #: How often a subscription bills (Stripe's ``recurring.interval``); no interval: bought once.
 INTERVALS = ("day", "week", "month", "year")
 #: ``[login]`` keys and the :class:`LoginPolicy` limits they set.
@@ -31,6 +30,114 @@ LOGIN_LIMITS = {
     "max_failures_per_address": "per_address",
     "max_failures_per_account": "per_account",
 }
+
+SITE_KEYS = Keys(
+    "site",
+    "The site itself: its name, theme, where its pages are, and who administers it.",
+    {
+        "name": Key(
+            "text",
+            "the site's name, shown in the header and emails",
+            '"shortcodes site"',
+            '"Credit Academy"',
+        ),
+        "url": Key(
+            "text",
+            "the site's public address, used in links that leave the site (emails)",
+            "",
+            '"https://academy.example.com"',
+        ),
+        "theme": Key("text", "the theme folder under `themes/`", '"default"', '"default"'),
+        "admin_tag": Key(
+            "tag name",
+            "holding this tag makes a contact an admin (the console, the author preview)",
+            '"Site Admin"',
+            '"Site Admin"',
+        ),
+        "buy_more_url": Key(
+            "URL or path",
+            "where buttons send members who are short of credits",
+            '"/credits"',
+            '"/credits"',
+        ),
+        "pages": Key("text", "the pages folder, relative to the site folder", '"pages"', '"pages"'),
+        "demo_payments": Key(
+            "true/false",
+            "the simulated checkout at `/checkout/<product>` that grants products without a payment: demo sites only (`check` warns while it is on)",
+            "false",
+            "false",
+        ),
+    },
+)
+WEBHOOK_KEYS = Keys(
+    "webhooks",
+    "Inbound webhooks (`/hooks/*`) are signed with this shared secret; see the webhook reference.",
+    {
+        "secret": Key(
+            "text",
+            "the shared HMAC secret; `SHORTCODES_WEBHOOK_SECRET` in the environment wins, so a real site keeps it out of the repository",
+            "",
+            '"change-me-to-a-long-random-string"',
+        ),
+    },
+)
+LOGIN_KEYS = Keys(
+    "login",
+    "How many failed logins are allowed per window before the form refuses without checking the password.",
+    {
+        "window": Key(
+            "duration", "the window the failures are counted in (at most 30 days)", '"15m"', '"15m"'
+        ),
+        "max_failures": Key("whole number", "failures of one email from one address", "5", "5"),
+        "max_failures_per_address": Key(
+            "whole number", "failures of any email from one address", "20", "20"
+        ),
+        "max_failures_per_account": Key(
+            "whole number",
+            "failures of one email from anywhere (reaching it locks the account for the window)",
+            "50",
+            "50",
+        ),
+    },
+)
+PRODUCT_KEYS = Keys(
+    "products.<id>",
+    "What one successful payment for the product grants (credits, a tag, or both), and the Stripe price that sells it. The id is what payment webhooks and `[checkout_button product=...]` name.",
+    {
+        "title": Key("text", "the product's name", "the id", '"100 credits"'),
+        "credits": Key(
+            "whole number",
+            "credits a payment adds (per paid period for a subscription)",
+            "0",
+            "100",
+        ),
+        "field": Key(
+            "credit field",
+            "the credit field they go to",
+            "the first of `[credits] fields`",
+            '"_Credits"',
+        ),
+        "tag": Key(
+            "tag name",
+            "a tag a payment applies (held while a subscription is paid; a refund removes it)",
+            "",
+            '"Owns Course A"',
+        ),
+        "price": Key("text", "the price as shown on buttons", "", '"$10"'),
+        "stripe_price": Key(
+            "Stripe price id",
+            "the Stripe price (`price_...`) that sells it through Checkout",
+            "",
+            '"price_1PbBundle100"',
+        ),
+        "interval": Key(
+            "one of day, week, month, year",
+            "makes it a subscription billed each interval (needs `stripe_price`)",
+            "",
+            '"month"',
+        ),
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +199,7 @@ def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
     site keeps its secret out of the repository.
     """
     site = root.child("site", {}).table(SITE_KEYS)
-    hooks = root.child("webhooks", {}).table({"secret"})
+    hooks = root.child("webhooks", {}).table(WEBHOOK_KEYS)
     secret = os.environ.get("SHORTCODES_WEBHOOK_SECRET") or hooks.child("secret").text(default="")
     return SiteSettings(
         root=folder,
@@ -113,7 +220,7 @@ def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
 def _login_policy(node: Node) -> LoginPolicy:
     """``[login]``: how many failed logins the window allows (see :mod:`.store.throttle`); the
     policy's defaults stand for the keys left out."""
-    node.table({"window", *LOGIN_LIMITS})
+    node.table(LOGIN_KEYS)
     limits = {
         name: node.child(key).check(whole_limit)
         for key, name in LOGIN_LIMITS.items()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -24,6 +24,7 @@ import tree_sitter
 import tree_sitter_toml
 
 from shortcodes.errors import ConfigError
+from shortcodes.membership.keys import Keys
 
 Path_ = tuple[str | int, ...]
 T = TypeVar("T")
@@ -141,8 +142,11 @@ class Node:
     def __contains__(self, key: str) -> bool:
         return isinstance(self.value, dict) and key in self.value
 
-    def table(self, allowed: Collection[str] | None = None, what: str = "a table") -> Node:
-        """This value, which must be a table whose keys are all in ``allowed`` (when given)."""
+    def table(self, allowed: Keys | None = None, what: str = "a table") -> Node:
+        """This value, which must be a table whose keys are all in ``allowed`` (when given).
+
+        ``allowed`` is a documented :class:`~.keys.Keys` and nothing else, so no key is accepted
+        that the reference does not describe."""
         if not isinstance(self.value, dict):
             raise self.fail(f"must be {what}, got {_kind(self.value)}")
         if allowed is not None:

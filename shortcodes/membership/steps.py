@@ -129,6 +129,10 @@ class StepKind:
     allowed: frozenset[Where] = frozenset({"actionset", "rule"})
     #: True when the store operation records its own events (the run flushes its own first).
     writes_events: bool = False
+    #: What the step does, for the reference (``python -m shortcodes docs``, the docs site).
+    doc: str = ""
+    #: The step as written in site.toml; the tests load every example.
+    example: str = ""
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -253,39 +257,85 @@ STEPS: dict[str, StepKind] = {
             "debit",
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(-1),
+            doc='Take `amount` credits from `field` (the first credit field when left out), through the ledger. A balance never goes below zero: the whole run is refused with "You need N credits; you have M" and nothing is written.',
+            example='{ do = "debit", field = "_Credits", amount = 20 }',
         ),
         StepKind(
             "credit",
             (Arg("amount", _amount, ref="int"), Arg("field", _credit_field, required=False)),
             _money(+1),
+            doc="Add `amount` credits to `field` (the first credit field when left out), through the ledger.",
+            example='{ do = "credit", field = "_Credits", amount = 50 }',
         ),
-        StepKind("apply_tag", (Arg("tag", _tag, ref="tag"),), _apply_tag, writes_events=True),
-        StepKind("remove_tag", (Arg("tag", _tag, ref="tag"),), _remove_tag, writes_events=True),
+        StepKind(
+            "apply_tag",
+            (Arg("tag", _tag, ref="tag"),),
+            _apply_tag,
+            writes_events=True,
+            doc="Apply a tag (a no-op when the contact already holds it).",
+            example='{ do = "apply_tag", tag = "Owns Course A" }',
+        ),
+        StepKind(
+            "remove_tag",
+            (Arg("tag", _tag, ref="tag"),),
+            _remove_tag,
+            writes_events=True,
+            doc="Remove a tag (a no-op when the contact does not hold it).",
+            example='{ do = "remove_tag", tag = "All Access" }',
+        ),
         StepKind(
             "grant",
             (Arg("tag", _tag, ref="tag"), Arg("for", _duration)),
             _apply_tag,
             writes_events=True,
+            doc='Apply a tag that expires `for` later (a duration such as `"14d"` or `"3mo"`); the worker removes it when it expires.',
+            example='{ do = "grant", tag = "Lock Field Guide", for = "3d" }',
         ),
         StepKind(
             "set_field",
             (Arg("field", _custom_field), Arg("value", _scalar, ref="any")),
             _set_field,
             writes_events=True,
+            doc="Set a custom contact field (not a credit field: balances change only through the ledger).",
+            example='{ do = "set_field", field = "plan", value = "gold" }',
         ),
         StepKind(
             "send_email",
             (Arg("template", _text), Arg("subject", _text, required=False, ref="str")),
             _send_email,
+            doc="Queue an email in the outbox, in the same transaction; the worker sends it with `emails/<template>.txt` of the site (its first line may be `Subject: ...`).",
+            example='{ do = "send_email", template = "purchase", subject = "Thanks for your purchase" }',
         ),
-        StepKind("webhook", (Arg("url", _http_url), Arg("event", _text, required=False)), _webhook),
-        StepKind("redirect", (Arg("url", _url_or_path),), _redirect, frozenset({"actionset"})),
-        StepKind("wait", (Arg("for", _duration),), _wait, _RULES_ONLY),
+        StepKind(
+            "webhook",
+            (Arg("url", _http_url), Arg("event", _text, required=False)),
+            _webhook,
+            doc="Queue a signed JSON POST to `url` in the outbox (`event` names it; by default the actionset or rule that sent it); retried with backoff.",
+            example='{ do = "webhook", url = "https://crm.example.com/hooks/purchase", event = "purchase" }',
+        ),
+        StepKind(
+            "redirect",
+            (Arg("url", _url_or_path),),
+            _redirect,
+            frozenset({"actionset"}),
+            doc="Send the visitor to `url` (a path of the site or an http(s) URL) after the run. Actionsets only: rules run without a visitor.",
+            example='{ do = "redirect", url = "/courses/course-a" }',
+        ),
+        StepKind(
+            "wait",
+            (Arg("for", _duration),),
+            _wait,
+            _RULES_ONLY,
+            doc="Run the next steps of the rule `for` later. Rules only: the worker keeps the rest of the run until it is due.",
+            example='{ do = "wait", for = "1d" }',
+        ),
         StepKind(
             "remove_tag_after",
             (Arg("tag", _tag), Arg("after", _duration)),
             _remove_tag_after,
             _RULES_ONLY,
+            doc="Schedule the removal of a tag `after` a duration, beside the rest of the run. Rules only.",
+            example='{ do = "remove_tag_after", tag = "Course C Access", after = "4mo" }',
         ),
         StepKind(
             "award_points",
@@ -296,6 +346,8 @@ STEPS: dict[str, StepKind] = {
             ),
             _award_points,
             _RULES_ONLY,
+            doc="Award loyalty points to the contact, to the contact they referred, or to both (`to`); they stay pending for `[loyalty] available_after`. Rules only.",
+            example='{ do = "award_points", points = 100, reason = "first purchase" }',
         ),
     )
 }

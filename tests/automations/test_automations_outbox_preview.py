@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from shortcodes.automations import parse_automations, preview, redeliver
-from shortcodes.automations.outbox import backoff, delivery_log
+from shortcodes.automations.outbox import _claim, backoff, delivery_log
 from shortcodes.store import schema as db
 from tests.support.automations import SITE_TOML, Harness
 
@@ -147,6 +147,27 @@ def test_an_email_file_already_written_before_a_crash_is_not_written_twice(
     assert len(files) == 1
     assert outbox_row(harness, "email").status == "sent"
     assert "already written" in delivery_log(harness.store, row.id)[-1].detail
+
+
+def test_a_worker_whose_delivery_outcome_was_lost_resends_at_once_and_others_leave_it(
+    harness: Harness,
+) -> None:
+    """A dropped connection can lose a pass's outcome after the claim committed; the message
+    stays leased. Its own worker takes it back at its next claim (it is sending nothing while it
+    claims); another live worker leaves it alone until the lease ends."""
+    cy = harness.contact("cy@example.com")
+    harness.event("payment_succeeded", cy, {"product": "monthly", "payment_id": "p1"})
+    worker = harness.worker(deliver=False)
+    worker.run_once()  # the step queued the email; nothing delivered yet
+    other = harness.worker().delivery
+    claimed = harness.store.run_in_transaction(lambda tx: _claim(tx, 10, worker.ident))
+    assert [r.kind for r in claimed] == ["email"]  # claimed, then the outcome never recorded
+    assert other.deliver_due() == 0, "a live worker's lease is not another worker's to take"
+    assert outbox_row(harness, "email").status == "sending"
+    assert worker.delivery.deliver_due() == 1, "its own lease comes back at once"
+    row = outbox_row(harness, "email")
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(list((harness.instance / "outbox").glob("*.eml"))) == 1
 
 
 def test_preview_prints_the_timeline_and_writes_nothing(harness: Harness) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from shortcodes.host import create_app
 from shortcodes.store import schema
 from tests.support.backends import empty_database_url, worker_schema
-from tests.support.host import app_config, make_app, store
+from tests.support.host import app_config, make_app, store, verified_app
 from tests.support.sites import demo_copy
 from tests.support.stripe_events import WEBHOOK_SECRET
 from tests.support.visitors import Visitor
@@ -131,9 +131,4 @@ def stripe_app(
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         **stripe_api,
     )
-    application = create_app(config)
-    store(application).sync_tags()
-    yield application
-    report = store(application).verify()
-    store(application).close()
-    assert report.ok, report.problems
+    yield from verified_app(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def make_app(template_db: Path, instance: Path, **extra: Any) -> Flask:
     instance.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template_db, instance / "shortcodes.db")
     return create_app(app_config(instance, **extra))
+
+
+def verified_app(config: dict[str, Any]) -> Iterator[Flask]:
+    """The app of ``config`` with its site's tags created; its ledger must verify afterwards."""
+    app = create_app(config)
+    store(app).sync_tags()
+    yield app
+    report = store(app).verify()
+    store(app).close()
+    assert report.ok, report.problems
 
 
 def logged_in(app: Flask, email: str) -> Visitor:

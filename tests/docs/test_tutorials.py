@@ -1,0 +1,307 @@
+"""Every tutorial's configuration, loaded into a fresh site and run, on SQLite and PostgreSQL.
+
+The site of a tutorial is exactly the files its titled code blocks write (see
+``tests.support.tutorials``); each scenario drives it as a member and a provider would: the
+host's pages and buttons through the Flask test client, payments through signed webhooks, time
+through the store's clock, and the automation worker's real passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from shortcodes.automations import Worker
+from shortcodes.cli import main as cli
+from shortcodes.membership.signing import signed_headers
+from shortcodes.membership.vocabulary import duration
+from tests.support import stripe_events as se
+from tests.support.clock import MovableClock
+from tests.support.host import store
+from tests.support.tutorials import snippets, tutorial_app, tutorial_names, write_site
+from tests.support.visitors import Visitor
+
+PASSWORD = "tutorial-password-1"
+#: A site selling through Stripe: an API key (no request is made here) and the endpoint secret.
+STRIPE = {"STRIPE_SECRET_KEY": "sk_test_tutorials", "STRIPE_WEBHOOK_SECRET": se.WEBHOOK_SECRET}
+#: Every tutorial with a scenario below; a new tutorial without one fails the suite.
+SCENARIOS = {
+    "all-access",
+    "credit-catalog",
+    "lending-library",
+    "monthly-credits",
+    "refund-revoke",
+    "time-limited-access",
+}
+
+
+def test_every_tutorial_has_a_scenario_that_runs_it() -> None:
+    assert set(tutorial_names()) == SCENARIOS
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_each_tutorial_site_passes_check(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = write_site(name, tmp_path / name)
+    assert cli(["check", "--site", str(site)]) == 0, capsys.readouterr()
+    assert "error" not in capsys.readouterr().err
+
+
+def test_titled_blocks_with_one_path_are_joined_in_page_order() -> None:
+    text = '```toml title="site.toml"\na = 1\n```\n\n```sh\nnot a file\n```\n\n```toml title="site.toml"\nb = 2\n```\n'
+    assert snippets(text) == {"site.toml": "a = 1\nb = 2\n"}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def member(app: Flask, email: str, name: str = "") -> tuple[int, Visitor]:
+    """A new contact, logged in through the login form."""
+    contact = store(app).add_contact(email, name, password=PASSWORD)
+    who = Visitor(app.test_client())
+    assert who.login(email, PASSWORD).status_code == 303
+    return contact, who
+
+
+def tags(app: Flask, contact: int) -> set[str]:
+    return {t.name for t in store(app).get_contact(contact).tags}
+
+
+def worker(app: Flask, tmp_path: Path) -> Worker:
+    state = app.extensions["shortcodes"]
+    return Worker(state.store, state.automations, tmp_path / "instance")
+
+
+def post_hook(app: Flask, name: str, secret: str, payload: dict[str, object]) -> dict[str, object]:
+    body = json.dumps(payload).encode()
+    headers = {**signed_headers(secret, body), "Content-Type": "application/json"}
+    answer = app.test_client().post(f"/hooks/{name}", data=body, headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    result: dict[str, object] = answer.get_json()
+    return result
+
+
+def stripe_send(app: Flask, data: dict[str, object]) -> dict[str, object]:
+    body, headers = se.signed(data)
+    answer = app.test_client().post("/hooks/stripe", data=body, headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    result: dict[str, object] = answer.get_json()
+    return result
+
+
+def app_for(name: str, tmp_path: Path, db_url: str, **extra: object) -> Iterator[Flask]:
+    yield from tutorial_app(name, tmp_path, db_url, **extra)
+
+
+# -- the scenarios -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("credit-catalog", tmp_path, db_url, **STRIPE)
+
+
+def test_credit_catalog_unlocks_what_the_balance_covers_and_a_bundle_adds_100(
+    catalog: Flask,
+) -> None:
+    ann, visitor = member(catalog, "ann@example.com", "Ann")
+    store(catalog).credit(ann, 40, reason="welcome gift")
+    page = visitor.get("/catalog")
+    assert "Unlock Glazing basics for 30 credits" in page
+    assert "You have 40 credits; Throwing costs 50." in page
+    answer = visitor.click("buy-glazing")
+    assert (answer.status_code, answer.location) == (303, "/courses/glazing")
+    assert store(catalog).balance(ann) == 10
+    assert "Owns Glazing" in tags(catalog, ann)
+    assert "Lesson one: mixing a glaze." in visitor.get("/courses/glazing")
+    assert 'href="/courses/glazing">Open Glazing basics' in visitor.get("/catalog")
+    visitor.get("/courses/throwing", status=404)  # no such page: the tutorial has none
+    # Her bundle is paid through Stripe: 100 credits once, however often Stripe sends it.
+    session = se.checkout_session(ann, "credits-100", amount=1000)
+    paid = se.event("checkout.session.completed", session)
+    stripe_send(catalog, paid)
+    assert stripe_send(catalog, paid)["duplicate"] is True
+    assert store(catalog).balance(ann) == 110
+    assert "Unlock Throwing for 50 credits" in visitor.get("/catalog")
+
+
+@pytest.fixture
+def monthly(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("monthly-credits", tmp_path, db_url, **STRIPE)
+
+
+def test_monthly_credits_land_once_per_paid_month_with_an_email_and_a_half_refund_takes_25(
+    monthly: Flask, tmp_path: Path
+) -> None:
+    from shortcodes.payments import records
+
+    ann, visitor = member(monthly, "ann@example.com", "Ann")
+    st = store(monthly)
+    st.run_in_transaction(lambda tx: records.record_customer(tx, ann, "cus_ann"))
+    assert "Join for $9/month" in visitor.get("/join")
+    first = se.invoice("price_monthly_club", amount=900, charge="ch_month_1")
+    stripe_send(monthly, se.event("invoice.paid", first))
+    stripe_send(monthly, se.event("invoice.paid", first))  # Stripe sends it again
+    worker(monthly, tmp_path).run(until_idle=True)
+    assert (st.balance(ann), "All Access" in tags(monthly, ann)) == (50, True)
+    assert "You are a member. You have 50 credits." in visitor.get("/join")
+    stripe_send(monthly, se.event("invoice.paid", se.invoice("price_monthly_club", amount=900)))
+    worker(monthly, tmp_path).run(until_idle=True)
+    assert st.balance(ann) == 100
+    mails = sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    texts = [m.read_text(encoding="utf-8") for m in mails]
+    assert len(texts) == 2
+    assert all("Subject: Your 50 monthly credits are here" in t for t in texts)
+    assert "Your balance is now 50 credits." in texts[0]
+    assert "Your balance is now 100 credits." in texts[1]
+    stripe_send(
+        monthly, se.event("charge.refunded", se.charge("ch_month_1", refunded=450, amount=900))
+    )
+    assert st.balance(ann) == 75
+
+
+@pytest.fixture
+def library(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("lending-library", tmp_path, db_url)
+
+
+def test_lending_library_check_in_is_refused_during_the_lock_and_returns_the_credits_once(
+    library: Flask,
+) -> None:
+    clock = MovableClock()
+    store(library).clock = clock
+    ann, visitor = member(library, "ann@example.com", "Ann")
+    store(library).credit(ann, 100, reason="gift")
+    visitor.get("/library")
+    visitor.click("borrow-field-guide")
+    assert store(library).balance(ann) == 70
+    page = visitor.get("/library")
+    assert "The lock is on" in page
+    assert tags(library, ann) == {"Borrowed Field Guide", "Lock Field Guide"}
+    # A check-in button kept open in another tab from an earlier loan, clicked during the lock.
+    stale = store(library).run_actionset("return-field-guide", ann)
+    assert (stale.outcome, stale.message) == (
+        "refused",
+        "You can check in The Field Guide once its 3-day lock has passed.",
+    )
+    assert store(library).balance(ann) == 70
+    clock.advance(days=3, seconds=1)
+    page = visitor.get("/library")
+    assert "Check in and get 30 credits back" in page
+    visitor.click("return-field-guide")
+    assert store(library).balance(ann) == 100
+    again = store(library).run_actionset("return-field-guide", ann)
+    assert again.outcome == "refused"
+    assert store(library).balance(ann) == 100
+
+
+SECRET = "tutorial-webhook-secret"
+
+
+@pytest.fixture
+def refunds(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("refund-revoke", tmp_path, db_url)
+
+
+def test_refund_revoke_removes_access_on_refund_and_marks_a_failed_payment(
+    refunds: Flask, tmp_path: Path
+) -> None:
+    st = store(refunds)
+    ann = st.add_contact("ann@example.com", "Ann")
+    bo = st.add_contact("bo@example.com", "Bo")
+    paid = {
+        "event_id": "e-1",
+        "contact": "ann@example.com",
+        "product": "pottery-101",
+        "payment_id": "p-1",
+    }
+    assert post_hook(refunds, "payments/succeeded", SECRET, paid)["duplicate"] is False
+    assert post_hook(refunds, "payments/succeeded", SECRET, paid)["duplicate"] is True
+    assert tags(refunds, ann) == {"Owns Pottery 101"}
+    refund = {
+        "event_id": "e-2",
+        "contact": "ann@example.com",
+        "product": "pottery-101",
+        "payment_id": "p-1",
+    }
+    post_hook(refunds, "payments/refunded", SECRET, refund)
+    worker(refunds, tmp_path).run(until_idle=True)
+    assert tags(refunds, ann) == set()
+    post_hook(
+        refunds,
+        "payments/succeeded",
+        SECRET,
+        {**paid, "event_id": "e-3", "contact": bo, "payment_id": "p-2"},
+    )
+    post_hook(
+        refunds,
+        "payments/failed",
+        SECRET,
+        {"event_id": "e-4", "contact": bo, "product": "pottery-101"},
+    )
+    worker(refunds, tmp_path).run(until_idle=True)
+    assert tags(refunds, bo) == {"Payment Problem"}
+
+
+@pytest.fixture
+def timed(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("time-limited-access", tmp_path, db_url)
+
+
+def test_time_limited_access_ends_after_four_months_by_button_and_by_payment(
+    timed: Flask, tmp_path: Path
+) -> None:
+    clock = MovableClock()
+    st = store(timed)
+    st.clock = clock
+    ann, visitor = member(timed, "ann@example.com", "Ann")
+    bo = st.add_contact("bo@example.com", "Bo")
+    st.credit(ann, 100, reason="gift")
+    assert st.run_actionset("glaze-lab-4-months", ann).outcome == "done"
+    assert st.run_actionset("glaze-lab-4-months", ann).outcome == "owned"  # no second debit
+    assert st.balance(ann) == 60
+    assert "Welcome to the lab." in visitor.get("/glaze-lab")
+    paid = {"event_id": "g-1", "contact": bo, "product": "glaze-lab", "payment_id": "p-1"}
+    post_hook(timed, "payments/succeeded", SECRET, paid)
+    worker(timed, tmp_path).run(until_idle=True)
+    assert tags(timed, bo) == {"Glaze Lab Buyer", "Glaze Lab Access"}
+    ends = duration("4mo").after(clock())  # calendar months: the same day, four months on
+    clock.advance(seconds=(ends - clock()).total_seconds() - 60)
+    worker(timed, tmp_path).run(until_idle=True)
+    assert "Glaze Lab Access" in tags(timed, ann)
+    assert "Glaze Lab Access" in tags(timed, bo)
+    clock.advance(minutes=2)
+    worker(timed, tmp_path).run(until_idle=True)
+    visitor.get("/glaze-lab", status=403)
+    assert "Glaze Lab Access" not in tags(timed, ann)
+    assert tags(timed, bo) == {"Glaze Lab Buyer"}
+
+
+@pytest.fixture
+def all_access(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("all-access", tmp_path, db_url)
+
+
+def test_all_access_opens_every_course_without_credits_and_purchases_outlive_it(
+    all_access: Flask,
+) -> None:
+    st = store(all_access)
+    ann, visitor = member(all_access, "ann@example.com", "Ann")
+    st.apply_tag(ann, "All Access")
+    assert 'href="/courses/raku">Open Raku firing' in visitor.get("/catalog")
+    assert "Lesson one: the kiln." in visitor.get("/courses/raku")
+    st.remove_tag(ann, "All Access")
+    assert "You have 0 credits; Raku firing costs 60." in visitor.get("/catalog")
+    visitor.get("/courses/raku", status=403)
+    st.credit(ann, 60, reason="gift")
+    visitor.get("/catalog")
+    visitor.click("buy-raku")
+    st.apply_tag(ann, "All Access")
+    st.remove_tag(ann, "All Access")
+    assert "Lesson one: the kiln." in visitor.get("/courses/raku")
+    assert st.balance(ann) == 0
