@@ -86,3 +86,15 @@ def test_quick_benchmark_no_pathological_input_crashes_the_engine(
     _, data = quick_run
     failures = {r["case"]: r["error"] for r in data["pathological"] if "error" in r}
     assert failures == {}
+
+
+def test_the_accounts_benchmark_runs_and_prints_its_three_rows(tmp_path: Path) -> None:
+    out = tmp_path / "accounts.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "accounts.py"), "--requests", "2", "--json",
+         str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["reset", "signup", "session"]
+    assert set(json.loads(out.read_text(encoding="utf-8"))) == {"reset", "signup", "session"}

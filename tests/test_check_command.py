@@ -30,7 +30,7 @@ BAD = [
     ),
     pytest.param(
         "[sitee]\nname = 'x'\n",
-        "1:1: error: sitee: unknown key 'sitee' (expected one of: actionsets, automations, "
+        "1:1: error: sitee: unknown key 'sitee' (expected one of: accounts, actionsets, automations, "
         "credits, login, loyalty, products, rules, site, tags, webhooks)",
         id="unknown section",
     ),

@@ -8,7 +8,8 @@ gone or is the claiming worker itself (a worker sends only what it claimed in th
 message it still holds at its next claim lost its outcome to a dropped connection), else once the
 lease passes.
 
-- Emails go to the SMTP server in ``[automations] smtp`` when set, else to
+- Emails (rendered from ``<site>/emails/<template>.txt``, else the package's own ``emails/``
+  folder, which holds the account emails) go to the SMTP server in ``[automations] smtp`` when set, else to
   ``<instance>/outbox/<id>.eml``, written atomically; an existing file means the message was
   already written, so a retry after a crash never writes it twice. SMTP retries are
   at-least-once; each message carries ``Message-ID: <outbox-ID@shortcodes>`` for receivers.
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, TemplateNotFound
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, TemplateNotFound
 from sqlalchemy import insert, or_, select, update
 
 from shortcodes.automations.rules import AutomationConfig
@@ -52,6 +53,8 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 HTTP_TIMEOUT = 10.0
+#: The emails the package itself sends (the account links); a site's ``emails/`` overrides them.
+PACKAGE_EMAILS = Path(__file__).with_name("emails")
 
 
 def worker_id() -> str:
@@ -77,8 +80,9 @@ class Delivery:
 
     def __post_init__(self) -> None:
         folder = Path(self.config.file).parent / "emails"
+        loader = ChoiceLoader([FileSystemLoader(str(folder)), FileSystemLoader(PACKAGE_EMAILS)])
         # Plain-text mail: nothing is HTML, so autoescaping would only corrupt the text.
-        self.templates = Environment(loader=FileSystemLoader(str(folder)), autoescape=False)  # noqa: S701
+        self.templates = Environment(loader=loader, autoescape=False)  # noqa: S701
 
     @property
     def mail_dir(self) -> Path:

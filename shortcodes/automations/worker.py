@@ -19,6 +19,8 @@ they are about whether a process is alive.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +40,9 @@ from shortcodes.store import schema as db
 from shortcodes.store.session import Tx
 
 LEASE_NAME = "sqlite-worker"
+log = logging.getLogger(__name__)
+#: Seconds a crashed in-process worker waits before it starts again.
+RESTART_DELAY = 5.0
 
 
 @dataclass
@@ -233,6 +238,29 @@ class Worker:
                 delete(t).where((t.c.name == LEASE_NAME) & (t.c.holder == self.ident))
             )
         )
+
+
+def run_beside(
+    store: Store, config: AutomationConfig, instance_path: Path, poll: float = 1.0
+) -> tuple[Worker, threading.Thread]:
+    """Run a worker in a daemon thread of this process (``./dev serve`` on a laptop), restarted
+    after :data:`RESTART_DELAY` seconds if a pass raises; ``worker.stop()`` ends it. Production
+    runs ``python -m shortcodes worker`` as its own process instead (docs/deployment.md)."""
+    worker = Worker(store, config, instance_path)
+    done = threading.Event()
+
+    def supervise() -> None:
+        while not done.is_set():
+            try:
+                worker.run(poll=poll, survive_db_errors=True)
+                done.set()  # stop() was called
+            except Exception:
+                log.exception("the automation worker failed; restarting in %s s", RESTART_DELAY)
+                done.wait(RESTART_DELAY)
+
+    thread = threading.Thread(target=supervise, name="automation-worker", daemon=True)
+    thread.start()
+    return worker, thread
 
 
 def _poison(tx: Tx, step_id: int, exc: BaseException, ident: str) -> None:

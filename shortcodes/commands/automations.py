@@ -1,7 +1,7 @@
 """Operator CLI for automations: the worker, rule checks and dry runs, billing runs, the outbox.
 
 ``shortcodes worker`` runs the automations worker (``--until-idle`` to stop when nothing is due);
-``automations check`` validates the rules; ``automations preview RULE --contact EMAIL | --all``
+``automations check`` validates the rules; ``automations preview RULE CONTACT | --all``
 prints what a rule would do without writing anything; ``automations billing-run`` bills every
 subscriber for a period (tqdm progress bars); ``outbox redeliver ID`` and ``outbox log ID``.
 Every command takes ``--instance``, ``--database-url`` and ``--site`` like the store's commands
@@ -29,7 +29,7 @@ from shortcodes.automations import (
 )
 from shortcodes.automations.outbox import delivery_log
 from shortcodes.commands import common_parser, guarded, settings_of
-from shortcodes.errors import StoreError
+from shortcodes.errors import InvalidInput, StoreError
 from shortcodes.store import Store
 from shortcodes.store.migrate import current_revision, head_revision
 
@@ -63,9 +63,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "preview", help="dry run: what RULE would do, writing nothing", parents=[common]
     )
     prev.add_argument("rule")
-    who = prev.add_mutually_exclusive_group(required=True)
-    who.add_argument("--contact", help="email or id")
-    who.add_argument("--all", action="store_true", help="every contact")
+    prev.add_argument("contact", nargs="?", help="email or id (the contact to preview for)")
+    prev.add_argument("--all", action="store_true", help="every contact instead of one")
     prev.set_defaults(handler=guarded(cmd_preview))
     bill = group.add_parser(
         "billing-run", help="record this period's payment for every subscriber", parents=[common]
@@ -136,7 +135,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    """``automations preview RULE --contact EMAIL | --all``."""
+    """``automations preview RULE CONTACT`` or ``automations preview RULE --all``."""
+    if bool(args.contact) == bool(args.all):
+        raise InvalidInput("name one CONTACT, or pass --all (not both)")
     store, config = _open(args)
     with store:
         found = (
@@ -164,14 +165,16 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
         if args.no_process or not report.billed:
             return 0
         worker = Worker(store, config, settings_of(args).instance_path, batch=200)
+        done = 0  # counted here: a disabled bar (no terminal) counts nothing
         steps: Any = tqdm(desc="running rules", unit=" steps", disable=None)
         with steps:
             while True:
                 stats = worker.run_once()
                 steps.update(stats.steps)
+                done += stats.steps
                 if not stats.busy:
                     break
-        print(f"rules done: {steps.n} steps")
+        print(f"rules done: {done} steps")
     return 0
 
 

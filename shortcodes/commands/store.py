@@ -1,7 +1,10 @@
 """Operator CLI for the store: database, contacts, tags, credits, the ledger and actionsets.
 
-``shortcodes db upgrade``, ``contacts add/show/import/unlock``, ``tags create/apply/remove``,
-``credits add/debit``, ``ledger history/verify`` and ``actions run``. Every command takes
+``shortcodes db upgrade``, ``contacts add/list/show/import/unlock``,
+``tags create/list/apply/remove``, ``credits add/debit``, ``ledger history/verify`` and
+``actions run``. One convention names the contact: it is the first positional argument after the
+action (``tags apply CONTACT TAG``, ``credits add CONTACT AMOUNT``, ``actions run CONTACT
+ACTION``), an email or an id. Every command takes
 ``--instance`` (the folder holding ``shortcodes.db``), ``--database-url`` and ``--site`` (the site
 folder, or its ``site.toml``, declaring credit fields, tags and actionsets), resolved as the host
 resolves them (:mod:`shortcodes.host.settings`). Refusals print
@@ -27,13 +30,30 @@ from shortcodes.host.settings import Settings
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import load_config_file
-from shortcodes.store import Actor, Store, ledger
+from shortcodes.store import Actor, Store, console, ledger
 from shortcodes.store.contacts import normalize_email
 from shortcodes.store.grants import CATEGORIES, GrantSpec
 from shortcodes.store.migrate import current_revision, head_revision
-from shortcodes.store.session import to_db_time
+from shortcodes.store.session import run_read, to_db_time
 
 ADMIN = Actor("admin", "cli")
+MAX_PER_PAGE = 1000
+IMPORT_FORMAT = """\
+The CSV file (UTF-8, a header row, comma-separated):
+  email      required; one row per contact, new to the database and to the file
+  name       the contact's name
+  password   a password to hash (leave empty for none)
+  tags       tag names separated by ';' (each must exist)
+  _Credits   one column per credit field of the site, spelled as declared in [credits]
+             (with its underscore): a whole number of credits, entered through the ledger
+  any other  a custom field (letters, digits, underscores); a column named like a credit
+             field without its spelling (e.g. 'credits') is refused, not imported as a field
+All rows are checked first; with any bad row nothing is written unless --skip-bad.
+
+example:
+  email,name,tags,_Credits,City
+  ann@example.com,Ann,Owns Course B;Gold,120,Paris
+"""
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,9 +126,16 @@ def _contacts(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--field", action="append", type=key_value, default=[], metavar="NAME=VALUE")
     add.add_argument("--tag", action="append", default=[], help="a tag to apply (repeatable)")
+    listing = _cmd(group, "list", "list contacts, newest first", common, cmd_contacts_list)
+    listing.add_argument("--search", default="", help="part of the name or email")
+    listing.add_argument("--tag", help="only contacts holding this tag (name or id)")
+    listing.add_argument("--page", type=positive_int, default=1)
+    listing.add_argument("--per-page", type=positive_int, default=50)
     show = _cmd(group, "show", "show a contact: tags, fields, balances", common, cmd_contacts_show)
     show.add_argument("contact", help="email or id")
     imp = _cmd(group, "import", "import contacts from a CSV file", common, cmd_contacts_import)
+    imp.epilog = IMPORT_FORMAT
+    imp.formatter_class = argparse.RawDescriptionHelpFormatter
     imp.add_argument("file", type=Path)
     imp.add_argument(
         "--skip-bad", action="store_true", help="import the good rows even if some are rejected"
@@ -125,6 +152,11 @@ def _tags(sub: Any, common: argparse.ArgumentParser) -> None:
     create = _cmd(group, "create", "create a tag", common, cmd_tags_create)
     create.add_argument("name")
     create.add_argument("--category", default="")
+    listing = _cmd(
+        group, "list", "list tags and how many contacts hold each", common, cmd_tags_list
+    )
+    listing.add_argument("--category", help="only tags of this category")
+    listing.add_argument("--held", action="store_true", help="only tags someone holds")
     apply = _cmd(group, "apply", "apply a tag to a contact", common, cmd_tags_apply)
     apply.add_argument("contact")
     apply.add_argument("tag")
@@ -179,8 +211,8 @@ def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
 def _actions(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _group(sub, "actions", "run the site's actionsets")
     run = _cmd(group, "run", "run an actionset for a contact", common, cmd_actions_run)
+    run.add_argument("contact", help="email or id")
     run.add_argument("action")
-    run.add_argument("--contact", required=True, help="email or id")
     run.add_argument("--param", action="append", type=key_value, default=[], metavar="NAME=VALUE")
     run.add_argument("--key", help="idempotency key (default: a fresh one)")
 
@@ -238,6 +270,38 @@ def cmd_contacts_show(args: argparse.Namespace) -> int:
     print("tags: " + (", ".join(f"{t.name} ({t.id})" for t in contact.tags) or "-"))
     for name, value in contact.fields.items():
         print(f"{name}: {value}")
+    return 0
+
+
+def cmd_contacts_list(args: argparse.Namespace) -> int:
+    """``contacts list [--search TEXT] [--tag TAG]``: one line per contact, then the page."""
+    if args.per_page > MAX_PER_PAGE:
+        raise StoreError(f"--per-page is at most {MAX_PER_PAGE}")
+    with open_store(args) as store:
+        tag_id = store.get_tag(args.tag).id if args.tag else None
+        now = to_db_time(store.clock())
+        listing = run_read(
+            store.engine,
+            lambda conn: console.contact_list(
+                conn, args.search, tag_id, args.page, args.per_page, now
+            ),
+        )
+    for row in listing.rows:
+        print(f"{row.id:>8}  {row.email:<40} {row.name}")
+    print(f"page {listing.page} of {listing.pages} ({listing.total} contacts)")
+    return 0
+
+
+def cmd_tags_list(args: argparse.Namespace) -> int:
+    """``tags list [--category C] [--held]``: id, name, category and how many hold it now."""
+    with open_store(args) as store:
+        now = to_db_time(store.clock())
+        rows = run_read(store.engine, lambda conn: console.tag_list(conn, now))
+    wanted = (args.category or "").casefold()
+    for row in rows:
+        if (wanted and row.category.casefold() != wanted) or (args.held and not row.holders):
+            continue
+        print(f"{row.id:>6}  {row.name:<32} {row.category or '-':<12} {row.holders} holding")
     return 0
 
 
@@ -409,7 +473,7 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_actions_run(args: argparse.Namespace) -> int:
-    """``actions run ACTION --contact EMAIL``: exit 1 when the run was refused."""
+    """``actions run CONTACT ACTION``: exit 1 when the run was refused."""
     with open_store(args) as store:
         result = store.run_actionset(args.action, args.contact, dict(args.param), args.key, ADMIN)
     print(result.message + (" (replayed: it already ran with this key)" if result.replayed else ""))

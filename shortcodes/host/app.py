@@ -28,18 +28,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, OperationalError
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.environment import Environment
 from shortcodes.errors import PageError, SettingsError
-from shortcodes.host import auth, buttons, checkout, preview, views, webhooks
+from shortcodes.host import admin, auth, buttons, checkout, preview, selfservice, views, webhooks
+from shortcodes.host.account import register_account_shortcodes
 from shortcodes.host.checkout import register_host_shortcodes
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
@@ -51,7 +52,7 @@ from shortcodes.host.settings import (
 )
 from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
-from shortcodes.membership.signing import ActionSigner
+from shortcodes.membership.signing import AccountSigner, ActionSigner
 from shortcodes.membership.site import SiteSettings
 from shortcodes.payments import buying as pay
 from shortcodes.payments import webhook as stripe_hooks
@@ -74,6 +75,22 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "shortcodes_session",
     "PERMANENT_SESSION_LIFETIME": 14 * 24 * 3600,
 }
+
+#: Sent with every response. No inline script or style may run (the host and the default theme
+#: use none), no other site may frame a page, no type is sniffed, and other sites learn only our
+#: origin from links. ``form-action`` is left open: buying redirects a form post to Stripe.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+#: Only the theme's static files are the same for every visitor; everything else the host
+#: answers depends on who asks (pages, forms with CSRF tokens, account, admin, errors).
+SHARED_PREFIXES = ("/theme/",)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -172,6 +189,7 @@ def _build_state(app: Flask, settings: Settings) -> HostState:
     automations = config.automations
     env = Environment()
     register_host_shortcodes(env)
+    register_account_shortcodes(env)
     register_loyalty_shortcodes(env)
     theme = load_theme(env, theme_path(site.theme, settings.themes_dir), url_for=url_for)
     signer = ActionSigner(
@@ -179,7 +197,8 @@ def _build_state(app: Flask, settings: Settings) -> HostState:
     )
     pages = PageStore(site.pages_dir, env)
     payments = stripe_settings(app.config)
-    return HostState(site, store, env, pages, signer, theme, automations, payments)
+    links = AccountSigner(str(app.config["SECRET_KEY"]))
+    return HostState(site, store, env, pages, signer, theme, automations, payments, links)
 
 
 def _open_store(url: str, site: SiteSettings, *, seed_demo: bool) -> Store:
@@ -211,10 +230,14 @@ def _register(app: Flask, state: HostState) -> None:
     app.register_blueprint(_templates(state.theme.path))
     # The simulated checkout credits without a payment: only a demo site may have it.
     demo = checkout.bp if state.site.demo_payments else checkout.closed
-    blueprints = [auth.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp, webhooks.bp, preview.bp]
+    blueprints = [auth.bp, selfservice.bp, admin.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp]
+    blueprints += [webhooks.bp, preview.bp]
     blueprints.append(views.bp)  # last: its catch-all page route must not shadow the others
     for bp in blueprints:
         app.register_blueprint(bp)
+    app.before_request(_refuse_nul)
+    app.after_request(_secure_headers)
+    app.register_error_handler(DataError, _data_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(PageError, _page_error)
@@ -229,6 +252,36 @@ def _templates(theme: Path) -> Blueprint:
         {"host": ChoiceLoader([FileSystemLoader(theme / "host"), FileSystemLoader(TEMPLATES)])}
     )
     return bp
+
+
+def _refuse_nul(*_: Any) -> None:
+    """400 for a NUL character in the path, a query argument or a form field: no text the site
+    keeps may hold one (PostgreSQL refuses them), so it can only be an attack or garbage."""
+    values = [request.path, *request.args.values()]
+    if request.method == "POST" and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        values += request.form.values()
+    if any("\x00" in value for value in values):
+        abort(400, "A NUL character is not allowed here.")
+
+
+def _secure_headers(response: Response) -> Response:
+    """The security headers, and ``Cache-Control: private, no-store`` on every response that is
+    not a theme file (see :data:`SECURITY_HEADERS`, :data:`SHARED_PREFIXES`)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.path.startswith(SHARED_PREFIXES):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _data_error(exc: DataError) -> ResponseReturnValue:
+    # A value the database cannot hold (a number past its column, a NUL in JSON text) reached a
+    # query: the transaction rolled back, so nothing changed. It is the sender's input.
+    current_app.logger.warning("refused a value the database cannot hold: %s", exc.orig)
+    return _http_error(BadRequest("A value in the request is out of range or malformed."))
 
 
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:

@@ -1,9 +1,16 @@
 """Host authentication: login with hashed passwords, logout, and the session cookie's settings.
 
-The session (a signed cookie holding only the contact id) is cleared and re-issued at login so a
-session planted before login is worth nothing. Password guesses are limited per account and per
-address by the store's login throttle (``[login]`` in ``site.toml``): past a limit the form
-answers 429 with ``Retry-After`` and the password is not checked. The cookie settings (HttpOnly,
+A login starts a server-side session (:mod:`shortcodes.store.identity`): the signed cookie holds
+only its random token, and every request looks the session up, so logout (which deletes it), a
+password change and "log out everywhere" refuse every copy of the cookie afterwards. The cookie is
+cleared and re-issued at login so a session planted before login is worth nothing.
+
+Password guesses are limited per account and per address by the store's login throttle
+(``[login]`` in ``site.toml``): past a limit the form answers 429 with ``Retry-After`` and the
+password is not checked. A successful login also sets a signed, year-long **device cookie**
+naming (by digest) the accounts this browser has logged into; from such a browser a correct
+password is not held by the per-address limit, so strangers behind the same NAT or proxy cannot
+lock a regular user out (see :mod:`shortcodes.store.throttle`). The cookie settings (HttpOnly,
 SameSite=Lax, Secure when configured) are defaults of :mod:`shortcodes.host.app`.
 
 Views that need a visitor say so with :func:`login_required` (anonymous visitors are sent to the
@@ -19,21 +26,35 @@ import logging
 from collections.abc import Callable
 from typing import ParamSpec
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
 from shortcodes.automations.dispatch import record_login
 from shortcodes.builtin.common import is_local_path
 from shortcodes.host.render import host_template, simple_page
-from shortcodes.host.state import current_contact, host, is_admin
-from shortcodes.store.throttle import Locked
+from shortcodes.host.state import SESSION_KEY, current_contact, host, is_admin
+from shortcodes.membership.signing import digest
+from shortcodes.store.throttle import Locked, email_key
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
 #: Longest email and password the form accepts (werkzeug hashes whatever it is given).
 MAX_FIELD = 320
+#: The known-device cookie, and how many accounts one browser remembers.
+DEVICE_COOKIE = "shortcodes_device"
+DEVICE_ACCOUNTS = 5
 
 
 P = ParamSpec("P")
@@ -97,18 +118,62 @@ def login() -> ResponseReturnValue:
         return _refused(next_url, email)
     state = host()
     throttle = state.store.login_throttle(state.site.login)
-    contact = throttle.check_password(email, password, request.remote_addr or "unknown")
+    known = _email_digest(email) in known_accounts()
+    address = request.remote_addr or "unknown"
+    contact = throttle.check_password(email, password, address, known_device=known)
     if isinstance(contact, Locked):
         return _locked(next_url, email, contact)
     if contact is None:
         return _refused(next_url, email)
-    session.clear()
-    session.permanent = True
-    session["contact_id"] = contact.id
+    start_session(contact.id)
     contact_id = contact.id
     state.store.run_in_transaction(lambda tx: record_login(tx, contact_id))  # `login` rules
     flash(f"Welcome, {contact.field('Name') or contact.email}.", "success")
-    return redirect(next_url, 303)
+    response = redirect(next_url, 303)
+    remember_device(response, email)
+    return response
+
+
+def start_session(contact_id: int) -> None:
+    """Log this browser in as the contact: a new server-side session in a fresh cookie."""
+    token = host().store.accounts().start_session(contact_id)
+    session.clear()
+    session.permanent = True
+    session[SESSION_KEY] = token
+
+
+def end_session() -> None:
+    """End this browser's server-side session and clear its cookie."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        host().store.accounts().end_session(token)
+    session.clear()
+
+
+def _email_digest(email: str) -> str:
+    return digest(email_key(email))
+
+
+def known_accounts() -> list[str]:
+    """The account digests this browser's device cookie vouches for (empty when none/invalid)."""
+    payload = host().account_signer.load("device", request.cookies.get(DEVICE_COOKIE, ""))
+    found = payload.get("a") if payload else None
+    return [a for a in found if isinstance(a, str)] if isinstance(found, list) else []
+
+
+def remember_device(response: Response, email: str) -> None:
+    """Add the account to this browser's device cookie (newest first, a few accounts)."""
+    mine = _email_digest(email)
+    accounts = [mine, *(a for a in known_accounts() if a != mine)][:DEVICE_ACCOUNTS]
+    token = host().account_signer.sign("device", {"a": accounts})
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
 
 
 def _refused(next_url: str, email: str) -> ResponseReturnValue:
@@ -134,8 +199,8 @@ def _locked(next_url: str, email: str, locked: Locked) -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """End the session."""
-    session.clear()
+    """End the session on the server (a copy of the cookie is refused afterwards)."""
+    end_session()
     flash("You are logged out.", "success")
     return redirect("/", 303)
 

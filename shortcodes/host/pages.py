@@ -11,7 +11,10 @@ A page is ``<pages>/<path>.md`` or ``.html`` (``/`` is ``index``, ``/a/b`` may a
 
 ``access`` lists tags, any one of which opens the page (implies ``login: required``);
 ``login: required`` asks only for a logged-in contact; ``data: account`` asks the host for the
-contact's ledger history. Markdown is converted to HTML at compile time with the shortcode tags
+contact's ledger history, ``data: tags`` for when each of the contact's tags expires.
+``offer`` is shortcode text shown (with the title and description) to a logged-in contact who
+cannot open the page, instead of the page: typically the page's ``[creditbutton]``, so they see
+"unlock for N credits" or "buy more credits" rather than a dead end. Markdown is converted to HTML at compile time with the shortcode tags
 protected, so markdown never mangles a tag and nothing is parsed per request but the shortcodes.
 """
 
@@ -29,7 +32,7 @@ from shortcodes.errors import PageError
 from shortcodes.runtime import Template
 
 EXTENSIONS = (".md", ".html")
-FRONT_KEYS = ("title", "layout", "access", "login", "data", "description")
+FRONT_KEYS = ("title", "layout", "access", "login", "data", "description", "offer")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -43,6 +46,8 @@ class FrontMatter:
     login: bool = False
     data: tuple[str, ...] = ()
     description: str = ""
+    #: Shortcode text shown to a logged-in contact without access (see the module docstring).
+    offer: str = ""
 
     @property
     def needs_login(self) -> bool:
@@ -61,6 +66,8 @@ class Page:
     template: Template
     mtime_ns: int
     size: int
+    #: The compiled ``offer`` of the front matter (None when it has none).
+    offer: Template | None = None
 
 
 def split_front_matter(text: str, name: str) -> tuple[FrontMatter, str, int]:
@@ -89,7 +96,9 @@ def _parse_meta(lines: list[str], name: str) -> FrontMatter:
                 f"{name}:{number}: front matter lines are 'key: value' with a key among "
                 f"{', '.join(FRONT_KEYS)}; got {line.strip()!r}"
             )
-        values[key] = value.strip().strip('"').strip("'")
+        value = value.strip()
+        # An offer is shortcode text: its quotes belong to the attributes.
+        values[key] = value if key == "offer" else value.strip('"').strip("'")
     login = values.get("login", "no").lower()
     if login not in ("yes", "no", "required", "true", "false"):
         raise PageError(f"{name}: front matter 'login' is yes or no, got {login!r}")
@@ -100,6 +109,7 @@ def _parse_meta(lines: list[str], name: str) -> FrontMatter:
         login=login in ("yes", "required", "true"),
         data=_items(values.get("data", "")),
         description=values.get("description", ""),
+        offer=values.get("offer", ""),
     )
 
 
@@ -184,7 +194,9 @@ class PageStore:
             raise PageError(f"{name}: cannot read the page: {exc}") from exc
         meta, body, _ = split_front_matter(text, name)
         source = self.markdown.convert(body) if path.suffix == ".md" else body
-        return Page(path, url, meta, source, self.env.compile(source, name), mtime_ns, size)
+        offer = self.env.compile(meta.offer, f"{name} (offer)") if meta.offer else None
+        template = self.env.compile(source, name)
+        return Page(path, url, meta, source, template, mtime_ns, size, offer)
 
     def all_urls(self) -> list[str]:
         """Every page URL, sorted (for the preview index)."""

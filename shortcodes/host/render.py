@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from shortcodes.context import Contact, Context, RequestInfo, Signer, SiteInfo
 from shortcodes.errors import PageError
-from shortcodes.host.account import account_data
+from shortcodes.host.account import account_data, tag_data
 from shortcodes.host.pages import Page
 from shortcodes.host.state import host, is_admin
 
@@ -53,10 +53,13 @@ def make_context(
 
 
 def page_extra(page: Page, contact: Contact | None) -> dict[str, Any]:
-    """The extra data a page asked for in its front matter (``data: account``)."""
+    """The extra data a page asked for in its front matter (``data: account``, ``tags``)."""
+    extra: dict[str, Any] = {}
     if contact is not None and "account" in page.meta.data:
-        return account_data(host().store, contact)
-    return {}
+        extra.update(account_data(host().store, contact))
+    if contact is not None and "tags" in page.meta.data:
+        extra.update(tag_data(host().store, contact))
+    return extra
 
 
 def render_body(page: Page, ctx: Context) -> Markup:

@@ -16,7 +16,7 @@ from shortcodes.automations.shortcodes import with_points
 from shortcodes.context import Contact
 from shortcodes.environment import Environment
 from shortcodes.errors import UnknownContact
-from shortcodes.membership.signing import ActionSigner
+from shortcodes.membership.signing import AccountSigner, ActionSigner
 from shortcodes.payments.stripe_settings import StripeSettings
 from shortcodes.store.facade import Store
 from shortcodes.themes import Theme
@@ -42,6 +42,15 @@ class HostState:
     automations: AutomationConfig = field(default_factory=AutomationConfig)
     #: The Stripe secrets and API address (from ``SHORTCODES_STRIPE_*``); empty: not configured.
     stripe: StripeSettings = field(default_factory=StripeSettings)
+    #: Signs account links (verify, reset, email change) and the known-device cookie.
+    links: AccountSigner | None = None
+
+    @property
+    def account_signer(self) -> AccountSigner:
+        """The account-link signer (set by the app factory)."""
+        if self.links is None:
+            raise RuntimeError("the host was built without an account signer")
+        return self.links
 
 
 def host() -> HostState:
@@ -50,14 +59,30 @@ def host() -> HostState:
     return state
 
 
+#: The session cookie's key holding the server-side session token (see ``store.identity``).
+SESSION_KEY = "sid"
+
+
+def session_contact_id() -> int | None:
+    """The contact of this request's server-side session (one indexed read), or None. A cookie
+    whose session ended (logout, password change, "log out everywhere") is cleared."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    found = host().store.accounts().session_contact(token)
+    if found is None:
+        session.clear()
+    return found
+
+
 def current_contact() -> Contact | None:
     """The logged-in contact (a fresh snapshot, read once per request), or None."""
     if "contact" in g:
         found: Contact | None = g.contact
         return found
     contact = None
-    contact_id = session.get("contact_id")
-    if isinstance(contact_id, int):
+    contact_id = session_contact_id()
+    if contact_id is not None:
         try:
             state = host()
             contact = with_points(

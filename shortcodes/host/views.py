@@ -1,7 +1,9 @@
 """Host page views: serve site pages through the theme, enforcing each page's access tags.
 
 An anonymous visitor asking for a restricted page is sent to the login page; a logged-in contact
-without one of the page's access tags gets 403. Admins (the site's admin tag) see every page.
+without one of the page's access tags gets 403 with the page's ``offer`` (its credit button: unlock
+it, or buy more credits) when it has one, else a plain "not available". Internal tag names are
+never shown. Admins (the site's admin tag) see every page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from shortcodes.host.auth import login_redirect
 from shortcodes.host.pages import FrontMatter, Page
 from shortcodes.host.render import (
     error_body,
+    host_template,
     in_layout,
     make_context,
     page_extra,
@@ -60,9 +63,18 @@ def show(url: str) -> ResponseReturnValue:
     if not may_view(page.meta, contact):
         if contact is None:
             return login_redirect()
-        text = f"This page is for members who hold one of: {', '.join(page.meta.access)}."
-        return simple_page("Not available", error_body(text), contact), 403
+        return locked_page(page, contact), 403
     return render_page(page, contact), 200, {"Cache-Control": "private, no-store"}
+
+
+def locked_page(page: Page, contact: Contact) -> str:
+    """What a contact who cannot open ``page`` sees: its title, description and offer."""
+    if page.offer is None:
+        text = "This page is not part of your membership."
+        return simple_page("Not available", error_body(text), contact)
+    offer = page.offer.render(make_context(contact))
+    body = host_template("locked", description=page.meta.description, offer=offer)
+    return simple_page(page.meta.title or "Not available", body, contact)
 
 
 @bp.get("/theme/<path:filename>")

@@ -72,7 +72,9 @@ def check_signature(secret: str, headers: Any, body: bytes, now: float) -> None:
     given = headers.get(SIGNATURE_HEADER, "")
     if not stamp or not given:
         raise HookError(401, "unsigned", f"send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
-    if not (stamp.isascii() and stamp.isdigit()):
+    # Twelve digits reach the year 33658; a longer one is garbage, and int() of 4,301 digits or
+    # more raises (Python's limit on decimal conversions).
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
         raise HookError(401, "bad_timestamp", "the timestamp must be whole Unix seconds")
     if abs(now - int(stamp)) > MAX_AGE:
         raise HookError(401, "stale", f"the timestamp is more than {MAX_AGE} seconds from now")
@@ -86,6 +88,8 @@ def parse_body(body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HookError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than Python's stack: no real event looks like that
+        raise HookError(400, "bad_json", "the body nests too deeply") from None
     if not isinstance(data, dict):
         raise HookError(400, "bad_json", "the body must be a JSON object")
     event_id = data.get("event_id")

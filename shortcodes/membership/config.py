@@ -4,7 +4,7 @@ The file is decoded once (:class:`~shortcodes.membership.source.SiteSource`); ev
 then validated by its owner against the one vocabulary (:mod:`.vocabulary`) and the one step
 registry (:mod:`.steps`): the membership model owns ``[credits]``, ``[tags]`` and
 ``[actionsets]``; automations own ``[[rules]]``, ``[loyalty]`` and ``[automations]``; the host
-owns ``[site]``, ``[webhooks]``, ``[login]`` and ``[products]``. An unknown top-level key is an
+owns ``[site]``, ``[webhooks]``, ``[login]``, ``[accounts]`` and ``[products]``. An unknown top-level key is an
 error, as is every problem a section finds: one :class:`~shortcodes.errors.ConfigError` with the
 file, line, column and key. ``python -m shortcodes check`` prints it; the host refuses to start
 with it. Nothing reads ``site.toml`` any other way.
@@ -32,6 +32,7 @@ SECTIONS = Keys(
         "site": Key("table", "the site: name, theme, admin tag", "", ""),
         "webhooks": Key("table", "the inbound webhooks' shared secret", "", ""),
         "login": Key("table", "failed-login limits", "", ""),
+        "accounts": Key("table", "sign-up and the account-mail limits", "", ""),
         "products": Key(
             "tables `[products.<id>]`", "what a payment for each product grants", "", ""
         ),

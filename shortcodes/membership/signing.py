@@ -1,6 +1,6 @@
 """Signing: the action tokens buttons carry, and the HMAC on webhooks in and out.
 
-Two schemes, each defined once here. **Webhooks** (inbound ``/hooks/*`` and the outbox's
+Three schemes, each defined once here. **Webhooks** (inbound ``/hooks/*`` and the outbox's
 outgoing deliveries alike) carry ``X-Shortcodes-Timestamp: <unix seconds>`` and
 ``X-Shortcodes-Signature: sha256=HMAC-SHA256(secret, "<timestamp>.<body>")``: see
 :func:`webhook_signature` and :func:`signed_headers`. **Action tokens** are described below.
@@ -50,6 +50,7 @@ __all__ = [
     "CLOCK_SKEW",
     "MAX_TOKEN_LENGTH",
     "SALT",
+    "AccountSigner",
     "ActionClaim",
     "ActionSigner",
 ]
@@ -219,6 +220,56 @@ def _claim(payload: object, issued_at: int) -> ActionClaim:
     ):
         raise malformed
     return ActionClaim(contact_id, action_id, MappingProxyType(params), nonce, issued_at)
+
+
+# -- account links -----------------------------------------------------------------------------
+
+#: What each account link is for and how many seconds it stays valid.
+ACCOUNT_LINKS = {"verify": 48 * 3600, "reset": 3600, "email": 24 * 3600, "device": 365 * 86400}
+
+
+class AccountSigner:
+    """Signs the links account emails carry (verify a sign-up, reset a password, confirm a new
+    email) and the known-device cookie: each purpose has its own salt and lifetime
+    (:data:`ACCOUNT_LINKS`), so no token of one kind passes as another.
+
+    Like action tokens they are signed, not encrypted, and single use comes from what they bind:
+    a verify link names a pending sign-up that following it deletes, a reset link binds a digest
+    of the password hash that the reset replaces, an email link binds the old address.
+    """
+
+    def __init__(self, secret: str | bytes, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(
+                [_key(secret)],
+                salt=f"shortcodes.account-{purpose}.v1",
+                signer=_ClockedSigner,
+                signer_kwargs={"clock": clock, "digest_method": hashlib.sha256},
+            )
+            for purpose in ACCOUNT_LINKS
+        }
+
+    def sign(self, purpose: str, payload: Mapping[str, Any]) -> str:
+        """A URL-safe token for ``purpose`` carrying ``payload``."""
+        return str(self._serializers[purpose].dumps(dict(payload)))
+
+    def load(self, purpose: str, token: str) -> dict[str, Any] | None:
+        """The payload of a valid, unexpired token for ``purpose``; None for anything else."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        try:
+            payload = self._serializers[purpose].loads(
+                token, max_age=ACCOUNT_LINKS[purpose] + CLOCK_SKEW
+            )
+        except BadData:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+
+def digest(text: str) -> str:
+    """A short SHA-256 digest of ``text`` (what a reset link binds of the password hash)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
 # -- webhooks ----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ inbound webhooks are signed with; ``[login]`` sets how many failed logins are al
 ``[products.<id>]`` says what a successful payment for a product grants (credits, a tag) so the
 payment webhooks can credit bundles and revoke access, and which Stripe price sells it
 (``stripe_price``; with ``interval`` it is a subscription that grants them each period).
-``demo_payments = true`` in ``[site]`` turns on the simulated checkout (demo sites only). The file is read once by
+``[accounts]`` says who may sign up (``signup = "open" | "invite" | "closed"``) and how many
+account emails the sign-up and reset forms send per window. ``demo_payments = true`` in ``[site]`` turns on the simulated checkout (demo sites only). The file is read once by
 :mod:`shortcodes.membership.config`, which hands each section to its owner.
 """
 
@@ -20,6 +21,7 @@ from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
+from shortcodes.store.identity import MailPolicy
 from shortcodes.store.throttle import MAX_WINDOW, LoginPolicy, whole_limit
 
 #: How often a subscription bills (Stripe's ``recurring.interval``); no interval: bought once.
@@ -140,6 +142,43 @@ PRODUCT_KEYS = Keys(
 )
 
 
+#: ``[accounts] signup``: anyone may sign up; only contacts the site already has (imported, added
+#: by a CRM or an admin) may claim their account; nobody may.
+SIGNUP_MODES = ("open", "invite", "closed")
+ACCOUNT_KEYS = Keys(
+    "accounts",
+    "Who may sign up, and how many account emails (sign-up, password reset, email change) the forms send per window.",
+    {
+        "signup": Key(
+            "text",
+            '`"open"` (anyone), `"invite"` (only contacts the site already has claim their account) or `"closed"`',
+            '"open"',
+            '"open"',
+        ),
+        "max_emails_per_email": Key(
+            "whole number", "account emails to one email address per window", "3", "3"
+        ),
+        "max_emails_per_address": Key(
+            "whole number",
+            "account emails requested from one visitor address per window",
+            "10",
+            "10",
+        ),
+        "email_window": Key(
+            "duration", "the window the emails are counted in (at most 30 days)", '"1h"', '"1h"'
+        ),
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """``[accounts]``: who may sign up, and the account-mail rate limit."""
+
+    signup: str = "open"
+    mail: MailPolicy = field(default_factory=MailPolicy)
+
+
 @dataclass(frozen=True, slots=True)
 class Product:
     """What one successful payment grants: credits into a field, a tag, or both."""
@@ -178,6 +217,8 @@ class SiteSettings:
     login: LoginPolicy = field(default_factory=LoginPolicy)
     #: The simulated checkout (``/checkout/<product>``) that credits without a payment: demo only.
     demo_payments: bool = False
+    #: Sign-up and account mail (``[accounts]``).
+    accounts: AccountSettings = field(default_factory=AccountSettings)
 
     @property
     def seed_file(self) -> Path:
@@ -193,7 +234,7 @@ def load_site(root: str | os.PathLike[str]) -> SiteSettings:
 
 
 def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
-    """Validate ``[site]``, ``[webhooks]``, ``[login]`` and ``[products]``.
+    """Validate ``[site]``, ``[webhooks]``, ``[login]``, ``[accounts]`` and ``[products]``.
 
     ``SHORTCODES_WEBHOOK_SECRET`` in the environment wins over ``[webhooks] secret``, so a real
     site keeps its secret out of the repository.
@@ -214,7 +255,27 @@ def load_host(root: Node, folder: Path, actions: SiteActions) -> SiteSettings:
         actions=actions,
         login=_login_policy(root.child("login", {})),
         demo_payments=site.child("demo_payments", False).check(vocab.flag),
+        accounts=_accounts(root.child("accounts", {})),
     )
+
+
+def _accounts(node: Node) -> AccountSettings:
+    """``[accounts]``: the sign-up mode and the account-mail limits (defaults for keys left out)."""
+    node.table(ACCOUNT_KEYS)
+    mode = node.child("signup", "open")
+    if mode.value not in SIGNUP_MODES:
+        raise mode.fail(f"must be one of {', '.join(SIGNUP_MODES)}, got {mode.value!r}")
+    default = MailPolicy()
+    window = node.child("email_window", "1h")
+    length = window.check(vocab.duration).approximate()
+    if length > MAX_WINDOW:
+        raise window.fail(f"the email window is at most 30 days, got {window.value!r}")
+    mail = MailPolicy(
+        per_email=node.child("max_emails_per_email", default.per_email).check(whole_limit),
+        per_address=node.child("max_emails_per_address", default.per_address).check(whole_limit),
+        window=length,
+    )
+    return AccountSettings(str(mode.value), mail)
 
 
 def _login_policy(node: Node) -> LoginPolicy:

@@ -225,6 +225,18 @@ def email(value: Any) -> str:
     return found
 
 
+#: A new password's length: long enough to resist guessing, short enough that hashing it is cheap.
+PASSWORD_LENGTH = (8, 320)
+
+
+def password(value: Any) -> str:
+    """A new password: 8 to 320 characters, no NUL (ValueError saying so otherwise)."""
+    low, high = PASSWORD_LENGTH
+    if not isinstance(value, str) or not low <= len(value) <= high or "\x00" in value:
+        raise ValueError(f"a password has {low} to {high} characters")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     """A validated duration: fixed seconds, or calendar months (``4mo`` ends on the same day of

@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from shortcodes.context import Contact
+from shortcodes.host.admin import console_page
 from shortcodes.host.auth import admin_required, login_required
 from shortcodes.host.render import host_template, simple_page
 from shortcodes.host.state import host, signed_in
@@ -143,4 +144,4 @@ def payment_health() -> ResponseReturnValue:
     state = host()
     health = run_read(state.store.engine, records.health)
     body = host_template("payment_health", health=health)
-    return simple_page("Payment health", body, signed_in()), 200, {"Cache-Control": "no-store"}
+    return console_page("Payment health", body)

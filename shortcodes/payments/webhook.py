@@ -58,7 +58,7 @@ def verify(body: bytes, header: str | None, settings: StripeSettings) -> dict[st
         raise HookError(400, "unsigned", f"send the {SIGNATURE_HEADER} header")
     try:
         data = json.loads(body)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the stack
         raise HookError(400, "bad_json", "the body is not a JSON event") from None
     if not isinstance(data, dict):  # construct_event assumes an object
         raise HookError(400, "bad_json", "the body must be a JSON object")
@@ -66,6 +66,8 @@ def verify(body: bytes, header: str | None, settings: StripeSettings) -> dict[st
         stripe.Webhook.construct_event(body, header, settings.webhook_secret, TOLERANCE)
     except stripe.SignatureVerificationError as exc:
         raise HookError(400, "bad_signature", str(exc.user_message or exc)) from None
+    except ValueError:  # a header stripe cannot read, e.g. a t= of 4,301 digits for int()
+        raise HookError(400, "bad_signature", "the signature header cannot be read") from None
     return checked_event(data)
 
 

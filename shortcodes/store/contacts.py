@@ -122,12 +122,21 @@ _LOOKUPS = {
 }
 
 
+#: The largest contact id (``contacts.id`` is a 32-bit integer on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
 def parse_ref(ref: ContactRef) -> int | str:
     """A contact reference as the lookups take it: an id (``int``) or a normalized email."""
     if isinstance(ref, bool) or not isinstance(ref, int | str):
         raise InvalidInput(f"a contact is named by id or email, got {ref!r}")
     if isinstance(ref, int) or ref.strip().isdigit():
-        return int(ref)
+        number = int(ref) if isinstance(ref, int) or len(ref.strip()) <= 19 else 0
+        if not 0 < number <= MAX_ID:
+            # Ids are 32-bit on PostgreSQL: a bigger one names no contact (and would be a
+            # database error, not an answer, if it reached the query).
+            raise UnknownContact(f"no contact {str(ref)[:40]!r}")
+        return number
     return vocab.canonical_email(ref)
 
 

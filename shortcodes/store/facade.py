@@ -37,6 +37,7 @@ from shortcodes.store import grants as grant_store
 from shortcodes.store.database import dispose, make_engine
 from shortcodes.store.events import Event, events_after
 from shortcodes.store.grants import Grant, GrantSpec
+from shortcodes.store.identity import Accounts
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
 from shortcodes.store.migrate import upgrade
@@ -176,6 +177,10 @@ class Store:
     def login_throttle(self, policy: LoginPolicy | None = None) -> LoginThrottle:
         """Password checks limited per account and address (see :mod:`.throttle`)."""
         return LoginThrottle(self, policy or LoginPolicy())
+
+    def accounts(self) -> Accounts:
+        """Sessions, sign-ups, password and email changes (see :mod:`.identity`)."""
+        return Accounts(self)
 
     def create_tag(self, name: str, category: str = "") -> Tag:
         """Create a tag (or return the one with that name, case-insensitively)."""

@@ -143,8 +143,11 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The normalized header and the (line, values) rows of a CSV file; refuses a bad header."""
+def read_csv(
+    path: Path, credit_fields: Iterable[str] = ()
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The normalized header and the (line, values) rows of a CSV file; refuses a bad header
+    (one naming a credit field of ``credit_fields`` misspelled, too)."""
     # surrogateescape keeps a bad byte in its row, so that row alone is rejected with its line.
     handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     reader = csv.reader(handle, strict=True)
@@ -159,6 +162,11 @@ def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         handle.close()
         raise InvalidInput(f"{path}: the header is not UTF-8 text (save the file as UTF-8)")
     _check_header(path, header, handle)
+    try:
+        _check_lookalikes(path, header, credit_fields)
+    except InvalidInput:
+        handle.close()
+        raise
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         with handle:
@@ -195,11 +203,26 @@ def _check_header(path: Path, header: list[str], handle: Any) -> None:
         raise InvalidInput(f"{path}: {problem}")
 
 
+def _check_lookalikes(path: Path, header: list[str], credit_fields: Iterable[str]) -> None:
+    """Refuse a column named like a credit field without its spelling (``credits`` for
+    ``_Credits``): it would become a custom field and the balance would stay 0."""
+    fields = {f.casefold().lstrip("_"): f for f in credit_fields}
+    exact = {f.casefold() for f in credit_fields}
+    for column in header:
+        folded = column.casefold()
+        if folded not in exact and folded.lstrip("_") in fields:
+            wanted = fields[folded.lstrip("_")]
+            raise InvalidInput(
+                f"{path}: column {column!r} looks like the credit field {wanted!r}; name it "
+                f"{wanted!r} to import balances (a custom field may not share its name)"
+            )
+
+
 def check_file(
     conn: Connection, path: Path, credit_fields: Iterable[str], progress: Progress[Any] = _identity
 ) -> tuple[list[_Row], ImportReport]:
     """Pass one: every row checked against the file and the database."""
-    header, rows = read_csv(path)
+    header, rows = read_csv(path, credit_fields)
     checker = _Checker(conn, header, credit_fields)
     good, report = [], ImportReport()
     for line, raw in progress(rows):

@@ -443,3 +443,63 @@ stripe_events = Table(
     Index(None, "outcome", "received_at"),
     Index(None, "received_at"),
 )
+
+
+# -- accounts and the admin console (created by migration 0008) ---------------------------------
+# - sessions: one row per logged-in browser. The cookie carries a random token; the row is keyed
+#   by its SHA-256, so a copy of the table logs nobody in. Deleting the row ends the session
+#   (logout, password change, "log out everywhere"); one primary-key read per request checks it.
+# - signups: sign-ups waiting for their emailed verification link; the contact is created only
+#   when the link is followed, so an unverified address never becomes an account.
+# - mail_requests: emails the sign-up and reset forms sent, counted per address and per email to
+#   rate-limit them (nobody can use the forms to flood an inbox).
+# - audit_log: what admins did in the console that is not a ledger entry (tags, locks, sessions),
+#   with the admin as actor.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "contact_id"),
+    Index(None, "expires_at"),
+)
+
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "email"),
+    Index(None, "created_at"),
+)
+
+mail_requests = Table(
+    "mail_requests",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "email", "created_at"),
+    Index(None, "address", "created_at"),
+    Index(None, "created_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_kind", String(20), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="SET NULL"), nullable=True),
+    Column("detail", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "contact_id", "id"),
+)

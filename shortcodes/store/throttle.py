@@ -22,6 +22,14 @@ Three limits, each over the last :attr:`LoginPolicy.window`; addresses are count
 * ``per_account``: failures for one email from anywhere (a guessing botnet). Higher than the first,
   since anyone can spend it on a victim's email; reaching it locks that account for the window.
 
+**Known devices.** The per-address limit exists against credential stuffing, but everyone behind
+one NAT or proxy shares an address, so twenty wrong guesses by anyone there would lock every
+account out from it. A browser that has logged into an account before carries a signed,
+long-lived device cookie naming that account (the host sets it on each successful login); an
+attempt from such a browser passes ``known_device=True`` and is not held by ``per_address``.
+It is still held by the two per-account limits, so the cookie buys no extra guesses at the
+account it names, and a stolen cookie only helps someone who also has the password.
+
 A locked attempt never checks the password, so the right password does not reveal itself while
 locked, and unknown emails are counted exactly like known ones (the answer says nothing about which
 emails have accounts).
@@ -36,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shortcodes.context import Contact
@@ -124,16 +132,19 @@ class LoginThrottle:
         self.store = store
         self.policy = policy
 
-    def check_password(self, email: str, password: str, address: str) -> Contact | Locked | None:
+    def check_password(
+        self, email: str, password: str, address: str, *, known_device: bool = False
+    ) -> Contact | Locked | None:
         """:meth:`Store.check_password` from ``address`` unless a limit is reached: the contact
         on success, None on a wrong password or unknown email, :class:`Locked` when refused
-        unchecked."""
+        unchecked. ``known_device``: the browser logged into this account before, so the
+        per-address limit does not hold it (see the module docstring)."""
         key, where = email_key(email), address_key(address)
         store, window = self.store, self.policy.window
         now = to_db_time(store.clock())
         attempt_id = store.run_in_transaction(lambda tx: _claim(tx, key, where, now, window))
         seen = run_read(store.engine, lambda conn: _seen(conn, key, where, now - window))
-        locked = self._locked(attempt_id, seen, now)
+        locked = self._locked(attempt_id, seen, now, known_device)
         if locked is not None:
             store.run_in_transaction(lambda tx: _forget(tx, attempt_id))
             return locked
@@ -147,14 +158,36 @@ class LoginThrottle:
 
     def clear(self, email: str) -> int:
         """Forget every recorded attempt of ``email`` (an operator lifting a lock); how many."""
-        key = email_key(email)
-        query = delete(_attempts).where(_attempts.c.email == key)
-        return self.store.run_in_transaction(lambda tx: tx.conn.execute(query).rowcount)
+        return self.store.run_in_transaction(lambda tx: forget(tx, email=email))
 
-    def _locked(self, attempt_id: int, seen: Sequence[_Seen], now: datetime) -> Locked | None:
+    def recent_failures(self, limit: int = 200) -> list[tuple[str, str, int]]:
+        """(email, address, failures) inside the window, most failures first (the admin's view
+        of who is locked out or being guessed at)."""
+        a = _attempts
+        since = to_db_time(self.store.clock()) - self.policy.window
+        count = func.count().label("n")
+        query = (
+            select(a.c.email, a.c.address, count)
+            .where(a.c.attempted_at > since, a.c.failed)
+            .group_by(a.c.email, a.c.address)
+            .order_by(count.desc(), a.c.email)
+            .limit(limit)
+        )
+        rows = run_read(self.store.engine, lambda conn: conn.execute(query).all())
+        return [(str(e), str(d), int(n)) for e, d, n in rows]
+
+    def clear_address(self, address: str) -> int:
+        """Forget every recorded attempt from ``address`` (an admin lifting its lock); how many."""
+        return self.store.run_in_transaction(lambda tx: forget(tx, address=address))
+
+    def _locked(
+        self, attempt_id: int, seen: Sequence[_Seen], now: datetime, known_device: bool
+    ) -> Locked | None:
         others = [s for s in seen if s.attempt_id != attempt_id]
         waits = []
         for name, matches in _LIMITS:
+            if known_device and name == "per_address":
+                continue
             limit: int = getattr(self.policy, name)
             counted = [s for s in others if matches(s)]
             if len(counted) < limit:
@@ -166,6 +199,15 @@ class LoginThrottle:
             else:  # attempts still in flight tipped it: they settle within a second
                 waits.append(Locked(name, BURST_WAIT))
         return max(waits, key=lambda w: w.retry_after, default=None)
+
+
+def forget(tx: Tx, *, email: str | None = None, address: str | None = None) -> int:
+    """Delete the recorded attempts of ``email`` or from ``address`` in ``tx``; how many."""
+    if email is not None:
+        where = _attempts.c.email == email_key(email)
+    else:
+        where = _attempts.c.address == address_key(address or "")
+    return int(tx.conn.execute(delete(_attempts).where(where)).rowcount)
 
 
 def email_key(email: str) -> str:

@@ -56,7 +56,6 @@ def test_preview_command_prints_the_timeline_without_writing(
         "automations",
         "preview",
         "drip-course",
-        "--contact",
         "ann@example.com",
     )
     assert code == 0
@@ -93,6 +92,8 @@ def test_billing_run_bills_each_subscriber_once_per_period(
     code, out = cli(capsys, site_dir, db_url, tmp_path, *args)
     assert code == 0, out
     assert "3 subscribers: 3 billed, 0 already billed for 2026-01" in out
+    # Not a terminal here (the progress bar is off): the count is still the real one.
+    assert out.rstrip().endswith("rules done: 6 steps")
     code, out = cli(capsys, site_dir, db_url, tmp_path, *args)
     assert "3 subscribers: 0 billed, 3 already billed" in out
     assert [harness.store.balance(s) for s in subs] == [50, 50, 50]
@@ -148,3 +149,19 @@ def harness_events():  # type: ignore[no-untyped-def]
     from shortcodes.store import schema as db
 
     return db.events
+
+
+@pytest.mark.parametrize("extra", [(), ("ann@example.com", "--all")])
+def test_preview_names_one_contact_or_all_not_neither_nor_both(
+    harness: Harness,
+    capsys: pytest.CaptureFixture[str],
+    site_dir: Path,
+    db_url: str,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+) -> None:
+    harness.contact("ann@example.com")
+    code, out = cli(capsys, site_dir, db_url, tmp_path, "automations", "preview", "drip-course",
+                    *extra)  # fmt: skip
+    assert code == 1
+    assert "name one CONTACT, or pass --all (not both)" in out

@@ -277,6 +277,9 @@ def test_time_limited_access_ends_after_four_months_by_button_and_by_payment(
     assert "Glaze Lab Access" in tags(timed, bo)
     clock.advance(minutes=2)
     worker(timed, tmp_path).run(until_idle=True)
+    # Four months on, the 14-day session has ended as well: Ann logs in again.
+    visitor.get("/glaze-lab", status=302)
+    assert visitor.login("ann@example.com", PASSWORD).status_code == 303
     visitor.get("/glaze-lab", status=403)
     assert "Glaze Lab Access" not in tags(timed, ann)
     assert tags(timed, bo) == {"Glaze Lab Buyer"}

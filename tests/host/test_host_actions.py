@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -194,3 +195,30 @@ def test_lending_library_borrow_then_check_in_after_the_lock(app: Flask) -> None
     rich.client.post("/actions/return-field-guide", data=fields)  # the same button again
     assert counts(app) == before
     assert store(app).balance("rich@example.com") == 260
+
+
+def test_a_stale_check_in_button_clicked_during_the_lock_is_refused(app: Flask) -> None:
+    """Two tabs showed the check-in button; one checked in, then the item was borrowed again
+    (a new lock): the other tab's button must not give the credits back while locked."""
+    rich = logged_in(app, "rich@example.com")
+    rich.get("/library")
+    rich.click("borrow-field-guide")
+    store(app).remove_tag("rich@example.com", "Lock Field Guide")  # the 3 days have passed
+    rich.get("/library")
+    stale = rich.button("return-field-guide")  # the other tab
+    rich.get("/library")
+    assert rich.click("return-field-guide").status_code == 303
+    rich.get("/library")
+    assert rich.click("borrow-field-guide").status_code == 303  # borrowed again: locked anew
+    assert store(app).balance("rich@example.com") == 230
+    before = counts(app)
+    assert rich.client.post("/actions/return-field-guide", data=stale).status_code == 303
+    html = rich.get("/library")
+    assert rich.flashes()[-1] == (
+        "The Field Guide is locked: you can check it in once its 3-day lock ends"
+    )
+    assert store(app).balance("rich@example.com") == 230
+    assert {k: v for k, v in counts(app).items() if k != "actionset_runs"} == {
+        k: v for k, v in before.items() if k != "actionset_runs"
+    }
+    assert re.search(r"you can check it in after \d\d \w+ 20\d\d at \d\d:\d\d UTC\.", html)

@@ -68,7 +68,9 @@ def test_login_clears_the_session_it_found(app: Flask) -> None:
     visitor.login("rich@example.com")
     with visitor.client.session_transaction() as session:
         assert "planted" not in session
-        assert isinstance(session["contact_id"], int)
+        assert store(app).accounts().session_contact(session["sid"]) == store(app).contact_id(
+            "rich@example.com"
+        )
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def test_pages_see_the_contacts_loyalty_points(app: Flask) -> None:
     """The request's contact carries its points, and [loyalty_points] prints them."""
     rich = store(app).get_contact("rich@example.com")
     with app.test_request_context("/"):
-        session["contact_id"] = rich.id
+        session["sid"] = store(app).accounts().start_session(rich.id)
         contact = current_contact()
         assert contact is not None
         assert contact.field("PointsLifetime") == 0

@@ -116,3 +116,58 @@ def test_the_poor_contact_sees_buy_more_links_instead_of_buttons(
     page.wait_for_url(f"{server.url}/credits")
     expect(page.locator(".flash-success")).to_contain_text("you now have 55 credits")
     page.screenshot(path=str(tmp_path / "poor-bought-credits.png"), full_page=True)
+
+
+def wait_for_mail(outbox: Path, to: str, timeout: float = 60.0) -> str:
+    """The body of the first email the server's own worker wrote to ``to``."""
+    import email
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes())
+            if message["To"] == to:
+                payload = message.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return payload.decode()
+        time.sleep(0.2)
+    raise AssertionError(f"no email to {to} after {timeout}s")
+
+
+def test_a_new_visitor_signs_up_verifies_buys_with_credits_and_logs_out(
+    server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    import re
+
+    page = browser.new_page()  # type: ignore[attr-defined]
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.goto(f"{server.url}/")
+    page.get_by_role("link", name="Sign up").first.click()
+    page.fill("input[name=name]", "Nina Newcomer")
+    page.fill("input[name=email]", "nina@example.com")
+    page.fill("input[name=password]", "nina-pass-1")
+    page.click("button[type=submit]:has-text('Sign up')")
+    expect(page.locator(".mail-sent")).to_contain_text("nina@example.com")
+    text = wait_for_mail(server.instance / "outbox", "nina@example.com")
+    (link,) = re.findall(r"https?://\S+", text)
+    page.goto(link)
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.wait_for_url(f"{server.url}/account")
+    expect(page.locator(".flash-success")).to_contain_text("Your email is confirmed")
+    page.goto(f"{server.url}/credits")
+    page.get_by_role("button", name="Buy 50 credits").click()
+    page.goto(f"{server.url}/catalog")
+    expect(page.locator("article")).to_contain_text("You have 50 credits")
+    page.get_by_role("button", name="Unlock Course A for 20 credits").click()
+    page.wait_for_url(f"{server.url}/courses/a")
+    expect(page.locator(".flash-success")).to_have_text(
+        "Unlocked Course A: Foundations — 30 credits left"
+    )
+    expect(page.locator("article")).to_contain_text("Welcome to Course A: Foundations, Nina")
+    page.screenshot(path=str(tmp_path / "course-a.png"), full_page=True)
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{server.url}/account")
+    page.wait_for_url(re.compile(r".*/login\?next=/account$"))
+    assert blocked == []  # nothing the page needed was refused by the CSP

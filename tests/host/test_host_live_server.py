@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from shortcodes.store import schema
 from shortcodes.store.facade import Store
-from tests.support.backends import PG_URL, WORKER, pg_unavailable
 from tests.support.live_server import LiveServer
 from tests.support.paths import SITE
 from tests.support.visitors import Answer, HttpVisitor
@@ -108,25 +104,6 @@ def test_100_simultaneous_posts_of_one_button_by_one_session_debit_once(
         entries = store.history("rich@example.com", limit=50).entries
         assert [e.delta for e in entries] == [-50, 260]
         assert store.verify().ok
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test (dropped afterwards)."""
-    if not PG_URL:
-        pg_unavailable("set SHORTCODES_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
-    name = f"host_{WORKER}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 SNACK_ACTIONSET = """

@@ -49,10 +49,21 @@ def test_restricted_pages_send_anonymous_visitors_to_login_and_back(
 
 
 @pytest.mark.parametrize("url", list(PRODUCTS))
-def test_product_pages_answer_403_to_contacts_without_the_tag(app: Flask, url: str) -> None:
-    poor = logged_in(app, "poor@example.com")
+def test_a_locked_product_page_offers_the_credit_buttons_branch_not_a_dead_end(
+    app: Flask, url: str
+) -> None:
+    poor = logged_in(app, "poor@example.com")  # 5 credits: cannot afford anything
     html = poor.get(url, status=403)
-    assert PRODUCTS[url] in html  # says which tag opens it
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.select_one(".creditbutton-short a.creditbutton-buy-more")["href"] == "/credits"
+    assert PRODUCTS[url] not in html  # no internal tag names
+    rich = logged_in(app, "rich@example.com")  # 260 credits: can afford every product
+    rich.get(url, status=403)
+    action = BeautifulSoup(rich.last, "html.parser").select_one(".creditbutton-affordable form")
+    assert action is not None
+    bought = rich.client.post(action["action"], data=rich.button(action["action"][9:]))
+    assert (bought.status_code, bought.location) == (303, url)
+    rich.get(url)  # open now
 
 
 def test_product_page_opens_for_its_owner_and_shows_the_owned_branch(app: Flask) -> None:

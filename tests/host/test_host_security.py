@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 from flask import Flask
 
 from shortcodes.membership.signing import signed_headers
+from tests.support.db import row_counts
 from tests.support.host import counts, logged_in, store
 from tests.support.visitors import Visitor
 
@@ -26,6 +27,23 @@ ROUTES = {
     "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/admin/payments": "test_author_tools_are_for_admins_only",
+    "/admin": "test_author_tools_are_for_admins_only",
+    "/admin/audit": "test_author_tools_are_for_admins_only",
+    "/admin/contacts": "test_author_tools_are_for_admins_only",
+    "/admin/contacts/<int:contact_id>": "test_author_tools_are_for_admins_only",
+    "/admin/contacts/<int:contact_id>/credits": "test_admin_changes_are_for_admins_only",
+    "/admin/contacts/<int:contact_id>/sessions": "test_admin_changes_are_for_admins_only",
+    "/admin/contacts/<int:contact_id>/tags": "test_admin_changes_are_for_admins_only",
+    "/admin/ledger": "test_author_tools_are_for_admins_only",
+    "/admin/locks": "test_admin_changes_are_for_admins_only",
+    "/admin/logs": "test_author_tools_are_for_admins_only",
+    "/signup": "test_account_links_act_only_on_the_account_they_were_sent_for",
+    "/verify": "test_account_links_act_only_on_the_account_they_were_sent_for",
+    "/reset": "test_account_links_act_only_on_the_account_they_were_sent_for",
+    "/reset/new": "test_account_links_act_only_on_the_account_they_were_sent_for",
+    "/account/email": "test_account_links_act_only_on_the_account_they_were_sent_for",
+    "/account/settings": "test_settings_change_only_the_session_contact",
+    "/account/sessions/end": "test_settings_change_only_the_session_contact",
     "/_preview": "test_author_tools_are_for_admins_only",
     "/_preview/<path:url>": "test_author_tools_are_for_admins_only",
     "/_shortcodes": "test_author_tools_are_for_admins_only",
@@ -104,15 +122,85 @@ def test_webhooks_need_the_site_secret(app: Flask) -> None:
     assert store(app).balance("rich@example.com") == 260
 
 
+ADMIN_PAGES = (
+    "/_preview",
+    "/_preview/account?as=poor@example.com",
+    "/_shortcodes",
+    "/admin",
+    "/admin/payments",
+    "/admin/audit",
+    "/admin/contacts",
+    "/admin/contacts?q=poor",
+    "/admin/contacts/3",
+    "/admin/ledger",
+    "/admin/locks",
+    "/admin/logs",
+)
+
+
 def test_author_tools_are_for_admins_only(app: Flask) -> None:
     rich = logged_in(app, "rich@example.com")
-    for url in (
-        "/_preview",
-        "/_preview/account?as=poor@example.com",
-        "/_shortcodes",
-        "/admin/payments",
-    ):
-        assert rich.client.get(url).status_code == 403
+    for url in ADMIN_PAGES:
+        assert rich.client.get(url).status_code == 403, url
+        assert "poor@example.com" not in rich.client.get(url).get_data(as_text=True)
+    anonymous = app.test_client()
+    for url in ADMIN_PAGES:
+        assert anonymous.get(url).status_code == 302, url
+    admin = logged_in(app, "admin@example.com")
+    for url in ADMIN_PAGES:
+        assert admin.client.get(url).status_code == 200, url
+
+
+def test_admin_changes_are_for_admins_only(app: Flask) -> None:
+    from shortcodes.store import schema
+
+    rich = logged_in(app, "rich@example.com")
+    rich.get("/account")
+    before = {**counts(app), **row_counts(store(app), schema.audit_log, schema.sessions)}
+    posts = {
+        "/admin/contacts/3/credits": {"amount": "500", "field": "_Credits", "reason": "gift"},
+        "/admin/contacts/3/tags": {"op": "apply", "tag": "Site Admin"},
+        "/admin/contacts/1/sessions": {},
+        "/admin/locks": {"email": "rich@example.com"},
+    }
+    for url, data in posts.items():
+        assert rich.post(url, data).status_code == 403, url
+        assert app.test_client().post(url, data=data).status_code in (302, 400), url
+    after = {**counts(app), **row_counts(store(app), schema.audit_log, schema.sessions)}
+    assert after == before
+
+
+def test_account_links_act_only_on_the_account_they_were_sent_for(app: Flask) -> None:
+    from tests.support.mailbox import link_in, mails_to
+
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/reset")
+    poor.post("/reset", {"email": "poor@example.com"})
+    token = link_in(mails_to(app, "poor@example.com")[0]).split("token=")[1]
+    # The reset link names poor's account; no form field can point it at rich.
+    data = {"token": token, "password": "taken-over", "email": "rich@example.com",
+            "contact": "rich@example.com", "c": "2"}  # fmt: skip
+    poor.get("/reset/new?token=" + token)
+    assert poor.post("/reset/new", data).status_code == 303
+    assert Visitor(app.test_client()).login("rich@example.com").status_code == 303
+    assert Visitor(app.test_client()).login("poor@example.com", "taken-over").status_code == 303
+    # Sign-up and email links signed for another purpose or altered are refused.
+    for path in ("/verify", "/account/email"):
+        assert poor.client.get(f"{path}?token={token}").status_code == 400
+    assert poor.client.get("/signup").status_code == 200
+
+
+def test_settings_change_only_the_session_contact(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/account/settings")
+    data = {"form": "name", "name": "Poor P.", "contact_id": "2", "email": "rich@example.com"}
+    assert poor.post("/account/settings", data).status_code == 303
+    assert store(app).get_contact(2).field("Name") != "Poor P."
+    poor.get("/account/settings")
+    assert poor.post("/account/sessions/end", {"contact_id": "2"}).status_code == 303
+    assert rich.client.get("/account").status_code == 200
+    assert poor.client.get("/account").status_code == 302
 
 
 def test_theme_files_hold_no_contact_data(app: Flask) -> None:

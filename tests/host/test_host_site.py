@@ -177,7 +177,7 @@ def test_front_matter_is_read_and_counted_in_lines() -> None:
         (
             "---\ntitel: x\n---\n",
             "b.md:2: front matter lines are 'key: value' with a key among title, layout, access,"
-            " login, data, description; got 'titel: x'",
+            " login, data, description, offer; got 'titel: x'",
         ),
     ],
 )

@@ -120,25 +120,21 @@ def test_ledger_verify_exits_1_and_names_each_disagreement(db_url: str, cli: Cli
 def test_actions_run_reports_success_refusal_and_replay(cli: Cli) -> None:
     cli("contacts", "add", "ann@example.com")
     cli("credits", "add", "ann@example.com", "70")
-    run = ("actions", "run", "buy-course-b", "--contact", "ann@example.com", "--key", "n1")
+    run = ("actions", "run", "ann@example.com", "buy-course-b", "--key", "n1")
     assert cli(*run) == (0, "Unlocked Course B — 20 credits left\n", "")
     assert (
         cli(*run)[1]
         == "Unlocked Course B — 20 credits left (replayed: it already ran with this key)\n"
     )
-    code, out, _ = cli(
-        "actions", "run", "buy-item", "--contact", "ann@example.com", "--param", "cost=30"
-    )
+    code, out, _ = cli("actions", "run", "ann@example.com", "buy-item", "--param", "cost=30")
     assert (code, out) == (1, "You need 30 credits; you have 20\n")
-    code, _, err = cli(
-        "actions", "run", "buy-item", "--contact", "ann@example.com", "--param", "cost=lots"
-    )
+    code, _, err = cli("actions", "run", "ann@example.com", "buy-item", "--param", "cost=lots")
     assert code == 1
     assert err == (
         "error: parameter 'cost' of 'buy-item': an amount is a whole number "
         "from 0 to 1000000000000, got 'lots'\n"
     )
-    code, _, err = cli("actions", "run", "fly", "--contact", "ann@example.com")
+    code, _, err = cli("actions", "run", "ann@example.com", "fly")
     assert (code, "no actionset 'fly'" in err) == (1, True)
 
 
@@ -152,11 +148,10 @@ def test_actions_run_reports_success_refusal_and_replay(cli: Cli) -> None:
         (["credits", "add", "ann@example.com", "5", "--expires-in", "soon"], "duration"),
         (["credits", "add", "ann@example.com", "5", "--category", "free"], "invalid choice"),
         (["credits", "add", "ann@example.com"], "required: amount"),
-        (["actions", "run", "buy-item"], "required: --contact"),
-        (
-            ["actions", "run", "buy-item", "--contact", "a", "--param", "cost"],
-            "expected NAME=VALUE",
-        ),
+        (["actions", "run", "ann@example.com"], "required: action"),
+        (["actions", "run", "a", "buy-item", "--param", "cost"], "expected NAME=VALUE"),
+        (["contacts", "list", "--page", "0"], "greater than 0"),
+        (["contacts", "list", "--per-page", "x"], "greater than 0"),
         (["ledger", "history", "ann@example.com", "--limit", "0"], "greater than 0"),
         (["contacts", "add"], "required: email"),
         (["contacts", "unlock"], "required: email"),
@@ -260,3 +255,55 @@ def test_contacts_unlock_lifts_a_login_lock(cli: Cli, store: Store) -> None:
         cli("contacts", "unlock", "ann@example.com")[1]
         == "forgot 0 failed logins of ann@example.com\n"
     )
+
+
+def test_contacts_list_searches_filters_by_tag_and_pages(cli: Cli) -> None:
+    for email, name in (("ann@example.com", "Ann"), ("bob@example.com", "Bob"),
+                        ("anna@example.com", "Anna")):  # fmt: skip
+        cli("contacts", "add", email, "--name", name)
+    cli("tags", "apply", "bob@example.com", "Owns Course B")
+    code, out, _ = cli("contacts", "list", "--search", "ANN")
+    assert code == 0
+    assert out.splitlines() == [
+        f"{3:>8}  {'anna@example.com':<40} Anna",
+        f"{1:>8}  {'ann@example.com':<40} Ann",
+        "page 1 of 1 (2 contacts)",
+    ]
+    assert cli("contacts", "list", "--tag", "owns course b")[1].splitlines()[-1] == (
+        "page 1 of 1 (1 contacts)"
+    )
+    paged = cli("contacts", "list", "--per-page", "2", "--page", "2")[1].splitlines()
+    assert paged == [f"{1:>8}  {'ann@example.com':<40} Ann", "page 2 of 2 (3 contacts)"]
+    code, _, err = cli("contacts", "list", "--tag", "No Such Tag")
+    assert code == 1
+    assert err.startswith("error: ")
+    assert cli("contacts", "list", "--per-page", "5000")[0] == 1
+
+
+def test_tags_list_shows_holders_and_filters(cli: Cli) -> None:
+    cli("contacts", "add", "ann@example.com")
+    cli("tags", "apply", "ann@example.com", "Owns Course B")
+    code, out, _ = cli("tags", "list", "--held")
+    assert code == 0
+    (line,) = out.splitlines()
+    assert line.split() == [line.split()[0], "Owns", "Course", "B", "product", "1", "holding"]
+    assert len(cli("tags", "list")[1].splitlines()) == 7
+
+
+def test_contacts_import_help_describes_the_csv_format(cli: Cli) -> None:
+    code, out, _ = cli("contacts", "import", "--help")
+    assert code == 0
+    assert "_Credits   one column per credit field" in out
+    assert "email,name,tags,_Credits,City" in out
+
+
+def test_a_credits_column_without_the_fields_spelling_is_refused(
+    cli: Cli, tmp_path: Path, db_url: str
+) -> None:
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("email,credits\nann@example.com,50\n", encoding="utf-8")
+    code, _, err = cli("contacts", "import", str(csv_file))
+    assert code == 1
+    assert "column 'credits' looks like the credit field '_Credits'" in err
+    with Store.from_url(db_url) as store:
+        assert store.events_after(0, 10) == []

@@ -1,7 +1,7 @@
 """Grants migration 0007: every credit belongs to a grant; loyalty points move onto grants.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 
 Creates ``credit_grants``, ``grant_moves`` and ``grant_alerts`` (a frozen copy of those tables of
 ``shortcodes.store.schema`` at this revision; migrations never import the live schema), then:
@@ -46,7 +46,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 revision = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | None = None
 depends_on: str | None = None
 
