@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "shortcodes.commands.language",
     "shortcodes.commands.check",
+    "shortcodes.commands.authoring",
     "shortcodes.commands.store",
     "shortcodes.commands.docs",
     "shortcodes.commands.automations",

@@ -20,8 +20,9 @@ from markupsafe import Markup
 
 from shortcodes.attrs import attr_pairs
 from shortcodes.context import Context
+from shortcodes.html import AttrValue, Region
 from shortcodes.registry import ShortcodeSpec, convert
-from shortcodes.runtime import CompiledShortcode, Var, render_parts
+from shortcodes.runtime import CompiledShortcode, Var, Where, render_parts
 from shortcodes.tree import Opening, PairingWalk
 from shortcodes.variables import resolve, split_vars
 
@@ -58,11 +59,13 @@ class _PartsWalk(PairingWalk):
 
     def __init__(self, compiler: Compiler, text: str, in_attribute: bool) -> None:
         env = compiler.env
-        super().__init__(text, env.shortcodes, env.max_depth)
+        super().__init__(text, env.shortcodes, env.max_depth, html=not in_attribute)
         self.compiler = compiler
         self.in_attribute = in_attribute
         self.attrs_cache = env._attrs_cache  # cleared in place, never replaced
         self.strict = env.strict
+        # Positions map to the author's file for the page itself, not for attribute values.
+        self.where = None if in_attribute else compiler.where
 
     def text_item(self, text: str, offset: int) -> str:
         return text
@@ -76,6 +79,9 @@ class _PartsWalk(PairingWalk):
     def trim_text(self, item: str) -> str | None:
         return item[:-1] or None
 
+    def attribute_value(self, region: Region, items: list[Any]) -> None:
+        self.cur.append(AttrValue(region, self.compiler.finish(items, False)))
+
     def leaf(
         self, spec: ShortcodeSpec, start: int, end: int, body: str, body_offset: int
     ) -> CompiledShortcode:
@@ -84,7 +90,7 @@ class _PartsWalk(PairingWalk):
         attrs = self.attrs_cache.get((spec.name, body))
         if attrs is None:
             attrs = self.compiler.attrs(spec, body)
-        return CompiledShortcode(spec, attrs, self.text, start, self.strict)
+        return CompiledShortcode(spec, attrs, self.text, start, self.strict, self.where)
 
     def pair(self, tag: Opening, content: str, closed: bool) -> CompiledShortcode:
         return self.compiler.shortcode(tag, self.text, content, self.in_attribute)
@@ -93,8 +99,10 @@ class _PartsWalk(PairingWalk):
 class Compiler:
     """Compiles page text for one environment (its registry, strictness and caches)."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, where: Where | None = None) -> None:
         self.env = env
+        #: Maps offsets of the compiled text to the author's file (see ``Environment.compile``).
+        self.where = where
         #: Set by the walk when two texts were added side by side (escapes do that).
         self.adjacent_text = False
 
@@ -139,7 +147,12 @@ class Compiler:
         """Compile an enclosing shortcode: bind its handler, attributes, content and branches."""
         spec = tag.spec
         compiled = CompiledShortcode(
-            spec, self.attrs(spec, tag.body), source, tag.start, self.env.strict
+            spec,
+            self.attrs(spec, tag.body),
+            source,
+            tag.start,
+            self.env.strict,
+            None if in_attribute else self.where,
         )
         compiled.node_content = content
         children = tag.children

@@ -17,7 +17,7 @@ from shortcodes.errors import Problem, ShortcodeSyntaxError
 from shortcodes.nodes import Node, ShortcodeNode, Text
 from shortcodes.parser import AttrItem, lex_attrs
 from shortcodes.registry import Attribute, Handler, ShortcodeSpec, validate_name
-from shortcodes.runtime import Shortcode, Template
+from shortcodes.runtime import Shortcode, Template, Where
 from shortcodes.tree import MAX_DEPTH, build_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +44,8 @@ class Environment:
         # keeps a cold render proportional to the number of distinct tags.
         self._lex_cache: dict[str, tuple[AttrItem, ...]] = {}
         self._attrs_cache: dict[tuple[str, str], CompiledAttrs] = {}
+        #: Bumped on every registration change: a page compiled before it is out of date.
+        self.generation = 0
         if builtins:
             from shortcodes.builtin import register
 
@@ -93,6 +95,7 @@ class Environment:
         )
         self.shortcodes[name] = spec
         self._attrs_cache.clear()  # nested shortcodes in attributes depend on the registry
+        self.generation += 1
         return spec
 
     def shortcode(self, name: str, enclosing: bool = False, **options: Any) -> Callable[[F], F]:
@@ -108,6 +111,7 @@ class Environment:
         """Unregister ``name`` (a no-op when it is not registered)."""
         self.shortcodes.pop(name, None)
         self._attrs_cache.clear()
+        self.generation += 1
 
     # -- pipeline -----------------------------------------------------------------------------------
     def _lex(self, body: str) -> tuple[AttrItem, ...]:
@@ -131,15 +135,20 @@ class Environment:
         """Parse ``text`` into a node tree (registered names only; everything else is Text)."""
         return self._parse(text)
 
-    def compile(self, text: str, name: str = "<page>") -> Template:
-        """Parse ``text`` once into a Template that renders against any context."""
+    def compile(self, text: str, name: str = "<page>", where: Where | None = None) -> Template:
+        """Parse ``text`` once into a Template that renders against any context.
+
+        ``where(offset)`` gives the (line, column) in the author's file of an offset of
+        ``text`` when ``text`` is not the file itself (a host page: Markdown converted, front
+        matter removed), so inline notices name the lines ``check`` and lint name.
+        """
         if not isinstance(text, str):
             raise TypeError(f"page text must be str, not {type(text).__name__}")
         if self.strict:
             errors = [p for p in self.lint(text, name) if p.severity == "error"]
             if errors:
                 raise ShortcodeSyntaxError(errors[0])
-        return Template(Compiler(self).compile_text(text), text, name)
+        return Template(Compiler(self, where).compile_text(text), text, name)
 
     def render(self, text: str, ctx: Context | None = None) -> Markup:
         """Parse and render ``text`` for ``ctx`` (None is an anonymous visitor)."""

@@ -23,6 +23,7 @@ The hierarchy::
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,19 +40,54 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def caret_snippet(text: str, offset: int, width: int = 1) -> str:
+class LineIndex:
+    """Where each line of one text starts, so that many positions cost a bisection each.
+
+    :func:`line_col` counts newlines from the top, which is fine once but quadratic for a page
+    with a problem on every tag; lint and check use one index per page instead.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        find = text.find
+        at = find("\n")
+        while at >= 0:
+            self.starts.append(at + 1)
+            at = find("\n", at + 1)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of ``offset``."""
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
+
+    def bounds(self, offset: int) -> tuple[int, int]:
+        """Start and end (before its newline) of the line holding ``offset``."""
+        line = bisect_right(self.starts, offset)
+        end = self.starts[line] - 1 if line < len(self.starts) else len(self.text)
+        return self.starts[line - 1], end
+
+
+def caret_snippet(
+    text: str, offset: int, width: int = 1, bounds: tuple[int, int] | None = None
+) -> str:
     """The source line around ``offset`` with a caret line under the offending span."""
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", offset)
-    if end == -1:
-        end = len(text)
-    line = text[start:end]
-    # Long lines are clipped around the offset so the snippet stays readable.
+    if bounds is None:
+        start = text.rfind("\n", 0, offset) + 1
+        end = text.find("\n", offset)
+        if end == -1:
+            end = len(text)
+    else:
+        start, end = bounds
+    # Long lines are clipped around the offset so the snippet stays readable (and only the
+    # clipped part is copied: a long line with a problem on every tag stays linear).
     col = offset - start
-    if len(line) > 120:
+    if end - start > 120:
         left = max(0, col - 60)
-        line = ("…" if left else "") + line[left : left + 120]
+        line = ("…" if left else "") + text[start + left : min(end, start + left + 120)]
         col = col - left + (1 if left else 0)
+    else:
+        line = text[start:end]
     width = max(1, min(width, len(line) - col))
     return f"{line}\n{' ' * col}{'^' * width}"
 
@@ -213,7 +249,16 @@ class ThemeError(ShortcodeError):
 
 
 class PageError(ShortcodeError):
-    """A page file the host cannot serve: bad front matter, unreadable file."""
+    """A page file the host cannot serve: bad front matter, unreadable file.
+
+    ``line`` and ``column`` (1-based, 0 when unknown) say where in the file, counted from its
+    top: ``check``, the preview, the editor and the language server all report them.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 class HookError(ShortcodeError):
@@ -348,15 +393,24 @@ def make_problem(
     severity: Severity = "error",
     width: int = 1,
     source_name: str = "<page>",
+    lines: LineIndex | None = None,
 ) -> Problem:
-    """Build a :class:`Problem` at ``offset`` of ``text`` (the single helper all checks use)."""
-    line, column = line_col(text, offset)
+    """Build a :class:`Problem` at ``offset`` of ``text`` (the single helper all checks use).
+
+    ``lines`` (an index of ``text``) makes it cost a bisection instead of a scan of the text.
+    """
+    if lines is None:
+        line, column = line_col(text, offset)
+        bounds = None
+    else:
+        line, column = lines.line_col(offset)
+        bounds = lines.bounds(offset)
     return Problem(
         line=line,
         column=column,
         message=message,
         severity=severity,
-        snippet=caret_snippet(text, offset, width),
+        snippet=caret_snippet(text, offset, width, bounds),
         offset=offset,
         source_name=source_name,
     )

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from shortcodes.errors import Problem, Severity, make_problem
+from shortcodes.errors import LineIndex, Problem, Severity, make_problem
 from shortcodes.nodes import ShortcodeNode
-from shortcodes.registry import convert
+from shortcodes.parser import NAME_RE
+from shortcodes.registry import ShortcodeSpec, convert
 from shortcodes.tree import build_tree
+from shortcodes.typos import with_typos
 from shortcodes.variables import VAR_RE, is_known
 
 if TYPE_CHECKING:
@@ -29,13 +31,16 @@ class _Collector:
         self.name = name
         self.problems: list[Problem] = []
         self._seen: set[tuple[int, str]] = set()
+        self._lines = LineIndex(text)
 
     def __call__(self, offset: int, width: int, message: str, severity: str = "error") -> None:
         if (offset, message) in self._seen:
             return
         self._seen.add((offset, message))
         sev: Severity = "warning" if severity == "warning" else "error"
-        self.problems.append(make_problem(self.text, offset, message, sev, width, self.name))
+        self.problems.append(
+            make_problem(self.text, offset, message, sev, width, self.name, self._lines)
+        )
 
 
 def lint(env: Environment, text: str, name: str = "<page>") -> list[Problem]:
@@ -44,16 +49,18 @@ def lint(env: Environment, text: str, name: str = "<page>") -> list[Problem]:
 
     report = _Collector(text, name)
     nodes = build_tree(text, env.shortcodes, env._lex, env.max_depth, report)
+    registry = with_typos(env.shortcodes, text)
     starts: set[int] = set()
     for node in walk(nodes):
         starts.add(node.offset)
-        _check_node(env, node, report)
+        _check_node(env, registry[node.name], node, report)
     _unfinished_tags(env, text, starts, report)
     return sorted(report.problems, key=lambda p: (p.offset, p.message))
 
 
-def _check_node(env: Environment, node: ShortcodeNode, report: _Collector) -> None:
-    spec = env.shortcodes[node.name]
+def _check_node(
+    env: Environment, spec: ShortcodeSpec, node: ShortcodeNode, report: _Collector
+) -> None:
     for item in node.attrs:
         at = node.body_offset + item.offset
         if not item.quoted and ('"' in item.raw or "'" in item.raw):
@@ -117,7 +124,7 @@ def _check_inner(env: Environment, node: ShortcodeNode, report: _Collector) -> N
                 )
 
 
-_TAG_START = re.compile(r"\[/?([^<>&/\[\]=\s\x00-\x1f\x7f]+)")
+_TAG_START = re.compile(rf"\[/?({NAME_RE.pattern})")
 
 
 def _unfinished_tags(env: Environment, text: str, starts: set[int], report: _Collector) -> None:

@@ -65,7 +65,9 @@ NAME_RE: Final = re.compile(_NAME)
 _ODD_SPACES: Final = re.compile("[\u00a0\u200b]+")
 
 
-_NOT_NAME_CHAR: Final = re.compile(r"[^\w-]")
+# WordPress's name boundary is (?![\w-]) on bytes: ASCII letters, digits, _ and - only.
+_NOT_NAME_CHAR: Final = re.compile(r"[^A-Za-z0-9_-]")
+_ASCII_SPACE: Final = " \t\n\r\x0b\x0c"
 
 
 def resolve_name(name: str, names: Container[str]) -> tuple[str, int] | None:
@@ -258,11 +260,15 @@ def lex_attrs(text: str) -> list[AttrItem]:
             items.append(AttrItem(None, src[1:-1], m.start(), True, src))
         else:
             key, _, value = src.partition("=")
-            value = value.strip()
+            value = value.strip(_ASCII_SPACE)
             quoted = kind != "NAMED_BARE"
             items.append(
                 AttrItem(
-                    key.rstrip().lower(), value[1:-1] if quoted else value, m.start(), quoted, src
+                    key.rstrip(_ASCII_SPACE).lower(),
+                    value[1:-1] if quoted else value,
+                    m.start(),
+                    quoted,
+                    src,
                 )
             )
     return items

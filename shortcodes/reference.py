@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from shortcodes.builtin.common import url
+from shortcodes.builtin.common import tag_name, url
 from shortcodes.registry import Attribute, ShortcodeSpec, as_bool
 
 if TYPE_CHECKING:
@@ -123,3 +123,46 @@ def reference(env: Environment, title: str = "Shortcode reference") -> str:
 def _is_builtin(spec: ShortcodeSpec) -> bool:
     module = getattr(spec.handler, "__module__", "") or ""
     return module.startswith("shortcodes.builtin")
+
+
+_TYPE_IDS: Final[dict[Callable[..., Any], str]] = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    as_bool: "bool",
+    url: "url",
+    tag_name: "tag",
+}
+
+
+def registry_schema(env: Environment) -> dict[str, Any]:
+    """The registry as JSON-ready data for editors: every name with its attributes and types.
+
+    ``attributes`` is None for a shortcode that takes any attributes. Types are ``str``,
+    ``int``, ``float``, ``bool``, ``url``, ``tag`` or the converter's name.
+    """
+    shortcodes = {}
+    for name in sorted(env.shortcodes):
+        spec = env.shortcodes[name]
+        attributes = None
+        if spec.attributes is not None:
+            attributes = [
+                {
+                    "name": a.name,
+                    "type": _TYPE_IDS.get(a.type, getattr(a.type, "__name__", "value")),
+                    "required": a.required,
+                    "default": None if a.default is None else str(a.default),
+                    "doc": a.doc,
+                }
+                for a in spec.attributes
+            ]
+        shortcodes[name] = {
+            "enclosing": spec.enclosing,
+            "description": spec.description,
+            "example": spec.example,
+            "else_markers": list(spec.else_markers),
+            "attributes": attributes,
+            "source": spec.extra.get("source"),
+        }
+    return {"shortcodes": shortcodes}

@@ -94,3 +94,5 @@ class ShortcodeSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     #: What visitors see when the shortcode fails (a gate: its fail branch); None is nothing.
     fallback: Callable[[Shortcode], str | Markup] | None = None
+    #: For the stand-in of a typo pair (``shortcodes.typos``): the enclosing name it misspells.
+    typo_of: str = ""

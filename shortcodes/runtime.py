@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
 from shortcodes.context import ANONYMOUS, Context
-from shortcodes.errors import AttributeValueError, AuthorError, ShortcodeRenderError, line_col
+from shortcodes.errors import AttributeValueError, AuthorError, LineIndex, ShortcodeRenderError
 from shortcodes.variables import resolve
 
 if TYPE_CHECKING:
@@ -33,7 +34,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shortcodes")
 
+
+@lru_cache(maxsize=16)
+def _line_index(source: str) -> LineIndex:
+    """The line index of a page, made once: a page whose every tag fails (a preview of a page
+    full of typos) asks for as many positions as it has tags. The source's hash is cached by
+    the string itself, so a lookup does not read the page again."""
+    return LineIndex(source)
+
+
 _new_object = object.__new__
+
+#: Maps an offset in the compiled text to (line, column) in the author's file.
+Where = Callable[[int], tuple[int, int]]
 
 #: A dynamic attribute value: computed from the context when the handler reads it.
 ValueFn = Callable[[Context], Any]
@@ -199,13 +212,20 @@ class CompiledShortcode:
 
     __slots__ = (
         "attrs", "content_parts", "fail_parts", "handler", "node_content", "offset", "pass_parts",
-        "source", "spec", "strict",
+        "source", "spec", "strict", "where",
     )  # fmt: skip
 
     def __init__(
-        self, spec: ShortcodeSpec, attrs: CompiledAttrs, source: str, offset: int, strict: bool
+        self,
+        spec: ShortcodeSpec,
+        attrs: CompiledAttrs,
+        source: str,
+        offset: int,
+        strict: bool,
+        where: Where | None = None,
     ) -> None:
         self.spec = spec
+        self.where = where
         self.handler = spec.handler
         self.attrs = attrs
         self.source = source
@@ -217,8 +237,11 @@ class CompiledShortcode:
         self.fail_parts: tuple[Any, ...] | None = None
 
     def position(self) -> tuple[int, int]:
-        """1-based (line, column) of the opening tag."""
-        return line_col(self.source, self.offset)
+        """1-based (line, column) of the opening tag, in the author's file when the page was
+        compiled from converted text (Markdown, front matter) with a ``where`` map."""
+        if self.where is not None:
+            return self.where(self.offset)
+        return _line_index(self.source).line_col(self.offset)
 
     def render(self, ctx: Context) -> str:
         """Run the handler for ``ctx``; the escaped result (or the error policy's answer)."""

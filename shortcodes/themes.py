@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ import jinja2
 from markupsafe import Markup
 
 from shortcodes.builtin.actions import action_form
-from shortcodes.builtin.common import local_url, safe_url, split_list, url
+from shortcodes.builtin.common import local_url, safe_url, split_list, tag_name, url
 from shortcodes.context import Context
 from shortcodes.errors import ThemeError
 from shortcodes.registry import Attribute, validate_name
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 #: The attribute types a template may declare, and the converter each one uses.
 ATTRIBUTE_TYPES: Final[dict[str, Callable[[str], Any]]] = {
     "str": str,
-    "tag": str,
+    "tag": tag_name,
     "int": int,
     "float": float,
     "bool": bool,
@@ -281,6 +282,11 @@ class Theme:
         self.url_for = url_for or _no_url_for
         self.static_url = static_url.rstrip("/") + "/"
         self.shortcodes: list[str] = []
+        self._templates: dict[str, TemplateShortcode] = {}  # registered from shortcodes/*.html
+        self._stamp: tuple[tuple[str, int, int], ...] = ()
+        self._checked = 0.0
+        #: Seconds between two looks at the template files (:meth:`refresh`).
+        self.check_every = 1.0
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.path),
             autoescape=True,
@@ -320,26 +326,76 @@ class Theme:
 
     def register(self, env: Environment) -> list[str]:
         """Register the theme's template shortcodes, then its ``shortcodes.py``; returns names."""
+        self._stamp = self._template_stamp()
         for decl in self.template_shortcodes():
-            self._check_compiles(decl)
-            spec = env.add_shortcode(
-                decl.name,
-                self._handler(decl),
-                decl.enclosing,
-                attributes=decl.attributes,
-                description=decl.description,
-                example=decl.example,
-                # An enclosing template can be a gate: branch(passed) picks a side of [else].
-                else_markers=("else", f"else_{decl.name}") if decl.enclosing else (),
-            )
-            spec.extra.update(theme=self.name, source=str(self.path / decl.template))
-            self.shortcodes.append(decl.name)
+            self._add(env, decl)
         python = self.path / "shortcodes.py"
         if python.is_file():
             before = set(env.shortcodes)
             self._run_python(python, env)
             self.shortcodes.extend(sorted(set(env.shortcodes) - before))
         return list(self.shortcodes)
+
+    def _add(self, env: Environment, decl: TemplateShortcode) -> None:
+        self._check_compiles(decl)
+        spec = env.add_shortcode(
+            decl.name,
+            self._handler(decl),
+            decl.enclosing,
+            attributes=decl.attributes,
+            description=decl.description,
+            example=decl.example,
+            # An enclosing template can be a gate: branch(passed) picks a side of [else].
+            else_markers=("else", f"else_{decl.name}") if decl.enclosing else (),
+        )
+        spec.extra.update(theme=self.name, source=str(self.path / decl.template))
+        self._templates[decl.name] = decl
+        if decl.name not in self.shortcodes:
+            self.shortcodes.append(decl.name)
+
+    def _template_stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """(file, mtime, size) of every ``shortcodes/*.html``: what a reload looks at."""
+        folder = self.path / "shortcodes"
+        files = sorted(folder.glob("*.html")) if folder.is_dir() else []
+        stamp = []
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue  # removed while we looked: the next check sees it gone
+            stamp.append((file.name, stat.st_mtime_ns, stat.st_size))
+        return tuple(stamp)
+
+    def refresh(self, env: Environment) -> bool:
+        """Pick up new, changed and removed template shortcodes without a restart.
+
+        Looks at most once per :attr:`check_every` seconds (a glob and a stat per template); when a file
+        changed, the template shortcodes are registered again from their headers and the
+        removed ones are unregistered, and True is returned (pages then recompile, see
+        ``Environment.generation``). A template with a broken header keeps the last good
+        registration and raises :class:`ThemeError` naming the file, as at startup.
+        ``shortcodes.py`` is Python: it is read at startup only.
+        """
+        now = time.monotonic()
+        if now - self._checked < self.check_every:
+            return False
+        self._checked = now
+        stamp = self._template_stamp()
+        if stamp == self._stamp:
+            return False
+        declared = self.template_shortcodes()  # raises before anything is changed
+        for decl in declared:
+            self._check_compiles(decl)
+        self._stamp = stamp
+        names = {decl.name for decl in declared}
+        for gone in set(self._templates) - names:
+            env.remove_shortcode(gone)
+            del self._templates[gone]
+            self.shortcodes.remove(gone)
+        for decl in declared:
+            if self._templates.get(decl.name) != decl:
+                self._add(env, decl)
+        return True
 
     def _check_compiles(self, decl: TemplateShortcode) -> None:
         try:

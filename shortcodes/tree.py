@@ -16,21 +16,45 @@ from __future__ import annotations
 import difflib
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from shortcodes.html import Region, html_regions
 from shortcodes.nodes import Node, ShortcodeNode, Text
-from shortcodes.parser import AttrItem, next_closer, scan
+from shortcodes.parser import AttrItem, ScannedTag, next_closer, scan
 from shortcodes.registry import ShortcodeSpec
+from shortcodes.typos import with_typos
 
 MAX_DEPTH: Final = 100
 
 _NEWLINE: Final = re.compile("\n")
 
+_NOWHERE: Final = 1 << 62  # a region start past any page
+
+#: The stack entry that fences off an HTML attribute value: closers inside the value pair only
+#: with openers inside it, and what is still open where the value ends is closed there.
+BARRIER: Final = ShortcodeSpec("<attribute value>", lambda sc, ctx: "")
+
 #: Called with (offset, width, message, severity) for each structural problem found.
 Report = Callable[[int, int, str, str], None]
 
 AttrLexer = Callable[[str], tuple[AttrItem, ...]]
+
+
+def _blank_tags(text: str, tags: list[ScannedTag]) -> str:
+    """``text`` with every scanned tag replaced by as many U+0001 (offsets stay the same).
+
+    Not spaces: a tag is one unquoted attribute value (``<a href=[url] >``); not letters: a tag
+    right after ``<`` must not look like an HTML tag name.
+    """
+    pieces = []
+    pos = 0
+    for start, end, *_ in tags:
+        pieces.append(text[pos:start])
+        pieces.append("\x01" * (end - start))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 class Opening:
@@ -63,9 +87,11 @@ class PairingWalk:
         registry: Mapping[str, ShortcodeSpec],
         max_depth: int = MAX_DEPTH,
         report: Report | None = None,
+        html: bool = True,
     ) -> None:
         self.text = text
-        self.registry = registry
+        # Typos of gates written as pairs become stand-ins that hide their content.
+        self.registry = with_typos(registry, text)
         self.max_depth = max_depth
         self.report = report
         self.root: list[Any] = []
@@ -74,6 +100,13 @@ class PairingWalk:
         self.pos = 0  # page text before this offset is already in the output
         self.next_close: dict[str, int] = {}  # per name: a closer found ahead, or -1 for none
         self._markers: frozenset[str] | None = None
+        self._suggestions: dict[str, str | None] = {}
+        # HTML contexts (shortcodes.html): where tags are text, and attribute values.
+        self.html = html and "<" in text
+        self.regions: list[Region] = []
+        self.region_index = 0
+        self.region_start = _NOWHERE
+        self.attr: Region | None = None  # the attribute value the walk is inside
 
     # -- hooks: what the walk builds -------------------------------------------------------------
     def text_item(self, text: str, offset: int) -> Any:
@@ -100,6 +133,11 @@ class PairingWalk:
         """The text item without its last character (the ``[`` of an escape), or None if empty."""
         raise NotImplementedError
 
+    def attribute_value(self, region: Region, items: list[Any]) -> None:
+        """Add the items of an HTML attribute value that holds shortcodes to the current items
+        (the tree keeps them inline; the compiler wraps them to escape and check the result)."""
+        self.cur.extend(items)
+
     def _pop(self) -> Opening:
         """Take the innermost opener off the stack; its parent's items become current."""
         tag = self.stack.pop()
@@ -124,15 +162,75 @@ class PairingWalk:
         registry = self.registry
         text = self.text
         unknown = self._unknown if self.report is not None else None
-        for start, end, name, closing, body, body_at, self_closing in scan(text, registry, unknown):
+        tags: Iterable[ScannedTag] = scan(text, registry, unknown)
+        if self.html:
+            tags = list(tags)
+            # The HTML is read with the tags blanked out: a "<", a quote or a space inside a
+            # shortcode is the shortcode's, not the page's markup.
+            self.regions = html_regions(_blank_tags(text, tags))
+            self.region_start = self.regions[0].start if self.regions else _NOWHERE
+        for start, end, name, closing, body, body_at, self_closing in tags:
+            if start >= self.region_start and not self._in_context(start, end, name, closing):
+                continue
             if closing:
                 self._close(name, start, end)
             else:
                 self._open(registry[name], start, end, body, body_at, self_closing)
+        if self.attr is not None:
+            self._leave_attribute()
         self._flush(len(self.text))
         while self.stack:
             self._close_unclosed(self._pop(), len(self.text))
         return self.root
+
+    def _in_context(self, start: int, end: int, name: str, closing: bool) -> bool:
+        """Whether a tag at ``start`` runs where it is in the HTML; enter or leave attribute
+        values on the way (only tags past ``region_start`` come here)."""
+        attr = self.attr
+        if attr is not None and start >= attr.end:
+            self._leave_attribute()
+        regions = self.regions
+        i = self.region_index
+        while i < len(regions) and regions[i].end <= start:
+            i += 1
+        self.region_index = i
+        region = regions[i] if i < len(regions) and regions[i].start <= start else None
+        if region is None:
+            self.region_start = regions[i].start if i < len(regions) else _NOWHERE
+            return True
+        self.region_start = start  # inside a region: every tag comes here until it ends
+        if region.kind == "skip" or end > region.end:
+            self._not_run(region, start, end, name, closing)
+            return False
+        if self.attr is not region:
+            self._enter_attribute(region)
+        return True
+
+    def _not_run(self, region: Region, start: int, end: int, name: str, closing: bool) -> None:
+        why = f"it is inside {region.what}, where shortcodes do not run; it is shown as text"
+        if region.what == "<script>":
+            why += " (give the script contact data through a data- attribute instead)"
+        elif end > region.end:
+            why = f"it does not end inside {region.what}; it is shown as text"
+        self._problem(start, end - start, f"[{'/' if closing else ''}{name}]: {why}", "warning")
+
+    def _enter_attribute(self, region: Region) -> None:
+        self._flush(region.start)
+        fence = Opening(BARRIER, region.start, region.start, "", region.start, False)
+        self.stack.append(fence)
+        self.cur = fence.children
+        self.attr = region
+
+    def _leave_attribute(self) -> None:
+        region = self.attr
+        assert region is not None
+        self._flush(region.end)
+        while self.stack[-1].spec is not BARRIER:
+            self._close_unclosed(self._pop(), region.end)
+        fence = self._pop()
+        self.attr = None
+        self.region_start = region.end
+        self.attribute_value(region, fence.children)
 
     def _open(
         self, spec: ShortcodeSpec, start: int, end: int, body: str, body_at: int, slash: bool
@@ -154,6 +252,8 @@ class PairingWalk:
                 closer = self.next_close[spec.name] = next_closer(text, spec.name, start)
             if closer == -1:
                 slash = True  # no closer follows: self-closing, as WordPress reads it
+        if slash and spec.typo_of:
+            return  # a typo not written as a pair is unknown text, byte for byte
         if not slash and len(self.stack) >= self.max_depth:
             self._problem(
                 start,
@@ -176,9 +276,15 @@ class PairingWalk:
     def _close(self, name: str, start: int, end: int) -> None:
         stack = self.stack
         for depth in range(len(stack) - 1, -1, -1):
-            if stack[depth].spec.name == name:
+            spec = stack[depth].spec
+            if spec.name == name:
+                break
+            if spec is BARRIER:  # no opener inside this attribute value
+                depth = -1
                 break
         else:
+            depth = -1
+        if depth < 0:
             self._problem(
                 start,
                 end - start,
@@ -220,14 +326,22 @@ class PairingWalk:
             )
             siblings.append(self.pair(tag, self.text[tag.end : at], False))
             return
-        siblings.append(self.leaf(tag.spec, tag.start, tag.end, tag.body, tag.body_offset))
+        if tag.spec.typo_of:  # a typo opener whose closer went to another: it is text
+            siblings.append(self.text_item(self.text[tag.start : tag.end], tag.start))
+        else:
+            siblings.append(self.leaf(tag.spec, tag.start, tag.end, tag.body, tag.body_offset))
         siblings.extend(tag.children)
 
     def _unknown(self, start: int, name: str) -> None:
         """Lint only: an unregistered name close to a registered one is probably a typo."""
         if name.lower() in self._else_markers():
             return  # [else_memb_if] and friends are markers, not typos
-        close = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
+        # One suggestion per distinct name: a page may spell the same unknown name 100,000 times.
+        if name not in self._suggestions:
+            found = difflib.get_close_matches(name, list(self.registry), n=1, cutoff=0.8)
+            self._suggestions[name] = found[0] if found else None
+        suggestion = self._suggestions[name]
+        close = [suggestion] if suggestion is not None else []
         if close:
             self._problem(
                 start,
@@ -254,8 +368,9 @@ class _TreeWalk(PairingWalk):
         lex: AttrLexer,
         max_depth: int,
         report: Report | None,
+        html: bool = True,
     ) -> None:
-        super().__init__(text, registry, max_depth, report)
+        super().__init__(text, registry, max_depth, report, html)
         self.lex = lex
 
         # Nodes are made in closing order, not page order: find lines by bisecting the newlines.
@@ -300,10 +415,11 @@ def build_tree(
     lex: AttrLexer,
     max_depth: int = MAX_DEPTH,
     report: Report | None = None,
+    html: bool = True,
 ) -> tuple[Node, ...]:
     """Parse ``text`` into a tree of frozen nodes for the shortcodes in ``registry``.
 
     ``lex`` turns attribute text into items (the environment passes a cached lexer).
     ``report`` receives structural problems (unclosed gates, stray closers, typos, depth).
     """
-    return tuple(_TreeWalk(text, registry, lex, max_depth, report).walk())
+    return tuple(_TreeWalk(text, registry, lex, max_depth, report, html).walk())

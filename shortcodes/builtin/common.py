@@ -76,6 +76,14 @@ def url(value: Any) -> str:
 url.__name__ = "a safe link (a path, or an http, https, mailto or tel URL)"
 
 
+def tag_name(value: Any) -> str:
+    """The ``tag`` attribute type: a tag name or id, as written (``check`` looks it up)."""
+    return text_of(value)
+
+
+tag_name.__name__ = "a tag name or id"
+
+
 #: Never in a redirect target: a backslash (browsers read ``/\\evil`` as ``//evil``, another
 #: host) and control characters (CR/LF split headers, NUL and tabs confuse URL parsers).
 _NOT_IN_LOCAL_PATH: Final = re.compile(r"[\x00-\x1f\x7f\\]")

@@ -36,12 +36,18 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shortcodes.automations.shortcodes import register_loyalty_shortcodes
-from shortcodes.environment import Environment
 from shortcodes.errors import PageError, SettingsError
-from shortcodes.host import admin, auth, buttons, checkout, preview, selfservice, views, webhooks
-from shortcodes.host.account import register_account_shortcodes
-from shortcodes.host.checkout import register_host_shortcodes
+from shortcodes.host import (
+    admin,
+    auth,
+    buttons,
+    checkout,
+    editor,
+    preview,
+    selfservice,
+    views,
+    webhooks,
+)
 from shortcodes.host.pages import PageStore
 from shortcodes.host.seed import seed
 from shortcodes.host.settings import (
@@ -50,6 +56,7 @@ from shortcodes.host.settings import (
     resolve_settings,
     text_settings,
 )
+from shortcodes.host.sitecheck import site_environment
 from shortcodes.host.state import EXTENSION, HostState
 from shortcodes.membership.config import load_config
 from shortcodes.membership.signing import AccountSigner, ActionSigner
@@ -58,7 +65,6 @@ from shortcodes.payments import buying as pay
 from shortcodes.payments import webhook as stripe_hooks
 from shortcodes.payments.stripe_settings import stripe_settings
 from shortcodes.store.facade import Store
-from shortcodes.themes import load_theme, theme_path
 
 #: The host's own page templates (package data), overridable from the theme's ``host/`` folder.
 TEMPLATES = Path(__file__).with_name("templates")
@@ -187,11 +193,7 @@ def _build_state(app: Flask, settings: Settings) -> HostState:
     store = _open_store(settings.database_url, site, seed_demo=bool(app.config["SEED"]))
     # Rules are checked at startup too: a bad rule stops the site with an error naming it.
     automations = config.automations
-    env = Environment()
-    register_host_shortcodes(env)
-    register_account_shortcodes(env)
-    register_loyalty_shortcodes(env)
-    theme = load_theme(env, theme_path(site.theme, settings.themes_dir), url_for=url_for)
+    env, theme = site_environment(site, settings.themes_dir, url_for)
     signer = ActionSigner(
         str(app.config["SECRET_KEY"]), max_age=int(app.config["ACTION_TOKEN_MAX_AGE"])
     )
@@ -231,7 +233,7 @@ def _register(app: Flask, state: HostState) -> None:
     # The simulated checkout credits without a payment: only a demo site may have it.
     demo = checkout.bp if state.site.demo_payments else checkout.closed
     blueprints = [auth.bp, selfservice.bp, admin.bp, buttons.bp, demo, pay.bp, stripe_hooks.bp]
-    blueprints += [webhooks.bp, preview.bp]
+    blueprints += [webhooks.bp, preview.bp, editor.bp]
     blueprints.append(views.bp)  # last: its catch-all page route must not shadow the others
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -24,6 +24,7 @@ from shortcodes.errors import (
     UnknownAction,
 )
 from shortcodes.host.auth import login_required, safe_target
+from shortcodes.host.render import InertSigner
 from shortcodes.host.state import host, signed_in
 from shortcodes.host.views import error_page
 from shortcodes.store.runner import RunResult
@@ -52,6 +53,12 @@ def run(action_id: str) -> ResponseReturnValue:
     """Verify the token and run the actionset once; flash the outcome and redirect back."""
     contact = signed_in()
     state = host()
+    if request.form.get("token") == InertSigner.TOKEN:
+        return error_page(
+            400,
+            "Preview button",
+            "This button was shown in a preview: it is inert and did nothing.",
+        )
     try:
         claim = state.signer.verify_action(request.form.get("token", ""), contact.id, action_id)
     except ActionTokenExpired:

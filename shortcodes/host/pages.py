@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
 from shortcodes.environment import Environment
-from shortcodes.errors import PageError
+from shortcodes.errors import LineIndex, PageError
+from shortcodes.parser import scan
 from shortcodes.runtime import Template
+from shortcodes.typos import with_typos
 
 EXTENSIONS = (".md", ".html")
 FRONT_KEYS = ("title", "layout", "access", "login", "data", "description", "offer")
@@ -68,48 +72,89 @@ class Page:
     size: int
     #: The compiled ``offer`` of the front matter (None when it has none).
     offer: Template | None = None
+    #: The environment's registry generation it was compiled with (a theme reload bumps it).
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FrontValue:
+    """One front matter value and where it starts in the file (1-based line and column)."""
+
+    value: str
+    line: int
+    column: int
+
+
+#: The values ``login`` takes, and whether each asks for a login.
+LOGIN_VALUES = {"yes": True, "required": True, "true": True, "no": False, "false": False}
 
 
 def split_front_matter(text: str, name: str) -> tuple[FrontMatter, str, int]:
     """The front matter, the body, and how many lines the front matter took (for lint lines)."""
+    values, body, taken = read_front_matter(text, name)
+    return front_matter(values, name), body, taken
+
+
+def read_front_matter(text: str, name: str) -> tuple[dict[str, FrontValue], str, int]:
+    """The raw front matter values with their positions, the body, and the lines taken.
+
+    Raises :class:`PageError` (with line and column) for a line that is not ``key: value`` with
+    a known key, or front matter that is never closed.
+    """
     if not text.startswith("---"):
-        return FrontMatter(), text, 0
+        return {}, text, 0
     lines = text.split("\n")
     if lines[0].strip() != "---":
-        return FrontMatter(), text, 0
+        return {}, text, 0
     for end in range(1, len(lines)):
         if lines[end].strip() == "---":
-            meta = _parse_meta(lines[1:end], name)
-            return meta, "\n".join(lines[end + 1 :]), end + 1
-    raise PageError(f"{name}: front matter opened with '---' on line 1 is never closed")
+            values = _read_values(lines[1:end], name)
+            return values, "\n".join(lines[end + 1 :]), end + 1
+    raise PageError(f"{name}:1:1: front matter opened with '---' on line 1 is never closed", 1, 1)
 
 
-def _parse_meta(lines: list[str], name: str) -> FrontMatter:
-    values: dict[str, str] = {}
+def _read_values(lines: list[str], name: str) -> dict[str, FrontValue]:
+    values: dict[str, FrontValue] = {}
     for number, line in enumerate(lines, start=2):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition(":")
+        column = len(line) - len(line.lstrip()) + 1
         key = key.strip().lower()
         if not sep or key not in FRONT_KEYS:
             raise PageError(
-                f"{name}:{number}: front matter lines are 'key: value' with a key among "
-                f"{', '.join(FRONT_KEYS)}; got {line.strip()!r}"
+                f"{name}:{number}:{column}: front matter lines are 'key: value' with a key among "
+                f"{', '.join(FRONT_KEYS)}; got {line.strip()!r}",
+                number,
+                column,
             )
+        at = len(key) + 1 + len(value) - len(value.lstrip()) + column
         value = value.strip()
         # An offer is shortcode text: its quotes belong to the attributes.
-        values[key] = value if key == "offer" else value.strip('"').strip("'")
-    login = values.get("login", "no").lower()
-    if login not in ("yes", "no", "required", "true", "false"):
-        raise PageError(f"{name}: front matter 'login' is yes or no, got {login!r}")
+        value = value if key == "offer" else value.strip('"').strip("'")
+        values[key] = FrontValue(value, number, at)
+    return values
+
+
+def front_matter(values: dict[str, FrontValue], name: str) -> FrontMatter:
+    """The page settings the values give; :class:`PageError` at the value that is wrong."""
+    text = {key: item.value for key, item in values.items()}
+    login = text.get("login", "no").lower()
+    if login not in LOGIN_VALUES:
+        item = values["login"]
+        raise PageError(
+            f"{name}:{item.line}:{item.column}: front matter 'login' is yes or no, got {login!r}",
+            item.line,
+            item.column,
+        )
     return FrontMatter(
-        title=values.get("title", ""),
-        layout=values.get("layout", "page") or "page",
-        access=_items(values.get("access", "")),
-        login=login in ("yes", "required", "true"),
-        data=_items(values.get("data", "")),
-        description=values.get("description", ""),
-        offer=values.get("offer", ""),
+        title=text.get("title", ""),
+        layout=text.get("layout", "page") or "page",
+        access=_items(text.get("access", "")),
+        login=LOGIN_VALUES[login],
+        data=_items(text.get("data", "")),
+        description=text.get("description", ""),
+        offer=text.get("offer", ""),
     )
 
 
@@ -117,8 +162,17 @@ def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+_ELSE_MARKER = re.compile(r"\[else(?:_[A-Za-z0-9_-]+)?\]", re.IGNORECASE)
+_HELD = re.compile("\ue000(\\d+)\ue001")
+_HELD_PARAGRAPH = re.compile("<p>((?:\ue000\\d+\ue001[ \t\n]*)+)</p>\n?")
+
+
 class MarkdownConverter:
-    """Markdown to HTML with shortcode tags kept verbatim (and unwrapped when alone on a line)."""
+    """Markdown to HTML with shortcode tags kept verbatim (and unwrapped when alone on a line).
+
+    The tags are found by the engine's own scanner (:func:`shortcodes.parser.scan`, linear on
+    any input), so Markdown protects exactly the tags the engine will run, typo pairs included.
+    """
 
     _HOLD = "\ue000{}\ue001"
 
@@ -126,28 +180,64 @@ class MarkdownConverter:
         self.env = env
         self.md = MarkdownIt("commonmark", {"html": True}).enable("table")
 
-    def _tag_pattern(self) -> re.Pattern[str]:
-        names = sorted(self.env.shortcodes, key=len, reverse=True)
-        alternatives = "|".join(re.escape(n) for n in names) or "(?!)"
-        # A tag is [name ...] or [/name] or an else marker; quoted values may hold ']'.
-        return re.compile(
-            r"\[/?(?:" + alternatives + r"|else(?:_[A-Za-z0-9_-]+)?)"
-            r"(?=[\s\]/])(?:\"[^\"]*\"|'[^']*'|[^\]\"'])*\]",
-            re.IGNORECASE,
-        )
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the shortcode tags and else markers of ``text`` are, in order."""
+        spans = [(tag[0], tag[1]) for tag in scan(text, with_typos(self.env.shortcodes, text))]
+        spans.extend(m.span() for m in _ELSE_MARKER.finditer(text))
+        spans.sort()
+        return spans
 
     def convert(self, text: str) -> str:
         """Render ``text`` as Markdown; shortcode tags come out exactly as written."""
-        held: list[str] = []
+        return self.convert_mapped(text)[0]
 
-        def hold(match: re.Match[str]) -> str:
-            held.append(match.group(0))
-            return self._HOLD.format(len(held) - 1)
-
-        html = self.md.render(self._tag_pattern().sub(hold, text))
+    def convert_mapped(self, text: str) -> tuple[str, list[tuple[int, int]]]:
+        """:meth:`convert`, and (offset in the HTML, offset in ``text``) of each tag, in order."""
+        held: list[tuple[int, str]] = []
+        pieces: list[str] = []
+        pos = 0
+        for start, end in self._spans(text):
+            if start < pos:
+                continue  # an else marker inside a tag's attribute text
+            pieces.append(text[pos:start])
+            held.append((start, text[start:end]))
+            pieces.append(self._HOLD.format(len(held) - 1))
+            pos = end
+        pieces.append(text[pos:])
+        html = self.md.render("".join(pieces))
         # A tag alone in a paragraph would leave <p>[gate]</p> around branches: unwrap it.
-        html = re.sub(r"<p>((?:\ue000\d+\ue001\s*)+)</p>\n?", r"\1", html)
-        return re.sub(r"\ue000(\d+)\ue001", lambda m: held[int(m.group(1))], html)
+        html = _HELD_PARAGRAPH.sub(r"\1", html)
+        out: list[str] = []
+        places: list[tuple[int, int]] = []
+        size = last = 0
+        for m in _HELD.finditer(html):
+            out.append(html[last : m.start()])
+            size += m.start() - last
+            source_at, tag = held[int(m.group(1))]
+            places.append((size, source_at))
+            out.append(tag)
+            size += len(tag)
+            last = m.end()
+        out.append(html[last:])
+        return "".join(out), places
+
+
+def _shifted(
+    lines: LineIndex, taken: int, places: list[tuple[int, int]] | None
+) -> Callable[[int], tuple[int, int]]:
+    """Offset in the compiled source → (line, column) in the file: through the Markdown tag map
+    (``places``: compiled offset, body offset) when there is one, then past the front matter."""
+    starts = [at for at, _ in places or ()]
+
+    def where(offset: int) -> tuple[int, int]:
+        if places:
+            i = bisect_right(starts, offset) - 1
+            if i >= 0:
+                offset = places[i][1] + offset - places[i][0]
+        line, column = lines.line_col(offset)
+        return line + taken, column
+
+    return where
 
 
 class PageStore:
@@ -178,7 +268,11 @@ class PageStore:
         """The compiled page for ``path``, recompiled if its mtime or size changed."""
         stat = path.stat()
         page = self._pages.get(path)
-        if page is not None and page.mtime_ns == stat.st_mtime_ns and page.size == stat.st_size:
+        if (
+            page is not None
+            and page.generation == self.env.generation
+            and (page.mtime_ns, page.size) == (stat.st_mtime_ns, stat.st_size)
+        ):
             return page
         page = self.compile(path, url, stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -192,11 +286,23 @@ class PageStore:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PageError(f"{name}: cannot read the page: {exc}") from exc
-        meta, body, _ = split_front_matter(text, name)
-        source = self.markdown.convert(body) if path.suffix == ".md" else body
+        generation = self.env.generation
+        meta, source, template = self.compile_text(text, name, path.suffix)
         offer = self.env.compile(meta.offer, f"{name} (offer)") if meta.offer else None
-        template = self.env.compile(source, name)
-        return Page(path, url, meta, source, template, mtime_ns, size, offer)
+        return Page(path, url, meta, source, template, mtime_ns, size, offer, generation)
+
+    def compile_text(self, text: str, name: str, suffix: str) -> tuple[FrontMatter, str, Template]:
+        """The front matter, the HTML source and the template of a page file's ``text``.
+
+        Inline notices name lines of the file (front matter counted, Markdown unconverted), the
+        lines ``check``, the editor and the language server report.
+        """
+        meta, body, taken = split_front_matter(text, name)
+        lines = LineIndex(body)
+        if suffix != ".md":
+            return meta, body, self.env.compile(body, name, _shifted(lines, taken, None))
+        source, places = self.markdown.convert_mapped(body)
+        return meta, source, self.env.compile(source, name, _shifted(lines, taken, places))
 
     def all_urls(self) -> list[str]:
         """Every page URL, sorted (for the preview index)."""

@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from shortcodes.context import Contact
-from shortcodes.errors import InvalidInput, UnknownContact
+from shortcodes.errors import InvalidInput, PageError, UnknownContact
 from shortcodes.host.auth import admin_required
 from shortcodes.host.pages import split_front_matter
 from shortcodes.host.render import (
@@ -54,7 +54,10 @@ def preview(url: str) -> ResponseReturnValue:
     admin = signed_in()
     if not url and "as" not in request.args:
         return index(admin)
-    page = load_page("/" + url)
+    try:
+        page = load_page("/" + url)
+    except PageError as exc:  # the author sees what is wrong and where (visitors get a 500)
+        return simple_page("Preview", error_body(str(exc)), admin), 422
     who = viewer(request.args.get("as", "anonymous"))
     text = page.path.read_text(encoding="utf-8")
     _, body, offset = split_front_matter(text, page.path.name)

@@ -27,9 +27,12 @@ from shortcodes.host.state import host, is_admin
 class InertSigner:
     """A signer for author previews: buttons render, but their tokens never verify."""
 
+    #: The token every preview button carries; the action endpoint answers it as inert.
+    TOKEN = "preview-only"  # noqa: S105 - a public marker, not a secret
+
     def sign_action(self, contact_id: int, action_id: str, params: Mapping[str, str]) -> str:
-        """A placeholder token that the action endpoint refuses as invalid."""
-        return "preview-only"
+        """A placeholder token that the action endpoint refuses, saying it came from a preview."""
+        return self.TOKEN
 
 
 def make_context(

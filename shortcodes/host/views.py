@@ -8,10 +8,11 @@ never shown. Admins (the site's admin tag) see every page.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, send_from_directory
+from flask import Blueprint, abort, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from shortcodes.context import Contact
+from shortcodes.errors import ThemeError
 from shortcodes.host.auth import login_redirect
 from shortcodes.host.pages import FrontMatter, Page
 from shortcodes.host.render import (
@@ -39,9 +40,20 @@ def may_view(meta: FrontMatter, contact: Contact | None) -> bool:
     return any(contact.has_tag(tag) for tag in meta.access)
 
 
+def refresh_theme() -> None:
+    """Register new or changed template shortcodes of the theme, without a restart. A broken
+    template keeps the last good registration; its error is logged with file and line."""
+    state = host()
+    try:
+        state.theme.refresh(state.env)
+    except ThemeError as exc:
+        current_app.logger.error("theme reload: %s", exc)
+
+
 def load_page(url: str) -> Page:
     """The compiled page for ``url`` or a 404."""
     state = host()
+    refresh_theme()
     path = state.pages.find(url)
     if path is None:
         abort(404)

@@ -120,7 +120,7 @@ def test_credit_catalog_unlocks_what_the_balance_covers_and_a_bundle_adds_100(
     assert "Owns Glazing" in tags(catalog, ann)
     assert "Lesson one: mixing a glaze." in visitor.get("/courses/glazing")
     assert 'href="/courses/glazing">Open Glazing basics' in visitor.get("/catalog")
-    visitor.get("/courses/throwing", status=404)  # no such page: the tutorial has none
+    visitor.get("/courses/throwing", status=403)  # a course she does not own
     # Her bundle is paid through Stripe: 100 credits once, however often Stripe sends it.
     session = se.checkout_session(ann, "credits-100", amount=1000)
     paid = se.event("checkout.session.completed", session)

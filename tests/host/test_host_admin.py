@@ -234,7 +234,7 @@ def nav_links(html: str) -> list[str]:
 def test_the_navigation_folds_in_payments(admin: Visitor) -> None:
     links = nav_links(admin.get("/admin"))
     assert links == ["/admin", "/admin/contacts", "/admin/logs", "/admin/ledger", "/admin/locks",
-                     "/admin/audit", "/admin/payments"]  # fmt: skip
+                     "/admin/audit", "/admin/payments", "/admin/pages"]  # fmt: skip
     assert nav_links(admin.get("/admin/payments")) == links
 
 

@@ -27,6 +27,11 @@ ROUTES = {
     "/pay/portal": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/pay/success": "test_stripe_checkout_routes_act_only_for_the_session_contact",
     "/admin/payments": "test_author_tools_are_for_admins_only",
+    "/admin/pages": "test_author_tools_are_for_admins_only",
+    "/admin/pages/new": "test_author_tools_are_for_admins_only",
+    "/admin/pages/edit/<path:name>": "test_author_tools_are_for_admins_only",
+    "/admin/pages/preview": "test_author_tools_are_for_admins_only",
+    "/admin/pages/save": "test_author_tools_are_for_admins_only",
     "/admin": "test_author_tools_are_for_admins_only",
     "/admin/audit": "test_author_tools_are_for_admins_only",
     "/admin/contacts": "test_author_tools_are_for_admins_only",
@@ -135,6 +140,8 @@ ADMIN_PAGES = (
     "/admin/ledger",
     "/admin/locks",
     "/admin/logs",
+    "/admin/pages",
+    "/admin/pages/edit/account.md",
 )
 
 
@@ -143,12 +150,23 @@ def test_author_tools_are_for_admins_only(app: Flask) -> None:
     for url in ADMIN_PAGES:
         assert rich.client.get(url).status_code == 403, url
         assert "poor@example.com" not in rich.client.get(url).get_data(as_text=True)
+    assert rich.client.get("/admin/pages/new?file=x.md").status_code == 403
     anonymous = app.test_client()
     for url in ADMIN_PAGES:
         assert anonymous.get(url).status_code == 302, url
     admin = logged_in(app, "admin@example.com")
     for url in ADMIN_PAGES:
         assert admin.client.get(url).status_code == 200, url
+    # The editor's POSTs: another contact's page text never comes back, nothing is written.
+    poor = logged_in(app, "poor@example.com")
+    poor.get("/")
+    token = poor.csrf()
+    preview = {"file": "a.md", "text": "[memb_contact fields=FirstName]", "as": "rich@example.com"}
+    answer = poor.client.post("/admin/pages/preview", json=preview, headers={"X-CSRFToken": token})
+    assert answer.status_code == 403
+    assert "Rita" not in answer.get_data(as_text=True)
+    save = {"file": "account.md", "text": "x", "action": "publish", "csrf_token": token}
+    assert poor.client.post("/admin/pages/save", data=save).status_code == 403
 
 
 def test_admin_changes_are_for_admins_only(app: Flask) -> None:

@@ -173,10 +173,10 @@ def test_front_matter_is_read_and_counted_in_lines() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("---\ntitle: x\n", "b.md: front matter opened with '---' on line 1 is never closed"),
+        ("---\ntitle: x\n", "b.md:1:1: front matter opened with '---' on line 1 is never closed"),
         (
             "---\ntitel: x\n---\n",
-            "b.md:2: front matter lines are 'key: value' with a key among title, layout, access,"
+            "b.md:2:1: front matter lines are 'key: value' with a key among title, layout, access,"
             " login, data, description, offer; got 'titel: x'",
         ),
     ],
@@ -187,11 +187,12 @@ def test_bad_front_matter_names_the_page_and_line(text: str, message: str) -> No
     assert str(info.value) == message
 
 
-def test_a_bad_front_matter_value_names_the_page() -> None:
-    # Not exact: the message names no line ("b.md: front matter 'login' is yes or no, got
-    # 'maybe'") although the value is on line 2 (reported in issue 11).
-    with pytest.raises(PageError, match="yes or no"):
-        split_front_matter("---\nlogin: maybe\n---\n", "b.md")
+def test_a_bad_front_matter_value_names_the_page_line_and_column() -> None:
+    """The position is the value's own, counted from the top of the file."""
+    with pytest.raises(PageError) as info:
+        split_front_matter("---\ntitle: T\nlogin:  maybe\n---\n", "b.md")
+    assert str(info.value) == "b.md:3:9: front matter 'login' is yes or no, got 'maybe'"
+    assert (info.value.line, info.value.column) == (3, 9)
 
 
 def test_login_limits_are_read_from_the_site_file(tmp_path: Path) -> None:

@@ -62,7 +62,9 @@ def test_check_warns_with_file_line_and_column_and_still_exits_0(
         "on: any logged-in visitor gets products for free at /checkout/<product>; never set it "
         "on a site that takes real payments\n"
     )
-    assert out == f"{tmp_path / 'site.toml'}: ok: 0 tags, 0 actionsets, 0 products, 0 rules\n"
+    assert out == (
+        f"{tmp_path / 'site.toml'}: ok: 0 tags, 0 actionsets, 0 products, 0 rules, 0 pages\n"
+    )
 
 
 def test_check_refuses_a_demo_payments_that_is_not_a_boolean(
