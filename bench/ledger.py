@@ -52,6 +52,7 @@ from shortcodes.membership.config import parse_config
 from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
 from shortcodes.store.database import normalize_url
+from shortcodes.store.ledger import GRANTS_BOUNDARY_KEY
 
 SITE = """
 [credits]
@@ -115,7 +116,7 @@ def bulk_load(store: Store, contacts: int, per_contact: int, first_entry: int) -
         _copy(conn, db.ledger_entries, _entry_rows(contacts, per_contact, first_entry, op_id))
         _set_balances(conn, contacts, first_entry + per_contact)
         if conn.dialect.name == "postgresql":
-            for table in ("contacts", "ledger_entries"):
+            for table in ("contacts", "ledger_entries", "credit_grants", "grant_moves"):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - table names are constants
                     f"(SELECT max(id) FROM {table}))"
@@ -201,12 +202,36 @@ def _copy(conn: Connection, table: Any, rows: Iterator[tuple[Any, ...]]) -> None
 
 
 def _set_balances(conn: Connection, contacts: int, entries: int) -> None:
+    """Balances, and the grants holding them as migration 0007 leaves a database filled by the
+    previous version: one opening grant per balance, and the last entry loaded as the boundary
+    below which entries need no grant moves (loaded entries are written straight to the table)."""
     balance = sum(_delta(j) for j in range(entries))
-    conn.execute(db.credit_accounts.delete())
+    for table in (db.grant_moves, db.credit_grants, db.credit_accounts):
+        conn.execute(table.delete())
+    conn.execute(db.operations.delete().where(db.operations.c.key == GRANTS_BOUNDARY_KEY))
+    last = conn.execute(select(func.max(db.ledger_entries.c.id))).scalar_one()
+    conn.execute(
+        insert(db.operations).values(
+            key=GRANTS_BOUNDARY_KEY, kind="migration", fingerprint="0" * 64,
+            result={"last_entry": int(last)}, actor_kind=LOAD_ACTOR[0], actor_id=LOAD_ACTOR[1],
+            created_at=NOW,
+        )
+    )  # fmt: skip
     rows = [{"contact_id": c, "field": "_Credits", "balance": balance, "updated_at": NOW}
             for c in range(1, contacts + 1)]  # fmt: skip
+    grant = {"field": "_Credits", "source": "opening", "category": "paid", "priority": 1,
+             "amount": balance, "remaining": balance, "status": "active", "reason": "bench",
+             "created_at": NOW}  # fmt: skip
     for start in range(0, len(rows), 50_000):
-        conn.execute(insert(db.credit_accounts), rows[start : start + 50_000])
+        chunk = rows[start : start + 50_000]
+        conn.execute(insert(db.credit_accounts), chunk)
+        conn.execute(
+            insert(db.credit_grants),
+            [grant | {"id": r["contact_id"], "contact_id": r["contact_id"]} for r in chunk],
+        )
+        moves = [{"id": r["contact_id"], "grant_id": r["contact_id"], "kind": "opening",
+                  "delta": balance, "created_at": NOW} for r in chunk]  # fmt: skip
+        conn.execute(insert(db.grant_moves), moves)
 
 
 # -- read latency ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 
@@ -80,12 +81,13 @@ class Contact:
         """The field's value, looked up case-insensitively; ``default`` when it does not exist."""
         return self._fields_ci.get(name.casefold(), default)
 
-    def balance(self, name: str = "_Credits") -> int | None:
-        """A credit balance as an int, or None when the contact has no such numeric field."""
+    def balance(self, name: str = "_Credits") -> int | Decimal | None:
+        """A credit balance as an int (an exact Decimal for a field with decimals), or None
+        when the contact has no such numeric field."""
         value = self.field(name)
         if isinstance(value, bool):
             return None
-        if isinstance(value, int):
+        if isinstance(value, int | Decimal):
             return value
         if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
             return int(value)

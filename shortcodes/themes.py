@@ -37,6 +37,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -177,9 +178,10 @@ class LazyContent:
         return bool(self._sc.content) and bool(self.__html__().strip())
 
 
-def _balance(ctx: Context) -> Callable[..., int | None]:
-    def balance(field: str = "_Credits") -> int | None:
-        """The contact's whole-number balance in ``field``; None without one."""
+def _balance(ctx: Context) -> Callable[..., int | Decimal | None]:
+    def balance(field: str = "_Credits") -> int | Decimal | None:
+        """The contact's balance in ``field`` (a Decimal on a field with decimals); None
+        without one."""
         if ctx.contact is None:
             return None
         try:

@@ -19,14 +19,25 @@ HEADER_START = "corpus   bytes      tags  depth  implementation"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str],
-                                                                 dict[str, Any]]:
+def quick_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """One --quick --no-peer run of the benchmark, shared by the tests below."""
     out = tmp_path_factory.mktemp("bench") / "engine.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "engine.py"), "--quick", "--no-peer", "--json",
-         str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "engine.py"),
+            "--quick",
+            "--no-peer",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
     )
     data = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     return proc, data
@@ -46,8 +57,11 @@ def test_quick_benchmark_writes_json_with_every_implementation_and_pathological_
 ) -> None:
     _, data = quick_run
     impls = {r["impl"] for r in data["rows"]}
-    assert {"ours: env.render (cold)", "ours: Template.render(ctx)",
-            "jinja2: call blocks (reference)"} <= impls
+    assert {
+        "ours: env.render (cold)",
+        "ours: Template.render(ctx)",
+        "jinja2: call blocks (reference)",
+    } <= impls
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import corpus

@@ -16,8 +16,10 @@ from shortcodes.errors import ActionTokenInvalid, ActionTokenWrongAction, Action
 from shortcodes.membership.signing import ActionSigner
 
 ANN = Contact(7, "ann@example.com", [Tag(7, "Gold")], {"FirstName": "Ann", "_Credits": 60})
-BUY = ('[memb_actionset_button action_id="buy-course-b" cost="50" tag="Owns Course B" '
-       'button_text="Unlock for 50 credits" css_class="big" redirect_url="/courses/b"]')
+BUY = (
+    '[memb_actionset_button action_id="buy-course-b" cost="50" tag="Owns Course B" '
+    'button_text="Unlock for 50 credits" css_class="big" redirect_url="/courses/b"]'
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,14 @@ def signer() -> ActionSigner:
 
 def ctx_for(contact: Contact | None, signer: ActionSigner, **kw: object) -> Context:
     """A context like the host builds: signer, CSRF token, request path."""
-    return Context(contact=contact, signer=signer, csrf_token="csrf-123",
-                   request=RequestInfo(path="/catalog"), site=SiteInfo(url="https://example.com"),
-                   **kw)  # type: ignore[arg-type]
+    return Context(
+        contact=contact,
+        signer=signer,
+        csrf_token="csrf-123",
+        request=RequestInfo(path="/catalog"),
+        site=SiteInfo(url="https://example.com"),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def the_form(html: str) -> HtmlTag:
@@ -97,11 +104,15 @@ def test_each_render_mints_a_fresh_single_use_token(env: Environment, signer: Ac
     first = fields(the_form(template.render(ctx_for(ANN, signer))))["token"]
     second = fields(the_form(template.render(ctx_for(ANN, signer))))["token"]
     assert first != second
-    assert (signer.verify_action(first, 7).idempotency_key
-            != signer.verify_action(second, 7).idempotency_key)
+    assert (
+        signer.verify_action(first, 7).idempotency_key
+        != signer.verify_action(second, 7).idempotency_key
+    )
 
 
-def test_params_from_variables_are_bound_as_rendered(env: Environment, signer: ActionSigner) -> None:
+def test_params_from_variables_are_bound_as_rendered(
+    env: Environment, signer: ActionSigner
+) -> None:
     page = '[buy_actionset_button action_id="gift" note="for {{contact.FirstName}}"]'
     token = fields(the_form(env.render(page, ctx_for(ANN, signer))))["token"]
     assert dict(signer.verify_action(token, 7, "gift").params) == {"note": "for Ann"}
@@ -151,8 +162,10 @@ def test_context_without_signer_renders_a_notice_not_a_form(env: Environment) ->
 
 
 def test_button_text_and_class_are_escaped(env: Environment, signer: ActionSigner) -> None:
-    page = ('[memb_actionset_button action_id="a" button_text="<img src=x onerror=alert(1)>" '
-            'css_class="x onclick=alert(1)"]')
+    page = (
+        '[memb_actionset_button action_id="a" button_text="<img src=x onerror=alert(1)>" '
+        'css_class="x onclick=alert(1)"]'
+    )
     form = the_form(env.render(page, ctx_for(ANN, signer)))
     assert form.find("img") is None
     button = form.find("button")

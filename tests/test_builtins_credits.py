@@ -18,11 +18,13 @@ ANN = Contact(7, "ann@example.com", fields={"_Credits": 60, "Points": 5})
 T0 = datetime(2026, 1, 1, 12, 0)
 
 
-def entry(n: int, delta: int, after: int, reason: str, field: str = "_Credits",
-          contact_id: int = 7) -> Entry:
+def entry(
+    n: int, delta: int, after: int, reason: str, field: str = "_Credits", contact_id: int = 7
+) -> Entry:
     """A ledger entry ``n`` hours after T0."""
-    return Entry(n, contact_id, field, delta, after, reason, "visitor", "7",
-                 T0 + timedelta(hours=n))
+    return Entry(
+        n, contact_id, field, delta, after, reason, "visitor", "7", T0 + timedelta(hours=n)
+    )
 
 
 HISTORY = [
@@ -56,8 +58,9 @@ def test_history_is_newest_first_for_the_credit_field(env: Environment) -> None:
 
 
 def test_history_never_shows_another_contacts_entries(env: Environment) -> None:
-    html = env.render("[credit_history limit=0]",
-                      Context(contact=ANN, extra={"credit_history": HISTORY}))
+    html = env.render(
+        "[credit_history limit=0]", Context(contact=ANN, extra={"credit_history": HISTORY})
+    )
     assert "Someone else" not in str(html)
 
 
@@ -76,8 +79,15 @@ def test_reasons_are_escaped(env: Environment) -> None:
 
 
 def test_mapping_entries_are_accepted(env: Environment) -> None:
-    history = [{"field": "_Credits", "delta": 3, "balance_after": 63, "reason": "Gift",
-                "created_at": "2026-02-01"}]
+    history = [
+        {
+            "field": "_Credits",
+            "delta": 3,
+            "balance_after": 63,
+            "reason": "Gift",
+            "created_at": "2026-02-01",
+        }
+    ]
     html = env.render("[credit_history]", Context(contact=ANN, extra={"credit_history": history}))
     assert rows(html) == [["2026-02-01", "+3", "63", "Gift"]]
     assert BeautifulSoup(html, "html.parser").select_one("td.credit") is not None
@@ -89,5 +99,11 @@ def test_no_entries_says_so(env: Environment) -> None:
 
 
 def test_visitors_see_nothing(env: Environment) -> None:
-    assert str(env.render("[credit_history][credit_balance]",
-                          Context(extra={"credit_history": HISTORY}))) == ""
+    assert (
+        str(
+            env.render(
+                "[credit_history][credit_balance]", Context(extra={"credit_history": HISTORY})
+            )
+        )
+        == ""
+    )

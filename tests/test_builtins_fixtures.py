@@ -22,8 +22,12 @@ def load_people() -> dict[str, Contact | None]:
     people: dict[str, Contact | None] = {}
     for case in load_cases("memb_people.txt"):
         data = json.loads(case.input)
-        people[case.title] = None if data is None else Contact(
-            data["id"], data["email"], [Tag(i, n) for i, n in data["tags"]], data["fields"]
+        people[case.title] = (
+            None
+            if data is None
+            else Contact(
+                data["id"], data["email"], [Tag(i, n) for i, n in data["tags"]], data["fields"]
+            )
         )
     return people
 

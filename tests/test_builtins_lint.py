@@ -80,7 +80,7 @@ def test_condition_with_a_variable_is_an_error(env: Environment) -> None:
 
 
 def test_condition_and_value1_together_warn_that_value1_is_ignored(env: Environment) -> None:
-    problems = env.lint("[memb_if condition=\"logged_in()\" value1=\"x\"]y[/memb_if]")
+    problems = env.lint('[memb_if condition="logged_in()" value1="x"]y[/memb_if]')
     assert [p.severity for p in problems] == ["warning"]
     assert problems[0].message == "[memb_if]: value1 is ignored because condition is given"
 
@@ -88,7 +88,7 @@ def test_condition_and_value1_together_warn_that_value1_is_ignored(env: Environm
 def test_malformed_range_is_an_error(env: Environment) -> None:
     page = '[memb_if value1="5" test="range" value2="10"]x[/memb_if]'
     [problem] = errors(env, page)
-    assert problem.message == '[memb_if]: range needs value2="min,max", got \'10\''
+    assert problem.message == "[memb_if]: range needs value2=\"min,max\", got '10'"
     assert (problem.line, problem.column) == position(page, '10"')
 
 

@@ -8,8 +8,13 @@ from shortcodes import Context, Environment
 from shortcodes.builtin import compare
 
 GATES = ("memb_is_logged_in", "memb_has_any_tag", "memb_has_all_tags", "memb_if", "memb_compare")
-OTHERS = ("memb_contact", "memb_actionset_button", "buy_actionset_button", "credit_balance",
-          "credit_history")
+OTHERS = (
+    "memb_contact",
+    "memb_actionset_button",
+    "buy_actionset_button",
+    "credit_balance",
+    "credit_history",
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +80,10 @@ def test_a_condition_is_compiled_once_per_attribute_text(
 
     monkeypatch.setattr(compare, "compile_condition", counting)
     fresh = Environment()  # its cache is empty; the patched compiler counts its work
-    template = fresh.compile("[memb_if condition=\"credits() > 1 and logged_in()\"]y[/memb_if]"
-                             "[memb_if condition=\"bad (\"]y[/memb_if]")
+    template = fresh.compile(
+        '[memb_if condition="credits() > 1 and logged_in()"]y[/memb_if]'
+        '[memb_if condition="bad ("]y[/memb_if]'
+    )
     for _ in range(5):
         template.render(Context())
     assert sorted(calls) == ["bad (", "credits() > 1 and logged_in()"]

@@ -19,7 +19,9 @@ TAGS = '[tags]\n"VIP" = "membership"\n'
 
 # (site.toml text, the problem's line:col, key and message); a position is the key's own
 BAD = [
-    pytest.param('[site]\nname = 5\n', "2:1: error: site.name: must be text, got 5", id="wrong type"),
+    pytest.param(
+        "[site]\nname = 5\n", "2:1: error: site.name: must be text, got 5", id="wrong type"
+    ),
     pytest.param(
         "[site]\ncolour = 'red'\n",
         "2:1: error: site.colour: unknown key 'colour' (expected one of: admin_tag, "
@@ -107,7 +109,7 @@ def test_check_on_the_demo_site_warns_of_the_demo_checkout_and_exits_0() -> None
     )
     assert (done.returncode, done.stderr) == (0, DEMO_WARNING)
     assert done.stdout == (
-        f"{ROOT / 'site' / 'site.toml'}: ok: 14 tags, 10 actionsets, 4 products, 6 rules, 11 pages\n"
+        f"{ROOT / 'site' / 'site.toml'}: ok: 14 tags, 10 actionsets, 4 products, 8 rules, 11 pages\n"
     )
 
 

@@ -33,9 +33,17 @@ def sections(text: str) -> dict[str, str]:
 
 def test_every_builtin_has_a_section_with_description_and_example(text: str) -> None:
     found = sections(text)
-    for name in ("memb_is_logged_in", "memb_has_any_tag", "memb_has_all_tags", "memb_if",
-                 "memb_contact", "memb_actionset_button", "credit_balance", "credit_history",
-                 "creditbutton"):
+    for name in (
+        "memb_is_logged_in",
+        "memb_has_any_tag",
+        "memb_has_all_tags",
+        "memb_if",
+        "memb_contact",
+        "memb_actionset_button",
+        "credit_balance",
+        "credit_history",
+        "creditbutton",
+    ):
         assert name in found, name
         assert "Example:" in found[name]
         assert "```\n[" in found[name] or "```\nYou" in found[name] or "```\nHello" in found[name]
@@ -67,8 +75,13 @@ def test_gates_list_their_else_markers(text: str) -> None:
 
 def test_other_shortcodes_and_pipes_in_cells() -> None:
     env = Environment(builtins=False)
-    env.add_shortcode("x", lambda sc, ctx: "", attributes=[Attribute("a", str, doc="a | b")],
-                      description="Does x.", example="[x a=1]")
+    env.add_shortcode(
+        "x",
+        lambda sc, ctx: "",
+        attributes=[Attribute("a", str, doc="a | b")],
+        description="Does x.",
+        example="[x a=1]",
+    )
     env.add_shortcode("free", lambda sc, ctx: "")
     text = reference(env)
     assert "## Other shortcodes" in text
@@ -78,8 +91,14 @@ def test_other_shortcodes_and_pipes_in_cells() -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m shortcodes docs ...`` in a real process."""
-    return subprocess.run([sys.executable, "-m", "shortcodes", "docs", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "shortcodes", "docs", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_prints_the_reference_with_a_theme() -> None:

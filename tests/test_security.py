@@ -30,13 +30,42 @@ FIXTURE = Path(__file__).parent / "fixtures" / "xss.txt"
 SIGNER = ActionSigner("security-test-secret")
 
 #: Every element our builtins, the default theme and its layouts produce.
-ALLOWED_TAGS = frozenset({
-    "a", "article", "b", "body", "button", "div", "footer", "form", "h1", "h2", "head", "header",
-    "html", "input", "link", "main", "meta", "nav", "p", "section", "span", "table", "tbody",
-    "td", "th", "thead", "time", "title", "tr",
-})
-URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "data", "xlink:href",
-                            "background", "poster", "content"})
+ALLOWED_TAGS = frozenset(
+    {
+        "a",
+        "article",
+        "b",
+        "body",
+        "button",
+        "div",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "head",
+        "header",
+        "html",
+        "input",
+        "link",
+        "main",
+        "meta",
+        "nav",
+        "p",
+        "section",
+        "span",
+        "table",
+        "tbody",
+        "td",
+        "th",
+        "thead",
+        "time",
+        "title",
+        "tr",
+    }
+)
+URL_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "data", "xlink:href", "background", "poster", "content"}
+)
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f]+")
 
 
@@ -75,15 +104,18 @@ def assert_safe(html: str) -> BeautifulSoup:
     return soup
 
 
-@pytest.mark.parametrize("html", [
-    "<script>alert(1)</script>",
-    '<a href=" java\tscript:alert(1)">x</a>',
-    '<a href="&#106;avascript:alert(1)">x</a>',
-    '<div onclick="alert(1)">x</div>',
-    '<span style="x">x</span>',
-    "<img src=x>",
-    '<form action="data:text/html,x"></form>',
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<script>alert(1)</script>",
+        '<a href=" java\tscript:alert(1)">x</a>',
+        '<a href="&#106;avascript:alert(1)">x</a>',
+        '<div onclick="alert(1)">x</div>',
+        '<span style="x">x</span>',
+        "<img src=x>",
+        '<form action="data:text/html,x"></form>',
+    ],
+)
 def test_the_checker_catches_what_it_looks_for(html: str) -> None:
     with pytest.raises(AssertionError):
         assert_safe(html)
@@ -107,7 +139,8 @@ def echo_env(tmp_path_factory: pytest.TempPathFactory) -> Environment:
     """An environment with a template shortcode ``[echo]`` that prints everything it gets."""
     root = tmp_path_factory.mktemp("themes") / "echo"
     (root / "shortcodes").mkdir(parents=True)
-    (root / "shortcodes" / "echo.html").write_text(textwrap.dedent("""\
+    (root / "shortcodes" / "echo.html").write_text(
+        textwrap.dedent("""\
         {# shortcode
         enclosing = true
         [attributes]
@@ -118,7 +151,9 @@ def echo_env(tmp_path_factory: pytest.TempPathFactory) -> Environment:
         {% for a in args %}<span>{{ a }}</span>{% endfor %}
         <p>{{ content }}</p><p>{{ field("FirstName") }}</p><p>{{ contact.email if contact }}</p>
         <a href="{{ field('Link')|safe_url }}">{{ request.path }} {{ site.url }} {{ site.name }}</a></div>
-        """), "utf-8")
+        """),
+        "utf-8",
+    )
     env = Environment()
     load_theme(env, root)
     return env
@@ -133,10 +168,24 @@ def victim(payload: str) -> Contact:
 
 def context(payload: str, contact: Contact | None = None) -> Context:
     """A preview context (notices shown) with the payload in the request and site too."""
-    return Context(contact=contact, signer=SIGNER, csrf_token="csrf",
-                   request=RequestInfo(path=payload), site=SiteInfo(url=payload, name=payload),
-                   extra={"credit_history": [{"field": "_Credits", "delta": 1, "reason": payload,
-                                              "balance_after": payload, "created_at": payload}]})
+    return Context(
+        contact=contact,
+        signer=SIGNER,
+        csrf_token="csrf",
+        request=RequestInfo(path=payload),
+        site=SiteInfo(url=payload, name=payload),
+        extra={
+            "credit_history": [
+                {
+                    "field": "_Credits",
+                    "delta": 1,
+                    "reason": payload,
+                    "balance_after": payload,
+                    "created_at": payload,
+                }
+            ]
+        },
+    )
 
 
 # A page that prints every field and every variable through every builtin that prints.
@@ -200,16 +249,18 @@ def test_most_payloads_fit_in_a_static_attribute() -> None:
 @pytest.mark.parametrize("payload", STATIC)
 def test_static_attribute_values(env: Environment, payload: str) -> None:
     value = quoted(payload)
-    page = "\n".join([
-        f"[memb_actionset_button action_id=\"buy-x\" button_text={value} css_class={value}]",
-        f"[memb_actionset_button action_id={value} redirect_url={value}]",
-        f"[memb_contact fields=\"Nope\" default={value}]",
-        f"[memb_if value1={value} test={value} value2={value}]x[/memb_if]",
-        f"[creditbutton tag_id={value} product_url={value} name={value} cost=\"1\" "
-        f"action_id=\"buy-x\" buy_more_url={value} login_url={value}]",
-        f"[creditbutton tag_id=\"T\" product_url=\"/p\" name={value} cost={value} "
-        f"action_id={value} buy_more_url=\"/b\"]",
-    ])
+    page = "\n".join(
+        [
+            f'[memb_actionset_button action_id="buy-x" button_text={value} css_class={value}]',
+            f"[memb_actionset_button action_id={value} redirect_url={value}]",
+            f'[memb_contact fields="Nope" default={value}]',
+            f"[memb_if value1={value} test={value} value2={value}]x[/memb_if]",
+            f'[creditbutton tag_id={value} product_url={value} name={value} cost="1" '
+            f'action_id="buy-x" buy_more_url={value} login_url={value}]',
+            f'[creditbutton tag_id="T" product_url="/p" name={value} cost={value} '
+            f'action_id={value} buy_more_url="/b"]',
+        ]
+    )
     # The page is nothing but those shortcodes: every payload stayed inside its attribute.
     from shortcodes.nodes import Text
 
@@ -221,9 +272,11 @@ def test_static_attribute_values(env: Environment, payload: str) -> None:
 @pytest.mark.parametrize("payload", PAYLOADS, ids=IDS)
 def test_template_defined_shortcode(echo_env: Environment, payload: str) -> None:
     value = quoted(payload) if payload in STATIC else '"x"'
-    page = (f"[echo label={value} link={value} {value}][memb_contact fields=FirstName][/echo]"
-            f"[echo label=\"{{{{contact.FirstName}}}}\" link=\"{{{{contact.Link}}}}\" "
-            f"\"{{{{site.name}}}}\"]{{{{request.path}}}}[/echo]")
+    page = (
+        f"[echo label={value} link={value} {value}][memb_contact fields=FirstName][/echo]"
+        f'[echo label="{{{{contact.FirstName}}}}" link="{{{{contact.Link}}}}" '
+        f'"{{{{site.name}}}}"]{{{{request.path}}}}[/echo]'
+    )
     for contact in (victim(payload), None):
         assert_safe(str(echo_env.render(page, context(payload, contact))))
 
@@ -231,7 +284,13 @@ def test_template_defined_shortcode(echo_env: Environment, payload: str) -> None
 @pytest.mark.parametrize("payload", PAYLOADS, ids=IDS)
 def test_layout(payload: str) -> None:
     theme = Theme(ROOT / "themes" / "default")
-    html = theme.render("page.html", title=payload, content=Markup("<p>body</p>"),
-                        contact=victim(payload), site=SiteInfo(name=payload), csrf_token=payload)
+    html = theme.render(
+        "page.html",
+        title=payload,
+        content=Markup("<p>body</p>"),
+        contact=victim(payload),
+        site=SiteInfo(name=payload),
+        csrf_token=payload,
+    )
     soup = assert_safe(str(html))
     assert soup.select_one("h1.page-title").get_text() == payload

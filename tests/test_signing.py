@@ -305,7 +305,9 @@ def test_a_tampered_expired_token_reports_tampering_first(
         signer.verify_action(_replace_char(token, 3), 7)
 
 
-def test_small_clock_skew_is_tolerated_but_a_token_from_the_future_is_not(clock: EpochClock) -> None:
+def test_small_clock_skew_is_tolerated_but_a_token_from_the_future_is_not(
+    clock: EpochClock,
+) -> None:
     ahead = ActionSigner(SECRET, clock=lambda: T0 + CLOCK_SKEW)
     behind = ActionSigner(SECRET, clock=clock)
     assert behind.verify_action(ahead.sign_action(7, "a", {}), 7).issued_at == T0 + CLOCK_SKEW

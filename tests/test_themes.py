@@ -21,8 +21,10 @@ from shortcodes.themes import Theme, load_theme, read_header, theme_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "themes" / "default"
-BUTTON = ('[creditbutton tag_id="Owns Course B" product_url="/courses/b" name="Course B" '
-          'cost="50" action_id="buy-course-b" buy_more_url="/credits"]')
+BUTTON = (
+    '[creditbutton tag_id="Owns Course B" product_url="/courses/b" name="Course B" '
+    'cost="50" action_id="buy-course-b" buy_more_url="/credits"]'
+)
 SIGNER = ActionSigner("theme-test-secret")
 
 OWNER = Contact(1, "o@example.com", [Tag(123, "Owns Course B")], {"_Credits": 10})
@@ -44,8 +46,14 @@ def env() -> Environment:
 
 def render(env: Environment, page: str, contact: Contact | None, **kw: object) -> BeautifulSoup:
     """Render ``page`` as the host would for ``contact`` and parse it."""
-    ctx = Context(contact=contact, signer=SIGNER, csrf_token="csrf", request=RequestInfo("/catalog"),
-                  site=SiteInfo(url="https://example.com"), **kw)  # type: ignore[arg-type]
+    ctx = Context(
+        contact=contact,
+        signer=SIGNER,
+        csrf_token="csrf",
+        request=RequestInfo("/catalog"),
+        site=SiteInfo(url="https://example.com"),
+        **kw,
+    )  # type: ignore[arg-type]
     return BeautifulSoup(str(env.render(page, ctx)), "html.parser")
 
 
@@ -57,6 +65,7 @@ def branch_of(soup: BeautifulSoup) -> str:
 
 
 # -- the three branches (and the visitor) -------------------------------------------------------
+
 
 def test_owner_gets_a_link_to_the_product_and_no_form(env: Environment) -> None:
     soup = render(env, BUTTON, OWNER)
@@ -128,6 +137,7 @@ def test_tag_by_id_and_other_credit_field(env: Environment) -> None:
 
 # -- declared attributes: lint and render ---------------------------------------------------------
 
+
 def test_cost_fifty_is_a_lint_error_at_the_attribute(env: Environment) -> None:
     page = "Buy:\n" + BUTTON.replace('cost="50"', 'cost="fifty"')
     [problem] = [p for p in env.lint(page) if p.severity == "error"]
@@ -175,6 +185,7 @@ def test_product_off_the_site_redirects_back_to_the_page(env: Environment) -> No
 
 # -- template and Python shortcodes of a theme ----------------------------------------------------
 
+
 def make_theme(tmp_path: Path, files: dict[str, str]) -> Path:
     """A theme folder under ``tmp_path`` with ``files`` (relative path -> text)."""
     root = tmp_path / "mytheme"
@@ -186,7 +197,10 @@ def make_theme(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_template_sees_attrs_args_content_and_contact(tmp_path: Path) -> None:
-    root = make_theme(tmp_path, {"shortcodes/card.html": """\
+    root = make_theme(
+        tmp_path,
+        {
+            "shortcodes/card.html": """\
         {# shortcode
         enclosing = true
         [attributes]
@@ -194,11 +208,14 @@ def test_template_sees_attrs_args_content_and_contact(tmp_path: Path) -> None:
         size = { type = "int", default = 3 }
         #}
         <section data-size="{{ attrs.size }}" data-args="{{ args|join(',') }}"><h2>{{ attrs.title }}</h2>{{ content }}<p>{{ contact.email if contact else "guest" }}</p></section>
-        """})
+        """
+        },
+    )
     env = Environment()
     load_theme(env, root)
-    html = env.render('[card title="Hi" a b]Body [memb_contact fields=email][/card]',
-                      Context(contact=RICH))
+    html = env.render(
+        '[card title="Hi" a b]Body [memb_contact fields=email][/card]', Context(contact=RICH)
+    )
     soup = BeautifulSoup(str(html), "html.parser")
     section = soup.find("section")
     assert section["data-size"] == "3"
@@ -208,12 +225,17 @@ def test_template_sees_attrs_args_content_and_contact(tmp_path: Path) -> None:
 
 
 def test_enclosing_template_is_a_gate_that_renders_only_the_chosen_branch(tmp_path: Path) -> None:
-    root = make_theme(tmp_path, {"shortcodes/vip.html": """\
+    root = make_theme(
+        tmp_path,
+        {
+            "shortcodes/vip.html": """\
         {# shortcode
         enclosing = true
         #}
         {{ branch(has_tag("VIP")) }}
-        """})
+        """
+        },
+    )
     env = Environment()
     calls: list[str] = []
     env.add_shortcode("probe", lambda sc, ctx: calls.append(str(sc.attrs[0])) or "")
@@ -225,8 +247,9 @@ def test_enclosing_template_is_a_gate_that_renders_only_the_chosen_branch(tmp_pa
     calls.clear()
     assert str(page.render(Context())).strip() == "out"
     assert calls == ["two"]
-    assert "[else_vip]" in str(env.render("[memb_is_logged_in]a[else_vip]b[/memb_is_logged_in]",
-                                          Context(contact=vip)))
+    assert "[else_vip]" in str(
+        env.render("[memb_is_logged_in]a[else_vip]b[/memb_is_logged_in]", Context(contact=vip))
+    )
 
 
 def test_content_that_a_template_never_prints_never_runs(tmp_path: Path) -> None:
@@ -240,7 +263,10 @@ def test_content_that_a_template_never_prints_never_runs(tmp_path: Path) -> None
 
 
 def test_python_shortcodes_are_loaded_with_the_theme(tmp_path: Path) -> None:
-    root = make_theme(tmp_path, {"shortcodes.py": """\
+    root = make_theme(
+        tmp_path,
+        {
+            "shortcodes.py": """\
         from markupsafe import Markup
 
         def register(env):
@@ -248,7 +274,9 @@ def test_python_shortcodes_are_loaded_with_the_theme(tmp_path: Path) -> None:
             def shout(sc, ctx):
                 '''Upper-cases its first argument.'''
                 return str(sc.attrs.get(0, "")).upper()
-        """})
+        """
+        },
+    )
     env = Environment()
     theme = load_theme(env, root)
     assert theme.shortcodes == ["shout"]
@@ -262,7 +290,9 @@ def test_shortcodes_py_without_register_is_a_clear_error(tmp_path: Path) -> None
 
 
 def test_header_that_is_not_toml_names_file_and_line(tmp_path: Path) -> None:
-    root = make_theme(tmp_path, {"shortcodes/bad.html": "{# shortcode\ndescription = 'ok'\ncost = = 1\n#}x"})
+    root = make_theme(
+        tmp_path, {"shortcodes/bad.html": "{# shortcode\ndescription = 'ok'\ncost = = 1\n#}x"}
+    )
     with pytest.raises(ThemeError) as info:
         load_theme(Environment(), root)
     assert info.value.line == 3
@@ -270,11 +300,16 @@ def test_header_that_is_not_toml_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_header_with_unknown_type_is_refused(tmp_path: Path) -> None:
-    root = make_theme(tmp_path, {"shortcodes/bad.html": """\
+    root = make_theme(
+        tmp_path,
+        {
+            "shortcodes/bad.html": """\
         {# shortcode
         [attributes]
         cost = { type = "money" }
-        #}x"""})
+        #}x"""
+        },
+    )
     with pytest.raises(ThemeError, match="unknown type 'money'"):
         load_theme(Environment(), root)
 
@@ -303,10 +338,17 @@ def test_missing_theme_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 # -- layouts and the catalog ----------------------------------------------------------------------
 
+
 def test_page_layout_wraps_content_and_escapes_the_title() -> None:
     theme = Theme(DEFAULT)
-    html = theme.render("page.html", title="<Hello>", content=Markup("<p>body</p>"),
-                        contact=None, site=SiteInfo(name="Demo"), csrf_token="t")
+    html = theme.render(
+        "page.html",
+        title="<Hello>",
+        content=Markup("<p>body</p>"),
+        contact=None,
+        site=SiteInfo(name="Demo"),
+        csrf_token="t",
+    )
     soup = BeautifulSoup(str(html), "html.parser")
     assert soup.select_one("h1.page-title").get_text() == "<Hello>"
     assert soup.select_one("article.page p").get_text() == "body"
@@ -318,9 +360,19 @@ def test_page_layout_wraps_content_and_escapes_the_title() -> None:
 def test_layout_shows_the_logged_in_contact_and_a_logout_form() -> None:
     theme = Theme(DEFAULT)
     contact = Contact(1, "ann@example.com", [], {"FirstName": "<Ann>"})
-    soup = BeautifulSoup(str(theme.render("page.html", title="t", content=Markup(""),
-                                          contact=contact, site=None, csrf_token="tok")),
-                         "html.parser")
+    soup = BeautifulSoup(
+        str(
+            theme.render(
+                "page.html",
+                title="t",
+                content=Markup(""),
+                contact=contact,
+                site=None,
+                csrf_token="tok",
+            )
+        ),
+        "html.parser",
+    )
     assert soup.select_one(".site-contact").get_text() == "<Ann>"
     form = soup.select_one("form.site-logout")
     assert form["method"] == "post"
@@ -333,11 +385,18 @@ def test_catalog_page_lints_clean_and_renders_each_branch(env: Environment) -> N
     assert [p for p in env.lint(body) if p.severity == "error"] == []
     owner = Contact(1, "o@example.com", [Tag(1, "Owns Course B")], {"_Credits": 25})
     soup = render(env, body, owner)
-    states = [branch_of(BeautifulSoup(str(box), "html.parser"))
-              for box in soup.select("div.creditbutton")]
+    states = [
+        branch_of(BeautifulSoup(str(box), "html.parser")) for box in soup.select("div.creditbutton")
+    ]
     assert len(states) == 6
     # Course A (20) and the guide (10) are affordable, B is owned, the rest are short.
-    assert states == ["creditbutton-affordable", "creditbutton-owned", "creditbutton-short",
-                      "creditbutton-affordable", "creditbutton-short", "creditbutton-short"]
+    assert states == [
+        "creditbutton-affordable",
+        "creditbutton-owned",
+        "creditbutton-short",
+        "creditbutton-affordable",
+        "creditbutton-short",
+        "creditbutton-short",
+    ]
     member = render(env, body, Contact(2, "m@example.com", [Tag(2, "All Access")], {}))
     assert len(member.select("div.creditbutton-owned")) == 6

@@ -5,7 +5,7 @@ locks their contacts) and hands them to :func:`execute_batch`, inside one transa
 taken in *rounds*: a round holds at most one step of each run. Every step of a kind the registry
 marks ``batchable`` (credits, debits, emails, webhooks, waits) is performed by its registry
 function against a :class:`_BatchRun`, which buffers its effects instead of writing them; the
-round then writes them with one statement per table (:class:`~shortcodes.store.ledger.MoveBatch`
+round then writes them with one statement per table (:class:`~shortcodes.store.batches.MoveBatch`
 for the ledger, one outbox insert, one update marking the steps done, one insert scheduling the
 next steps, one update finishing the runs). Next steps that are due at once form the next round
 (up to :data:`executor.CHAIN_LIMIT` rounds), so a rule without waits still finishes in one pass.
@@ -33,9 +33,9 @@ from shortcodes.membership import steps
 from shortcodes.membership.steps import Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import schema as db
+from shortcodes.store.batches import Move, MoveBatch
 from shortcodes.store.events import caused_by, enqueue_many, outbox_row
 from shortcodes.store.fastpath import among, insert_many, update_rows
-from shortcodes.store.ledger import Move, MoveBatch
 from shortcodes.store.session import Actor, Tx
 
 _s = db.auto_steps

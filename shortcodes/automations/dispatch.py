@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, select, update
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Row
 
 from shortcodes.automations import executor, sync
 from shortcodes.automations.rules import AutomationConfig, Rule
+from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
 from shortcodes.store.fastpath import insert_rows
@@ -43,6 +45,7 @@ _VALUE_KINDS = ("balance_changed", "field_set", "points_changed")
 #: Trigger kind -> the event kinds that can fire it.
 _EVENT_KINDS: dict[str, tuple[str, ...]] = {
     "field_above": _VALUE_KINDS,
+    "balance_below": ("balance_changed",),
 }
 
 
@@ -184,6 +187,10 @@ def _matches(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
     trigger, data = rule.trigger, event.data
     if trigger.kind == "field_above":
         return _crossed(tx, rule, event)
+    if trigger.kind == "balance_below":
+        return _fell_below(rule, event, tx.policy(str(data.get("field", ""))))
+    if trigger.kind == "credits_expiring":
+        return bool(event.kind == "credits_expiring" and data.get("rule") == rule.name)
     if event.kind != trigger.kind:
         return False
     checks = {"tag": "tag", "product": "product", "name": "name", "stage": "to"}
@@ -220,6 +227,61 @@ def _crossed(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
         insert(t).values(rule=rule.name, contact_id=event.contact_id, above=True, updated_at=tx.now)
     )
     return True
+
+
+def _fell_below(rule: Rule, event: Row[Any], policy: CreditPolicy) -> bool:
+    """True when this balance change took the field from at least the threshold to below it.
+
+    Judged on the change itself (its ``balance_changed`` event, written in the change's own
+    transaction, carries the delta and the balance after it), in exact units: a later change
+    can never make an earlier one look like a crossing, and every crossing fires again.
+    """
+    data = event.data
+    if str(data.get("field", "")).casefold() != str(rule.trigger.args["field"]).casefold():
+        return False
+    after, delta = data.get("balance"), data.get("delta")
+    if not isinstance(after, int) or not isinstance(delta, int):
+        return False
+    threshold = Decimal(str(rule.trigger.args["value"])).scaleb(policy.decimals)
+    return after - delta >= threshold > after
+
+
+def record_expiring(tx: Tx, config: AutomationConfig, limit: int = 500) -> int:
+    """For each ``credits_expiring(field, within)`` rule, record one ``credits_expiring`` event
+    per grant of the field with credits left that expires within the window (data: ``rule``,
+    ``field``, ``grant_id``, ``amount`` as people read it, ``expires_at``), once per grant and
+    rule (``grant_alerts``); the dispatcher turns them into runs. Returns the events recorded."""
+    g, a = db.credit_grants, db.grant_alerts
+    recorded = 0
+    for rule in config.rules_for("credits_expiring"):
+        field_name, within = str(rule.trigger.args["field"]), rule.trigger.args["within"]
+        told = select(a.c.grant_id).where((a.c.rule == rule.name) & (a.c.grant_id == g.c.id))
+        due = tx.conn.execute(
+            select(g.c.id, g.c.contact_id, g.c.field, g.c.remaining, g.c.expires_at)
+            .where(
+                (func.lower(g.c.field) == field_name.casefold())
+                & (g.c.status == "active")
+                & (g.c.remaining > 0)
+                & (g.c.expires_at > tx.now)
+                & (g.c.expires_at <= within.after(tx.now))
+                & ~told.exists()
+            )
+            .order_by(g.c.expires_at, g.c.id)
+            .limit(limit)
+        ).all()
+        for row in due:
+            tx.conn.execute(insert(a).values(grant_id=row.id, rule=rule.name, created_at=tx.now))
+            amount = tx.policy(row.field).show(int(row.remaining))
+            data = {
+                "rule": rule.name,
+                "field": row.field,
+                "grant_id": row.id,
+                "amount": str(amount),
+                "expires_at": row.expires_at.isoformat(sep=" ", timespec="seconds"),
+            }
+            record_event(tx, "credits_expiring", row.contact_id, data)
+            recorded += 1
+    return recorded
 
 
 def _as_number(value: Any) -> float | None:

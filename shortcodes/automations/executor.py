@@ -141,7 +141,9 @@ def claim_due(tx: Tx, limit: int) -> list[StepRow]:
 
 def contact_view(tx: Tx, config: AutomationConfig, contact_id: int) -> Contact:
     """The contact as conditions see it: tags, fields, balances and points (``Points``...)."""
-    snap = contacts.snapshot(tx.conn, contact_id, tx.now, config.actions.credit_fields)
+    snap = contacts.snapshot(
+        tx.conn, contact_id, tx.now, config.actions.credit_fields, config.actions.policies
+    )
     extra = loyalty.fields(tx.conn, config.loyalty, contact_id, tx.now)
     return Contact(snap.id, snap.email, snap.tags, {**snap.fields, **extra})
 

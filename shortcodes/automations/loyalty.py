@@ -1,15 +1,18 @@
-"""Loyalty: points lots that are earned, become available after a wait, expire, and raise stages.
+"""Loyalty: points are grants of the ``Points`` credit field, with the loyalty policy.
 
-Each award is a *lot*: ``pending`` until ``available_after`` has passed (so points for a purchase
-refunded within the window never count), then ``available`` until ``expire_after`` from the day
-it was earned, then ``expired``. Spending takes from the available lots that expire first. The
-per-contact totals (``loyalty_accounts``) change in the same transaction as their lots, with a
-``loyalty_moves`` row per change (keys unique, so an award or a spend never applies twice).
+An award is a grant (source ``loyalty``, promotional) that is *pending* until
+``available_after`` has passed (so points for a purchase refunded within the window never
+count), then active in the ``Points`` balance until ``expire_after`` from the day it was earned.
+Starting and expiring are the store's grant passes (:func:`ledger.start_due`,
+:func:`ledger.expire_due`), each a ledger entry in the worker's transaction; spending is a ledger
+debit, which takes from the grants expiring first. There is no loyalty-specific lot code: the
+points are traced, verified and refunded like any credit.
 
-Stages (Bronze/Silver/Gold by default) follow *lifetime* points, counted when points become
-available. Events recorded here, in the transaction of the change: ``points_changed`` (data
-``points``, ``points_pending``, ``points_lifetime``: what ``field_above`` rules watch),
-``stage_changed`` (``from``, ``to``) and ``referral_approved`` (``referred_id``).
+Stages (Bronze/Silver/Gold by default) follow *lifetime* points: the sum of every loyalty grant
+that has started, kept with the stage in ``loyalty_stages``. Events recorded here, in the
+transaction of the change: ``points_changed`` (data ``points``, ``points_pending``,
+``points_lifetime``: what ``field_above`` rules watch), ``stage_changed`` (``from``, ``to``) and
+``referral_approved`` (``referred_id``).
 """
 
 from __future__ import annotations
@@ -18,18 +21,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shortcodes.automations.rules import LoyaltyConfig
-from shortcodes.errors import InsufficientPoints, InvalidInput
-from shortcodes.store import contacts
+from shortcodes.errors import InsufficientCredits, InsufficientPoints, InvalidInput
+from shortcodes.store import contacts, grants, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
-from shortcodes.store.session import Tx
+from shortcodes.store.grants import GrantSpec
+from shortcodes.store.session import Actor, Tx
 
-#: "Expiring" points in the summary: those of lots that expire within this window.
+#: The credit field that holds loyalty points.
+FIELD = "Points"
+#: "Expiring" points in the summary: those of grants that expire within this window.
 EXPIRING_WITHIN = timedelta(days=30)
+ACTOR = Actor("automation", "loyalty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,157 +52,132 @@ class PointsSummary:
     next_expiry: datetime | None
 
 
-def _account(tx: Tx, contact_id: int, cfg: LoyaltyConfig) -> Any:
-    t = db.loyalty_accounts
-    row = tx.conn.execute(select(t).where(t.c.contact_id == contact_id)).first()
-    if row is None:
-        tx.conn.execute(
-            insert(t).values(
-                contact_id=contact_id,
-                pending=0,
-                available=0,
-                lifetime=0,
-                stage=cfg.stage_for(0),
-                updated_at=tx.now,
-            )
-        )
-        row = tx.conn.execute(select(t).where(t.c.contact_id == contact_id)).first()
-    return row
+def _pending(conn: Connection, contact_id: int) -> int:
+    g = db.credit_grants
+    query = select(func.coalesce(func.sum(g.c.remaining), 0)).where(
+        (g.c.contact_id == contact_id) & (g.c.field == FIELD) & (g.c.status == "pending")
+    )
+    return int(conn.execute(query).scalar_one())
 
 
-def _change(tx: Tx, cfg: LoyaltyConfig, contact_id: int, **delta: int) -> None:
-    """Apply deltas to the contact's totals, then record points_changed (and stage_changed)."""
-    row = _account(tx, contact_id, cfg)
-    pending = row.pending + delta.get("pending", 0)
-    available = row.available + delta.get("available", 0)
-    lifetime = row.lifetime + delta.get("lifetime", 0)
+def _lifetime(conn: Connection, contact_id: int) -> int:
+    g = db.credit_grants
+    query = select(func.coalesce(func.sum(g.c.amount), 0)).where(
+        (g.c.contact_id == contact_id)
+        & (g.c.field == FIELD)
+        & (g.c.source == "loyalty")
+        & (g.c.status != "pending")
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def _stage_row(conn: Connection, contact_id: int) -> Any:
+    t = db.loyalty_stages
+    return conn.execute(select(t).where(t.c.contact_id == contact_id)).first()
+
+
+def changed(cfg: LoyaltyConfig) -> ledger.Changed:
+    """The callback the grant passes call when a contact's field changed: for ``Points``,
+    update lifetime and stage and record ``points_changed`` (and ``stage_changed``)."""
+
+    def after(tx: Tx, contact_id: int, field: str) -> None:
+        if field == FIELD:
+            _record(tx, cfg, contact_id)
+
+    return after
+
+
+def _record(tx: Tx, cfg: LoyaltyConfig, contact_id: int) -> None:
+    lifetime = _lifetime(tx.conn, contact_id)
     stage = cfg.stage_for(lifetime)
-    t = db.loyalty_accounts
-    tx.conn.execute(
-        update(t)
-        .where(t.c.contact_id == contact_id)
-        .values(
-            pending=pending, available=available, lifetime=lifetime, stage=stage, updated_at=tx.now
-        )
-    )
-    data = {"points": available, "points_pending": pending, "points_lifetime": lifetime}
+    row = _stage_row(tx.conn, contact_id)
+    before = cfg.stage_for(0) if row is None else row.stage
+    # Stages never fall back: expiry lowers points, never lifetime (only started grants count).
+    t = db.loyalty_stages
+    insert_class = postgresql.insert if tx.is_postgres else sqlite.insert
+    values = {"contact_id": contact_id, "lifetime": lifetime, "stage": stage, "updated_at": tx.now}
+    stmt = insert_class(t).values(values)
+    tx.conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.contact_id], set_=dict(values)))
+    data = {
+        "points": ledger.balance(tx.conn, contact_id, FIELD),
+        "points_pending": _pending(tx.conn, contact_id),
+        "points_lifetime": lifetime,
+    }
     record_event(tx, "points_changed", contact_id, data)
-    if stage != row.stage:
-        record_event(tx, "stage_changed", contact_id, {"from": row.stage, "to": stage})
-
-
-def _move(tx: Tx, contact_id: int, lot_id: int, kind: str, delta: int, key: str) -> None:
-    tx.conn.execute(
-        insert(db.loyalty_moves).values(
-            contact_id=contact_id, lot_id=lot_id, kind=kind, delta=delta, key=key, created_at=tx.now
-        )
-    )
+    if stage != before:
+        record_event(tx, "stage_changed", contact_id, {"from": before, "to": stage})
 
 
 def earn(
     tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str, reason: str = ""
 ) -> bool:
-    """Award ``points`` as a pending lot, once per ``key``; False when the key was used."""
+    """Award ``points`` as a pending grant, once per ``key``; False when the key was used."""
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidInput(f"points must be a positive whole number, got {points!r}")
     contacts.lock_contact(tx, contact_id)
-    t = db.loyalty_lots
-    if tx.conn.execute(select(t.c.id).where(t.c.key == key)).first() is not None:
-        return False
-    lot_id = tx.conn.execute(
-        insert(t)
-        .values(
-            contact_id=contact_id,
-            key=key,
-            points=points,
-            remaining=points,
-            status="pending",
-            reason=reason[:300],
-            earned_at=tx.now,
-            available_at=cfg.available_after.after(tx.now),
-            expires_at=cfg.expire_after.after(tx.now),
+    spec = GrantSpec(
+        "loyalty",
+        "promotional",
+        starts_at=cfg.available_after.after(tx.now),
+        expires_at=cfg.expire_after.after(tx.now),
+    )
+
+    def perform(op_id: int) -> ledger.LedgerResult:
+        values = grants.row_values(
+            tx, contact_id, FIELD, points, spec, reason or "loyalty points", operation_id=op_id
         )
-        .returning(t.c.id)
-    ).scalar_one()
-    _move(tx, contact_id, int(lot_id), "earn", points, f"{key}#earn")
-    _change(tx, cfg, contact_id, pending=points)
-    return True
+        if values["status"] == "pending":
+            grants.create(tx, values, None)
+        else:  # no waiting period: the points are available at once
+
+            def made(entry_id: int) -> None:
+                grants.create(tx, values, entry_id)
+
+            ledger.apply_delta(
+                tx, contact_id, FIELD, points, f"op:points:{key}#1",
+                reason=reason or "loyalty points", actor=ACTOR, operation_id=op_id, moves=made,
+            )  # fmt: skip
+        _record(tx, cfg, contact_id)
+        return ledger.LedgerResult((), {})
+
+    params = {"contact": contact_id, "points": points}
+    result = ledger.keyed(tx, f"points:{key}", "earn", contact_id, params, ACTOR, perform)
+    return not result.replayed
 
 
-def _due_lots(tx: Tx, status: str, due: Any, limit: int) -> list[Any]:
-    """Lots in ``status`` whose ``due`` time has come, locked (skipping locked ones) on PostgreSQL."""
-    t = db.loyalty_lots
-    query = (
-        select(t.c.id, t.c.contact_id, t.c.remaining)
-        .where((t.c.status == status) & (due <= tx.now))
-        .order_by(t.c.contact_id, t.c.id)
-        .limit(limit)
-    )
-    return list(
-        tx.conn.execute(query.with_for_update(skip_locked=True) if tx.is_postgres else query).all()
-    )
+def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:
+    """Start pending grants whose wait is over (every field; points also count as lifetime)."""
+    return ledger.start_due(tx, limit, changed(cfg))
 
 
-def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
-    """Make pending lots whose wait is over available (and count them as lifetime points)."""
-    t = db.loyalty_lots
-    rows = _due_lots(tx, "pending", t.c.available_at, limit)
-    for row in rows:
-        contacts.lock_contact(tx, row.contact_id)
-        tx.conn.execute(update(t).where(t.c.id == row.id).values(status="available"))
-        _move(tx, row.contact_id, row.id, "available", row.remaining, f"lot:{row.id}#available")
-        _change(
-            tx, cfg, row.contact_id,
-            pending=-row.remaining, available=row.remaining, lifetime=row.remaining,
-        )  # fmt: skip
-    return len(rows)
-
-
-def expire(tx: Tx, cfg: LoyaltyConfig, limit: int = 500) -> int:
-    """Expire available lots past their date; what was left of them leaves the balance."""
-    t = db.loyalty_lots
-    rows = _due_lots(tx, "available", t.c.expires_at, limit)
-    for row in rows:
-        contacts.lock_contact(tx, row.contact_id)
-        tx.conn.execute(update(t).where(t.c.id == row.id).values(status="expired", remaining=0))
-        if row.remaining:
-            _move(tx, row.contact_id, row.id, "expire", -row.remaining, f"lot:{row.id}#expire")
-            _change(tx, cfg, row.contact_id, available=-row.remaining)
-    return len(rows)
+def expire(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:
+    """Expire grants past their date (every field); what was left leaves the balance."""
+    return ledger.expire_due(tx, limit, changed(cfg))
 
 
 def spend(tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str) -> bool:
-    """Take ``points`` from the lots expiring first, once per ``key``; False on a replay.
+    """Take ``points`` from the grants expiring first, once per ``key``; False on a replay.
 
     Raises :class:`InsufficientPoints` (nothing taken) when fewer points are available.
     """
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidInput(f"points must be a positive whole number, got {points!r}")
     contacts.lock_contact(tx, contact_id)
-    if tx.conn.execute(
-        select(db.loyalty_moves.c.id).where(db.loyalty_moves.c.key == f"{key}#1")
-    ).first():
-        return False
-    t = db.loyalty_lots
-    lots = tx.conn.execute(
-        select(t.c.id, t.c.remaining)
-        .where((t.c.contact_id == contact_id) & (t.c.status == "available") & (t.c.remaining > 0))
-        .where(t.c.expires_at > tx.now)
-        .order_by(t.c.expires_at, t.c.id)
-    ).all()
-    have = sum(lot.remaining for lot in lots)
-    if have < points:
-        raise InsufficientPoints(points, have)
-    left = points
-    for n, lot in enumerate(lots, start=1):
-        take = min(left, lot.remaining)
-        tx.conn.execute(update(t).where(t.c.id == lot.id).values(remaining=lot.remaining - take))
-        _move(tx, contact_id, lot.id, "spend", -take, f"{key}#{n}")
-        left -= take
-        if not left:
-            break
-    _change(tx, cfg, contact_id, available=-points)
-    return True
+
+    def perform(op_id: int) -> ledger.LedgerResult:
+        try:
+            entry_id, after = ledger.apply_delta(
+                tx, contact_id, FIELD, -points, f"op:points:{key}#1",
+                reason="points spent", actor=ACTOR, operation_id=op_id,
+            )  # fmt: skip
+        except InsufficientCredits as exc:
+            raise InsufficientPoints(points, int(exc.balance)) from None
+        _record(tx, cfg, contact_id)
+        return ledger.LedgerResult((entry_id,), {FIELD: after})
+
+    params = {"contact": contact_id, "points": -points}
+    result = ledger.keyed(tx, f"points:{key}", "spend", contact_id, params, ACTOR, perform)
+    return not result.replayed
 
 
 def approve_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
@@ -218,22 +201,26 @@ def approve_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
 
 def summary(conn: Connection, cfg: LoyaltyConfig, contact_id: int, now: datetime) -> PointsSummary:
     """Pending, available, lifetime points, the stage, and what expires within 30 days."""
-    row = conn.execute(
-        select(db.loyalty_accounts).where(db.loyalty_accounts.c.contact_id == contact_id)
-    ).first()
-    t = db.loyalty_lots
+    g = db.credit_grants
     soon = conn.execute(
-        select(func.coalesce(func.sum(t.c.remaining), 0), func.min(t.c.expires_at)).where(
-            (t.c.contact_id == contact_id)
-            & (t.c.status == "available")
-            & (t.c.remaining > 0)
-            & (t.c.expires_at <= now + EXPIRING_WITHIN)
+        select(func.coalesce(func.sum(g.c.remaining), 0), func.min(g.c.expires_at)).where(
+            (g.c.contact_id == contact_id)
+            & (g.c.field == FIELD)
+            & (g.c.status == "active")
+            & (g.c.remaining > 0)
+            & (g.c.expires_at > now)
+            & (g.c.expires_at <= now + EXPIRING_WITHIN)
         )
     ).one()
-    if row is None:
-        return PointsSummary(0, 0, 0, cfg.stage_for(0), 0, None)
+    row = _stage_row(conn, contact_id)
+    lifetime = 0 if row is None else int(row.lifetime)
     return PointsSummary(
-        int(row.pending), int(row.available), int(row.lifetime), row.stage, int(soon[0]), soon[1]
+        _pending(conn, contact_id),
+        ledger.balance(conn, contact_id, FIELD),
+        lifetime,
+        cfg.stage_for(lifetime) if row is None else row.stage,
+        int(soon[0]),
+        soon[1],
     )
 
 

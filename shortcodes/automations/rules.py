@@ -89,6 +89,20 @@ TRIGGERS: dict[str, TriggerKind] = {
         "at most `value` to above it.",
         "field_above('Points', 200)",
     ),
+    "balance_below": TriggerKind(
+        ("field", "value"),
+        (),
+        "A change took a credit balance from at least `value` to below it (each time it "
+        "happens; judged on that change, written in its transaction).",
+        "balance_below(_Credits, 10)",
+    ),
+    "credits_expiring": TriggerKind(
+        ("field",),
+        ("within",),
+        "A grant of the field with credits left expires within `within` (default 7d): once per "
+        "grant and rule, from the worker.",
+        "credits_expiring(_Credits, 7d)",
+    ),
     "stage_changed": TriggerKind(
         (),
         ("stage",),
@@ -217,6 +231,8 @@ DEFAULT_MAX_CHAIN = 10
 DEFAULT_STAGES: tuple[tuple[str, int], ...] = (("Bronze", 0), ("Silver", 500), ("Gold", 1500))
 DEFAULT_AVAILABLE_AFTER = vocab.duration("14d")
 DEFAULT_EXPIRE_AFTER = vocab.duration("1y")
+#: How far ahead ``credits_expiring(field)`` looks when no ``within`` is given.
+DEFAULT_EXPIRING_WITHIN = vocab.duration("7d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,9 +435,11 @@ def _trigger(node: Node, terms: Terms) -> Trigger:
             node.at(name, value)
             if isinstance(raw, dict)
             else replace(node, value=value, shown=(*node.label, name))
-        ).check(partial(_trigger_arg, terms, name))
+        ).check(partial(_trigger_arg, kind, terms, name))
         for name, value in args.items()
     }
+    if kind == "credits_expiring":
+        checked.setdefault("within", DEFAULT_EXPIRING_WITHIN)
     return Trigger(kind, checked)
 
 
@@ -441,11 +459,13 @@ def _trigger_text(node: Node, raw: str) -> tuple[str, dict[str, Any]]:
     return kind, dict(zip(names, values, strict=False))
 
 
-def _trigger_arg(terms: Terms, name: str, value: Any) -> Any:
+def _trigger_arg(kind: str, terms: Terms, name: str, value: Any) -> Any:
+    if name == "within":
+        return vocab.duration(value.strip() if isinstance(value, str) else value)
     if name == "value":
         number = _number(value)
         if number is None:
-            raise ValueError(f"field_above needs a number to cross, got {value!r}")
+            raise ValueError(f"{kind} needs a number to cross, got {value!r}")
         return number
     if name == "tag":
         return terms.tag(value)

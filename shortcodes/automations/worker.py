@@ -32,7 +32,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shortcodes.automations import batch, executor, loyalty
-from shortcodes.automations.dispatch import Dispatcher
+from shortcodes.automations.dispatch import Dispatcher, record_expiring
 from shortcodes.automations.outbox import Delivery, process_alive, worker_id
 from shortcodes.automations.rules import AutomationConfig
 from shortcodes.store import Store
@@ -53,12 +53,14 @@ class PassStats:
     steps: int = 0
     matured: int = 0
     expired: int = 0
+    alerted: int = 0
     delivered: int = 0
 
     @property
     def busy(self) -> bool:
         """True when the pass found any work (so the next pass should not sleep)."""
-        return any((self.dispatched, self.steps, self.matured, self.expired, self.delivered))
+        counts = (self.dispatched, self.steps, self.matured, self.expired, self.alerted)
+        return any((*counts, self.delivered))
 
     def add(self, other: PassStats) -> None:
         """Accumulate another pass's counts."""
@@ -66,6 +68,7 @@ class PassStats:
         self.steps += other.steps
         self.matured += other.matured
         self.expired += other.expired
+        self.alerted += other.alerted
         self.delivered += other.delivered
 
 
@@ -154,6 +157,7 @@ class Worker:
         cfg = self.config.loyalty
         stats.matured = self.store.run_in_transaction(lambda tx: loyalty.mature(tx, cfg))
         stats.expired = self.store.run_in_transaction(lambda tx: loyalty.expire(tx, cfg))
+        stats.alerted = self.store.run_in_transaction(lambda tx: record_expiring(tx, self.config))
         if self.deliver:
             stats.delivered = self.delivery.deliver_due()
         return stats

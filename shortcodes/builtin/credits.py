@@ -1,20 +1,28 @@
-"""Builtins, credits: ``credit_balance`` and ``credit_history`` read from the render context.
+"""Builtins, credits: ``credit_balance``, ``credit_history`` and ``credit_grants`` read from the
+render context.
 
-Balances are contact fields (``_Credits`` by default). The history is what the host put in
-``ctx.extra["credit_history"]``: ledger entries of the current contact (objects or mappings with
-``field``, ``delta``, ``balance_after``, ``reason``, ``created_at`` and optionally
-``contact_id``), e.g. ``shortcodes.store.ledger.Entry``. Rendering never queries a database.
+Balances are contact fields (``_Credits`` by default; an exact Decimal on a field with
+decimals). The history is what the host put in ``ctx.extra["credit_history"]``: ledger entries
+of the current contact (objects or mappings with ``field``, ``delta``, ``balance_after``,
+``reason``, ``created_at`` and optionally ``contact_id``), e.g. ``shortcodes.store.ledger.Entry``.
+The grants are ``ctx.extra["credit_grants"]`` (mappings with ``field``, ``remaining``,
+``source``, ``category``, ``status``, ``expires_at``, ``contact_id``) as of
+``ctx.extra["credits_now"]``: what ``expiring`` counts and ``credit_grants`` lists.
+Rendering never queries a database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from markupsafe import Markup
 
 from shortcodes.context import Context
+from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.vocabulary import Duration
 from shortcodes.registry import Attribute
 from shortcodes.runtime import Shortcode
 
@@ -25,6 +33,9 @@ if TYPE_CHECKING:
 
 #: The ``ctx.extra`` key the host fills with the contact's ledger entries.
 HISTORY_KEY: Final = "credit_history"
+#: The ``ctx.extra`` keys the host fills with the contact's grants and the time it read them.
+GRANTS_KEY: Final = "credit_grants"
+NOW_KEY: Final = "credits_now"
 
 _ROW: Final = Markup(
     '<tr><td><time datetime="{iso}">{day}</time></td><td class="{kind}">{delta}</td>'
@@ -43,15 +54,51 @@ def _get(entry: Any, name: str, default: Any = None) -> Any:
 
 
 def credit_balance(sc: Shortcode, ctx: Context) -> str:
-    """The contact's balance as a whole number (0 without one); nothing for visitors."""
+    """The contact's balance (0 without one); with ``expiring="30d"``, the part of it that
+    expires within that time. Nothing for visitors."""
     if ctx.contact is None:
         return ""
     field = text_of(sc.attrs.get("field", "_Credits")) or "_Credits"
+    window = sc.attrs.get("expiring")
+    if window is not None:
+        return str(sum((_get(g, "remaining", 0) for g in expiring(ctx, field, window)), start=0))
     try:
         balance = ctx.contact.balance(field)
     except ValueError:  # digit-like text int() refuses ("²"): not a balance
         balance = None
     return str(balance if balance is not None else 0)
+
+
+def grants_for(ctx: Context, field: str) -> list[Any]:
+    """The current contact's live grants of ``field`` (never another contact's)."""
+    contact = ctx.contact
+    raw = ctx.extra.get(GRANTS_KEY) or ()
+    if contact is None or not isinstance(raw, Iterable):
+        return []
+    wanted = field.casefold()
+    return [
+        g
+        for g in raw
+        if str(_get(g, "field", "")).casefold() == wanted
+        and _get(g, "contact_id", contact.id) == contact.id
+    ]
+
+
+def expiring(ctx: Context, field: str, window: Duration) -> list[Any]:
+    """The contact's grants of ``field`` with something left that expire within ``window``
+    of the time the host read them, soonest first."""
+    now = ctx.extra.get(NOW_KEY)
+    if not isinstance(now, datetime):
+        return []
+    until = window.after(now)
+    found = [
+        g
+        for g in grants_for(ctx, field)
+        if isinstance(_get(g, "expires_at"), datetime)
+        and now < _get(g, "expires_at") <= until
+        and _get(g, "remaining", 0)
+    ]
+    return sorted(found, key=lambda g: _get(g, "expires_at"))
 
 
 def entries_for(ctx: Context, field: str) -> list[Any]:
@@ -77,23 +124,85 @@ def entries_for(ctx: Context, field: str) -> list[Any]:
 
 def _row(entry: Any) -> Markup:
     moment = _get(entry, "created_at")
-    delta = _get(entry, "delta", 0)
-    try:
-        amount = int(delta)
-    except (TypeError, ValueError):
-        amount = 0
-    if isinstance(moment, datetime | date):
-        iso, day = moment.isoformat(), moment.strftime("%Y-%m-%d")
-    else:
-        iso = day = "" if moment is None else str(moment)
+    amount = _number(_get(entry, "delta", 0))
+    iso, day = _moment(moment)
     return _ROW.format(
         iso=iso,
         day=day,
         kind="credit" if amount >= 0 else "debit",
-        delta=f"{amount:+d}",
+        delta=f"+{amount}" if amount >= 0 else str(amount),
         balance=text_of(_get(entry, "balance_after", "")),
         reason=text_of(_get(entry, "reason", "")),
     )
+
+
+def _number(value: Any) -> int | Decimal:
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _moment(moment: Any) -> tuple[str, str]:
+    if isinstance(moment, datetime | date):
+        return moment.isoformat(), moment.strftime("%Y-%m-%d")
+    text = "" if moment is None else str(moment)
+    return text, text
+
+
+_EXPIRING: Final = Markup(
+    '<li><span class="amount">{amount}</span> expire on <time datetime="{iso}">{day}</time></li>'
+)
+_GRANT: Final = Markup(
+    '<tr class="{status}"><td>{left}</td><td>{source}</td><td>{category}</td>'
+    '<td><time datetime="{iso}">{day}</time></td></tr>'
+)
+_GRANTS_HEAD: Final = Markup(
+    '<table class="credit-grants"><thead><tr><th>Left</th><th>From</th><th>Kind</th>'
+    "<th>Expires</th></tr></thead><tbody>"
+)
+
+
+def _expiring_list(ctx: Context, field: str, window: Duration) -> Markup:
+    soon = expiring(ctx, field, window)
+    if not soon:
+        return Markup()
+    items = Markup("").join(
+        _EXPIRING.format(amount=text_of(_get(g, "remaining", 0)), **_when(g)) for g in soon
+    )
+    return Markup('<ul class="credit-expiring">') + items + Markup("</ul>")
+
+
+def _when(grant: Any) -> dict[str, str]:
+    expires = _get(grant, "expires_at")
+    if expires is None:
+        return {"iso": "", "day": "never"}
+    iso, day = _moment(expires)
+    return {"iso": iso, "day": day}
+
+
+def credit_grants(sc: Shortcode, ctx: Context) -> Markup:
+    """The contact's credits of a field by grant: what is left, where it came from, whether it
+    is paid or promotional, and when it expires."""
+    if ctx.contact is None:
+        return Markup()
+    field = text_of(sc.attrs.get("field", "_Credits")) or "_Credits"
+    found = grants_for(ctx, field)
+    if not found:
+        return Markup('<p class="credit-grants-empty">No credits yet.</p>')
+    rows = Markup("").join(
+        _GRANT.format(
+            status=text_of(_get(g, "status", "")),
+            left=text_of(_get(g, "remaining", 0)),
+            source=text_of(_get(g, "source", "")),
+            category=text_of(_get(g, "category", "")),
+            **_when(g),
+        )
+        for g in found
+    )
+    return _GRANTS_HEAD + rows + Markup("</tbody></table>")
 
 
 def credit_history(sc: Shortcode, ctx: Context) -> Markup:
@@ -105,20 +214,26 @@ def credit_history(sc: Shortcode, ctx: Context) -> Markup:
     entries = entries_for(ctx, field)
     if limit and limit > 0:
         entries = entries[:limit]
+    window = sc.attrs.get("expiring")
+    soon = Markup() if window is None else _expiring_list(ctx, field, window)
     if not entries:
-        return Markup('<p class="credit-history-empty">No credit history yet.</p>')
-    return _HEAD + Markup("").join(_row(e) for e in entries) + Markup("</tbody></table>")
+        return Markup('<p class="credit-history-empty">No credit history yet.</p>') + soon
+    rows = Markup("").join(_row(e) for e in entries)
+    return _HEAD + rows + Markup("</tbody></table>") + soon
 
 
 def register(env: Environment) -> None:
     """Register ``credit_balance`` and ``credit_history``."""
     field = Attribute("field", str, default="_Credits", doc="the credit field")
+    window = Attribute(
+        "expiring", vocab.duration, doc="a duration such as 7d: only what expires within it"
+    )
     env.add_shortcode(
         "credit_balance",
         credit_balance,
-        attributes=[field],
-        description="The contact's credit balance as a whole number (0 when the contact has "
-        "none; nothing for anonymous visitors).",
+        attributes=[field, window],
+        description="The contact's credit balance (0 when the contact has none; nothing for "
+        "anonymous visitors); with expiring, the part that expires within that time.",
         example='You have [credit_balance field="_Credits"] credits.',
     )
     env.add_shortcode(
@@ -127,7 +242,17 @@ def register(env: Environment) -> None:
         attributes=[
             field,
             Attribute("limit", int, default=10, doc="how many entries, newest first (0 for all)"),
+            window,
         ],
-        description="The contact's ledger entries for a credit field, newest first, as a table.",
+        description="The contact's ledger entries for a credit field, newest first, as a table; "
+        "with expiring, then the credits that expire within that time.",
         example='[credit_history field="_Credits" limit="5"]',
+    )
+    env.add_shortcode(
+        "credit_grants",
+        credit_grants,
+        attributes=[field],
+        description="The contact's credits of a field by grant: left, source, paid or "
+        "promotional, and expiry (account pages).",
+        example='[credit_grants field="_Credits"]',
     )

@@ -14,8 +14,11 @@ resolves them (:mod:`shortcodes.host.settings`). Refusals print
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,12 @@ from tqdm import tqdm
 from shortcodes.commands import Handler, common_parser, guarded, settings_of
 from shortcodes.errors import StoreError
 from shortcodes.host.settings import Settings
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import load_config_file
-from shortcodes.store import Actor, Store, console
+from shortcodes.store import Actor, Store, console, ledger
 from shortcodes.store.contacts import normalize_email
+from shortcodes.store.grants import CATEGORIES, GrantSpec
 from shortcodes.store.migrate import current_revision, head_revision
 from shortcodes.store.session import run_read, to_db_time
 
@@ -166,10 +171,17 @@ def _credits(sub: Any, common: argparse.ArgumentParser) -> None:
     for name, handler in (("add", cmd_credits_add), ("debit", cmd_credits_debit)):
         cmd = _cmd(group, name, f"{name} credits", common, handler)
         cmd.add_argument("contact")
-        cmd.add_argument("amount", type=positive_int)
+        # Checked against the field's decimals by the store ("2.5" needs decimals >= 1).
+        cmd.add_argument(
+            "amount", type=amount_arg, help="credits, e.g. 5 or 2.5 on a field with decimals"
+        )
         cmd.add_argument("--field", default="_Credits")
         cmd.add_argument("--reason", default="")
         cmd.add_argument("--key", help="idempotency key: the same key never applies twice")
+        if name == "add":
+            cmd.add_argument("--category", choices=CATEGORIES, help="default: paid")
+            cmd.add_argument("--expires-in", type=duration_arg, help="e.g. 30d, 3mo")
+            cmd.add_argument("--starts-in", type=duration_arg, help="pending until, e.g. 14d")
 
 
 def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -181,6 +193,12 @@ def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
     hist.add_argument("--field")
     hist.add_argument("--limit", type=positive_int, default=20)
     hist.add_argument("--after", help="the cursor printed under the previous page")
+    grants = _cmd(
+        group, "grants", "a contact's grants: source, category, left, expiry", common, cmd_grants
+    )
+    grants.add_argument("contact")
+    grants.add_argument("--field")
+    grants.add_argument("--all", action="store_true", help="spent and expired grants too")
     _cmd(
         group,
         "verify",
@@ -364,20 +382,70 @@ def cmd_credits_debit(args: argparse.Namespace) -> int:
 
 
 def _money(args: argparse.Namespace, kind: str) -> int:
+    reason = args.reason or f"{kind} (cli)"
     with open_store(args) as store:
-        operation = store.credit if kind == "credit" else store.debit
-        result = operation(
-            args.contact,
-            args.amount,
-            args.field,
-            key=args.key,
-            reason=args.reason or f"{kind} (cli)",
-            actor=ADMIN,
-        )
-    balance = next(iter(result.balances.values()))
+        if kind == "credit":
+            result = store.credit(
+                args.contact, args.amount, args.field, key=args.key, reason=reason,
+                actor=ADMIN, grant=_grant_spec(store, args),
+            )  # fmt: skip
+        else:
+            result = store.debit(
+                args.contact, args.amount, args.field, key=args.key, reason=reason, actor=ADMIN
+            )
+        field = ledger.check_credit_field(store.credit_fields, args.field)
+        balance = store.site.policy(field).show(next(iter(result.balances.values())))
     note = " (already applied earlier with this key)" if result.replayed else ""
-    print(f"{args.field}: {balance}{note}")
+    print(f"{field}: {balance}{note}")
     return 0
+
+
+def amount_arg(text: str) -> Decimal:
+    """A positive amount as typed (``5``, ``2.5``), exactly; the field's decimals are the
+    store's check (``2.5`` on a whole-number field is refused there, with the rule)."""
+    if not AMOUNT_TEXT.fullmatch(text.strip()) or not any(c in "123456789" for c in text):
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text!r}")
+    return Decimal(text.strip())
+
+
+AMOUNT_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,16})?")
+
+
+def duration_arg(text: str) -> vocab.Duration:
+    """A ``--expires-in``/``--starts-in`` duration (``30d``, ``3mo``...)."""
+    try:
+        return vocab.duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _grant_spec(store: Store, args: argparse.Namespace) -> GrantSpec:
+    now = to_db_time(store.clock())
+    starts = None if args.starts_in is None else args.starts_in.after(now)
+    expires = None if args.expires_in is None else args.expires_in.after(starts or now)
+    return GrantSpec("admin", args.category, starts_at=starts, expires_at=expires)
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    """``ledger grants CONTACT``: one line per grant, newest first."""
+    with open_store(args) as store:
+        found = store.grants(args.contact, args.field, include_spent=args.all)
+        shown = [(g, store.site.policy(g.field)) for g in found]
+    if not found:
+        print("no grants")
+    for g, policy in shown:
+        left = f"{policy.show(g.remaining)}/{policy.show(g.amount)}"
+        starts = f" starts {_when(g.starts_at)}" if g.status == "pending" else ""
+        expires = f" expires {_when(g.expires_at)}" if g.expires_at else " never expires"
+        print(
+            f"{g.id:>8}  {g.field:<12} {left:>15}  {g.status:<8} {g.source}/{g.category}"
+            f"{starts}{expires}  {g.reason}"
+        )
+    return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
 def cmd_ledger_history(args: argparse.Namespace) -> int:

@@ -17,12 +17,15 @@ from shortcodes.errors import InvalidInput, UnknownField
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import record_event
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.session import Actor, Tx
 
 Payload = Mapping[str, Any]
 HookOp = Callable[[Tx, SiteSettings, Payload, str, Actor], dict[str, Any]]
 MATH_OPERATIONS = ("add", "subtract", "set")
 _MAX = 10**12
+#: What a (demo) payment webhook credits: a paid purchase grant.
+PURCHASE = GrantSpec("purchase", "paid")
 
 
 def _contact(tx: Tx, payload: Payload) -> int:
@@ -189,6 +192,7 @@ def payment_succeeded(
             f"payment:{payment}",
             f"Payment {payment}: {product.title}",
             actor,
+            PURCHASE,
         )
         result["balance"] = done.balances[product.field]
         result["entry_ids"] = list(done.entry_ids)

@@ -5,6 +5,13 @@
 [credits]
 fields = ["_Credits"]
 
+[credits.policy._Credits]            # optional, per field (see CreditPolicy)
+decimals = 2                         # amounts like 2.5; stored as whole hundredths
+expires = { subscription = "60d", promotion = "30d" }   # default expiry of grants by source
+rollover_cap = 100                   # subscription credits kept when a new period's arrive
+promotional_first = true             # promotional grants are spent before paid ones
+clawback = "grant"                   # a refund takes back what is left of its grant only
+
 [tags]
 "Owns Course B" = "product"          # tag name = category
 
@@ -37,6 +44,12 @@ from typing import Any
 
 from shortcodes.errors import ActionsetParamError
 from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.credit_policy import (
+    CLAWBACKS,
+    DEFAULT_POLICY,
+    GRANT_SOURCES,
+    CreditPolicy,
+)
 from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
 from shortcodes.membership.steps import ParamType, Ref, Step, Terms, load_step
@@ -52,6 +65,11 @@ CREDIT_KEYS = Keys(
             "the credit fields; the first is the default of every step, button and product",
             '["_Credits"]',
             '["_Credits"]',
+        ),
+        "policy": Key(
+            "table of field = policy",
+            "per-field policies: decimals, expiry by source, rollover cap (one table each, below)",
+            "{}",
         ),
     },
 )
@@ -170,12 +188,18 @@ class Actionset:
 
 @dataclass(frozen=True, slots=True)
 class SiteActions:
-    """What the store needs from the site: credit fields, declared tags, actionsets."""
+    """What the store needs from the site: credit fields, their policies, declared tags,
+    actionsets."""
 
     credit_fields: tuple[str, ...] = ("_Credits",)
     tags: Mapping[str, str] = field(default_factory=dict)
     actionsets: Mapping[str, Actionset] = field(default_factory=dict)
     file: str = "<defaults>"
+    policies: Mapping[str, CreditPolicy] = field(default_factory=dict)
+
+    def policy(self, credit_field: str) -> CreditPolicy:
+        """The policy of a declared credit field (the defaults when it declares none)."""
+        return self.policies.get(credit_field, DEFAULT_POLICY)
 
     @property
     def terms(self) -> Terms:
@@ -185,13 +209,100 @@ class SiteActions:
 
 def load_actions(root: Node) -> SiteActions:
     """Validate ``[credits]``, ``[tags]`` and ``[actionsets]`` of a site.toml."""
-    credit_fields = _credit_fields(root.child("credits", {}))
+    credits = root.child("credits", {})
+    credit_fields = _credit_fields(credits)
+    policies = _policies(credits.child("policy", {}), credit_fields)
     tags = _tags(root.child("tags", {}))
     terms = Terms(credit_fields, tags)
     actionsets = {
         name: _actionset(node, terms) for name, node in root.child("actionsets", {}).items()
     }
-    return SiteActions(credit_fields, tags, actionsets, root.source.file)
+    return SiteActions(credit_fields, tags, actionsets, root.source.file, policies)
+
+
+POLICY_KEYS = Keys(
+    "credits.policy._Credits",
+    "How one credit field behaves (one table per field that needs more than the defaults, "
+    "named after it): every credit is a grant with a source, a category (paid or promotional) "
+    "and an optional expiry, and debits spend grants in one order (see docs/credits.md).",
+    {
+        "decimals": Key(
+            "whole number 0..6",
+            "decimal places of amounts (2 allows 2.50); stored exactly as whole units",
+            "0",
+            "2",
+        ),
+        "expires": Key(
+            "table of source = duration",
+            "default expiry of new grants by source (table below)",
+            "{}",
+        ),
+        "rollover_cap": Key(
+            "amount",
+            "a new subscription grant first expires older subscription credit above this",
+            "no cap",
+            "100",
+        ),
+        "promotional_first": Key(
+            "true or false", "spend promotional credit before paid credit", "true", "true"
+        ),
+        "clawback": Key(
+            '"grant" or "balance"',
+            "what a refund does with credits of its purchase already spent: `grant` keeps them "
+            "spent, `balance` takes them from the rest of the balance (never below zero)",
+            '"grant"',
+            '"grant"',
+        ),
+    },
+)
+EXPIRES_KEYS = Keys(
+    "credits.policy._Credits.expires",
+    "Default expiry of new grants of the field, by where they come from (no expiry when a "
+    "source is not named; a grant can set its own).",
+    {
+        source: Key(
+            "duration",
+            f"how long {source} credits last",
+            "",
+            {"subscription": '"2mo"', "promotion": '"30d"'}.get(source, ""),
+        )
+        for source in GRANT_SOURCES
+    },
+)
+
+
+def _policies(node: Node, credit_fields: tuple[str, ...]) -> dict[str, CreditPolicy]:
+    """``[credits.policy.FIELD]`` tables, one per declared credit field at most."""
+    policies: dict[str, CreditPolicy] = {}
+    for name, table in node.table(what="a table of field name = policy").items():
+        field_name = Node(node.source, table.path, name).check(
+            lambda v: vocab.credit_field(v, credit_fields)
+        )
+        policies[field_name] = _policy(table)
+    return policies
+
+
+def _policy(node: Node) -> CreditPolicy:
+    node.table(POLICY_KEYS, what="a credit policy table")
+    decimals = node.child("decimals", 0).check(lambda v: vocab.whole_number(v, 0, 6))
+    expires = {}
+    for source, value in (
+        node.child("expires", {}).table(EXPIRES_KEYS, "a table of source = duration").items()
+    ):
+        expires[source] = value.check(vocab.duration)
+    cap = node.child("rollover_cap")
+    clawback = node.child("clawback", "grant")
+    if clawback.value not in CLAWBACKS:
+        raise clawback.fail(f"must be one of {', '.join(map(repr, CLAWBACKS))}")
+    return CreditPolicy(
+        decimals=decimals,
+        expires=expires,
+        rollover_cap=None
+        if cap.value is None
+        else cap.check(lambda v: vocab.credit_units(v, decimals, allow_zero=True)),
+        promotional_first=node.child("promotional_first", True).check(vocab.flag),
+        clawback=str(clawback.value),
+    )
 
 
 def _credit_fields(node: Node) -> tuple[str, ...]:

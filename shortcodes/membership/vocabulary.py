@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 #: The largest credit amount one operation may move (and a balance may reach in one step).
@@ -29,6 +30,7 @@ _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+")
 _DURATION = re.compile(r"\s*([0-9]{1,7})\s*(mo|s|m|h|d|w|y)\s*")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _STRIPE_PRICE = re.compile(r"[A-Za-z0-9_]{6,255}")
+_DECIMAL = re.compile(r"-?[0-9]{1,16}(\.[0-9]{1,16})?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Fields every contact has in its own row; they are not custom fields and cannot be set as one.
@@ -107,6 +109,48 @@ def amount(value: Any, *, allow_zero: bool = True) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_AMOUNT:
         raise ValueError(f"an amount is a whole number from {low} to {MAX_AMOUNT}, got {value!r}")
     return value
+
+
+def credit_units(value: Any, decimals: int, *, allow_zero: bool = False) -> int:
+    """An amount of a field with ``decimals`` decimals, as whole units (``2.5`` with two
+    decimals is 250). Takes ints, Decimals, texts like ``"2.50"`` and TOML floats (read as the
+    shortest decimal that prints them, i.e. as written); never rounds: ``2.555`` with two
+    decimals is refused, like anything not positive (or zero when allowed) or above
+    :data:`MAX_AMOUNT` credits."""
+    exact = _exact_decimal(value)
+    shown = str(value) if isinstance(value, Decimal) else value  # as typed, not Decimal('…')
+    low = 0 if allow_zero else 1
+    units = exact.scaleb(decimals) if exact is not None else None
+    if units is None or units != units.to_integral_value() or not low <= units:
+        places = "a whole number" if not decimals else f"a number with at most {decimals} decimals"
+        sign = "from 0" if allow_zero else "above 0"
+        raise ValueError(f"an amount is {places} {sign}, got {shown!r}")
+    if units > MAX_AMOUNT * 10**decimals:
+        raise ValueError(f"an amount is at most {MAX_AMOUNT}, got {shown!r}")
+    return int(units)
+
+
+def _exact_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, Decimal | str):
+        text_value = str(value).strip()
+        if not _DECIMAL.fullmatch(text_value):
+            return None
+        return Decimal(text_value)
+    return None
+
+
+def from_units(units: int, decimals: int) -> int | Decimal:
+    """Whole units back to the amount people read: an int for a field without decimals, else
+    an exact Decimal with the field's places (250 with two decimals is ``Decimal("2.50")``)."""
+    if not decimals:
+        return units
+    return Decimal(units).scaleb(-decimals)
 
 
 def amount_text(value: Any, *, allow_zero: bool = True) -> int:

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shortcodes.errors import HookError, NotOurEvent, UnknownContact
+from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.payments import records
 from shortcodes.store import contacts, ledger
 from shortcodes.store.events import record_event
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.session import Actor, Tx
 
 log = logging.getLogger("shortcodes.payments")
@@ -206,10 +208,12 @@ def fulfil(tx: Tx, sale: Sale, actor: Actor, grant_tag: bool = True) -> Outcome:
     detail: dict[str, Any] = {"product": product.id, "payment": sale.ref}
     if product.credits:
         reason = f"Stripe payment {sale.ref}: {product.title}"
+        source = GrantSpec("subscription" if sale.subscription else "purchase", "paid")
         done = ledger.credit(
-            tx, sale.contact_id, product.field, product.credits, f"stripe:{sale.ref}", reason, actor
-        )
-        detail["balance"] = done.balances[product.field]
+            tx, sale.contact_id, product.field, product.credits, credit_key(sale.ref), reason,
+            actor, source,
+        )  # fmt: skip
+        detail["balance"] = tx.policy(product.field).show(done.balances[product.field])
     if product.tag and grant_tag:
         _set_tag(tx, sale.contact_id, product, True, f"stripe:{sale.ref}")
     record_event(
@@ -373,6 +377,22 @@ def _unknown_payment(tx: Tx, charge: Mapping[str, Any]) -> Outcome:
     return ignored(f"{charge.get('id')} paid for nothing of this site")
 
 
+def credit_key(ref: str) -> str:
+    """The ledger operation that credited the payment ``ref`` (its grants are found by it)."""
+    return f"stripe:{ref}"
+
+
+def _kept_note(done: ledger.GrantRefund, policy: CreditPolicy) -> str:
+    """What happened to the part of a refund that was already spent, by the clawback policy."""
+    if not done.kept and not done.from_balance:
+        return ""
+    spent = policy.show(done.wanted - done.from_grants)
+    if done.policy == "balance":
+        covered = policy.show(done.from_balance)
+        return f" ({spent} already spent: {covered} taken from the rest of the balance)"
+    return f" ({spent} already spent: the clawback policy keeps spent credits spent)"
+
+
 def _reverse(
     tx: Tx, site: SiteSettings, paid: records.Payment, total: int, actor: Actor, kind: str
 ) -> Outcome:
@@ -381,21 +401,26 @@ def _reverse(
         paid.credits if paid.amount <= 0 else min(paid.credits, paid.credits * total // paid.amount)
     )
     wanted = max(due - paid.reversed, 0)
-    balance = ledger.balance(tx.conn, paid.contact_id, paid.field)
-    taken = min(wanted, balance)
-    if taken:
+    policy = tx.policy(paid.field)
+    taken = 0
+    note = ""
+    if wanted:
         reason = f"Stripe {kind} {total} of {paid.amount} {paid.currency} on {paid.ref}"
         key = f"stripe:{kind}:{paid.ref}:{total}"
-        ledger.debit(tx, paid.contact_id, paid.field, taken, key, reason, actor)
+        done = ledger.refund_grant(
+            tx, credit_key(paid.ref), paid.contact_id, paid.field, wanted * policy.scale,
+            key, reason, actor,
+        )  # fmt: skip
+        taken = int(policy.show(done.taken))
+        note = _kept_note(done, policy)
     records.update_payment(tx, paid.id, refunded=max(total, paid.refunded), reversed=due)
     product = site.products.get(paid.product)
     revoked = False
     if product is not None and total >= paid.amount:
         revoked = _set_tag(tx, paid.contact_id, product, False, f"stripe:{kind}:{paid.ref}")
     record_event(tx, "refunded", paid.contact_id, {"product": paid.product, "payment_id": paid.ref})
-    message = f"{paid.ref}: reversed {taken} of {wanted} credits"
+    message = f"{paid.ref}: reversed {taken} of {wanted} credits{note}"
     if taken < wanted:
-        message += f" ({wanted - taken} already spent: the balance stays at 0)"
         log.warning("stripe %s: %s", kind, message)
     return Outcome("applied", message, paid.contact_id, {"reversed": taken, "revoked": revoked})
 

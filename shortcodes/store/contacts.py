@@ -23,6 +23,7 @@ from shortcodes.errors import (
     UnknownTag,
 )
 from shortcodes.membership import vocabulary as vocab
+from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.store import schema
 from shortcodes.store.events import record_event
 from shortcodes.store.fastpath import Prepared
@@ -274,12 +275,17 @@ def set_field(tx: Tx, contact_id: int, name: str, value: Any) -> None:
 
 
 def snapshot(
-    conn: Connection, contact_id: int, now: datetime, credit_fields: Iterable[str]
+    conn: Connection,
+    contact_id: int,
+    now: datetime,
+    credit_fields: Iterable[str],
+    policies: Mapping[str, CreditPolicy] | None = None,
 ) -> Contact:
     """The read-only :class:`Contact` pages render against: held tags, fields and balances.
 
     Fields are ``Email`` and ``Name`` from the contact row, then the custom fields, then every
-    declared credit field (0 when the contact never had an entry) and any other balance it holds.
+    declared credit field (0 when the contact never had an entry) and any other balance it holds;
+    a balance of a field with decimals is an exact Decimal (``2.50``), never a float.
     """
     c = schema.contacts
     row = conn.execute(select(c.c.email, c.c.name, c.c.fields).where(c.c.id == contact_id)).first()
@@ -291,7 +297,8 @@ def snapshot(
     for field, balance in conn.execute(
         select(a.c.field, a.c.balance).where(a.c.contact_id == contact_id)
     ):
-        fields[field] = int(balance)
+        policy = (policies or {}).get(field)
+        fields[field] = int(balance) if policy is None else policy.show(int(balance))
     return Contact(
         id=contact_id, email=row.email, tags=held_tags(conn, contact_id, now), fields=fields
     )

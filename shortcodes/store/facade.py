@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from functools import cache, partial
 from pathlib import Path
 from types import TracebackType
@@ -32,8 +33,10 @@ from shortcodes.errors import (
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import Actionset, SiteActions
 from shortcodes.store import contacts, importer, ledger, runner, schema
+from shortcodes.store import grants as grant_store
 from shortcodes.store.database import dispose, make_engine
 from shortcodes.store.events import Event, events_after
+from shortcodes.store.grants import Grant, GrantSpec
 from shortcodes.store.identity import Accounts
 from shortcodes.store.importer import ImportReport, Progress
 from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
@@ -121,7 +124,7 @@ class Store:
 
         For automations that combine several operations atomically.
         """
-        return run_write(self.engine, self.clock, self.credit_fields, work)
+        return run_write(self.engine, self.clock, self.credit_fields, work, self.site.policies)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         return run_read(self.engine, work)
@@ -151,7 +154,9 @@ class Store:
 
         def read(conn: Connection) -> Contact:
             contact_id = contacts.resolve_contact(conn, ref)
-            return contacts.snapshot(conn, contact_id, now, self.site.credit_fields)
+            return contacts.snapshot(
+                conn, contact_id, now, self.site.credit_fields, self.site.policies
+            )
 
         # One snapshot on PostgreSQL too: never a new balance beside old tags, or the reverse.
         return run_read(self.engine, read, snapshot=True)
@@ -245,23 +250,25 @@ class Store:
     def credit(
         self,
         contact: int | str,
-        amount: int,
+        amount: int | Decimal | str,
         field: str = "_Credits",
         *,
         key: str | None = None,
         reason: str = "",
         actor: Actor = SYSTEM,
+        grant: GrantSpec | None = None,
     ) -> LedgerResult:
-        """Add credits, once per ``key`` (a fresh key when None)."""
+        """Add credits as one grant (``grant``: source, category, start, expiry; an ``admin``
+        grant under the field's policy when None), once per ``key`` (a fresh key when None)."""
         key = _fresh_key() if key is None else key
         return self.run_in_transaction(
-            lambda tx: ledger.credit(tx, contact, field, amount, key, reason, actor)
+            lambda tx: ledger.credit(tx, contact, field, amount, key, reason, actor, grant)
         )
 
     def debit(
         self,
         contact: int | str,
-        amount: int,
+        amount: int | Decimal | str,
         field: str = "_Credits",
         *,
         key: str | None = None,
@@ -306,11 +313,53 @@ class Store:
         ids = list(entry_ids)
         return self.run_in_transaction(lambda tx: ledger.refund(tx, ids, key, reason, actor))
 
+    def refund_grant(
+        self,
+        operation_key: str,
+        contact: int | str,
+        amount: int | Decimal | str,
+        field: str = "_Credits",
+        *,
+        key: str | None = None,
+        reason: str = "refund",
+        actor: Actor = SYSTEM,
+    ) -> ledger.GrantRefund:
+        """Take back ``amount`` credits of what the operation ``operation_key`` granted, by the
+        field's clawback policy (see :func:`ledger.refund_grant`), once per ``key``."""
+        key = _fresh_key() if key is None else key
+
+        def work(tx: Tx) -> ledger.GrantRefund:
+            name = ledger.check_credit_field(tx.credit_fields, field)
+            units = ledger.to_units(tx, name, amount)
+            contact_id = contacts.lock_contact(tx, contact)
+            return ledger.refund_grant(
+                tx, operation_key, contact_id, name, units, key, reason, actor
+            )
+
+        return self.run_in_transaction(work)
+
     def balance(self, contact: int | str, field: str = "_Credits") -> int:
-        """The cached balance of one field (0 if never credited)."""
+        """The cached balance of one field in units (0 if never credited): credits for a field
+        without decimals; :meth:`amount` shows it as people read it."""
         name = ledger.check_credit_field(self.credit_fields, field)
         return self._read(
             lambda conn: ledger.balance(conn, contacts.resolve_contact(conn, contact), name)
+        )
+
+    def amount(self, contact: int | str, field: str = "_Credits") -> int | Decimal:
+        """The balance as people read it: ``Decimal("2.50")`` on a field with two decimals."""
+        name = ledger.check_credit_field(self.credit_fields, field)
+        return self.site.policy(name).show(self.balance(contact, name))
+
+    def grants(
+        self, contact: int | str, field: str | None = None, *, include_spent: bool = False
+    ) -> list[Grant]:
+        """The contact's grants, newest first (see :func:`grants.listing`)."""
+        name = None if field is None else ledger.check_credit_field(self.credit_fields, field)
+        return self._read(
+            lambda conn: grant_store.listing(
+                conn, contacts.resolve_contact(conn, contact), name, include_spent=include_spent
+            )
         )
 
     def history(

@@ -11,24 +11,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shortcodes.errors import InsufficientCredits, InvalidInput, RefundError, UnknownField
 from shortcodes.membership import vocabulary as vocab
-from shortcodes.store import schema
+from shortcodes.store import grants, schema
 from shortcodes.store.contacts import lock_contact
-from shortcodes.store.events import current_cause, event_row, record_event, record_events
-from shortcodes.store.fastpath import Prepared, among, insert_many, update_rows, upsert_rows
-from shortcodes.store.idempotency import check_key, fingerprint, once
+from shortcodes.store.events import event_row, record_event
+from shortcodes.store.fastpath import Prepared
+from shortcodes.store.grants import GrantSpec
+from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx, from_db_time
 
 #: No single change may move more than this; it keeps sums far from 64-bit overflow.
 MAX_AMOUNT = vocab.MAX_AMOUNT
 MAX_PAGE = 500
+DEFAULT_GRANT = GrantSpec()
+TRANSFER_GRANT = GrantSpec("transfer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +130,20 @@ def apply_delta(
     run_id: int | None = None,
     reverses_id: int | None = None,
     events: list[dict[str, Any]] | None = None,
+    grant: GrantSpec | None = None,
+    moves: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
 
     The caller holds the contact's lock and has validated ``field`` and the amount. The
     ``balance_changed`` event is inserted now, or appended to ``events`` for the caller to
     insert with the rest of its events before the transaction ends (one statement for all).
+
+    The grants move with the balance: ``moves(entry_id)`` when the caller says which grants
+    the entry changes (expiry, refunds), else a credit creates a grant (``grant``, or an
+    ``admin`` grant under the field's policy) and a debit consumes grants in consumption order
+    (:mod:`.grants`), refusing with :class:`InsufficientCredits` when the unexpired grants hold
+    less than the amount.
     """
     entry = {
         "contact_id": contact_id,
@@ -146,11 +158,30 @@ def apply_delta(
         "reverses_id": reverses_id,
         "created_at": tx.now,
     }
-    if tx.is_postgres:
+    if tx.is_postgres and delta < 0 and moves is None:
+        # The purchase path: balance, entry and grant consumption in one round trip.
+        entry_id, balance = _debit_with_entry(tx, entry)
+    elif tx.is_postgres:
         entry_id, balance = _move_with_entry(tx, entry)
     else:
         balance = _move(tx, contact_id, field, delta)
         entry_id = _INSERT_ENTRY.scalar(tx.conn, entry | {"balance_after": balance})
+    if moves is not None:
+        moves(int(entry_id))
+    elif delta > 0:
+        spec = grant or DEFAULT_GRANT
+        values = grants.row_values(
+            tx, contact_id, field, delta, spec, reason, operation_id=operation_id, run_id=run_id
+        )
+        if values["status"] == "pending":
+            raise InvalidInput(
+                "a grant that starts later is added by grants.add, not a ledger entry"
+            )
+        grants.create(tx, values, int(entry_id))
+    elif tx.is_postgres:
+        pass  # the debit statement consumed the grants
+    elif (taken := grants.consume(tx, contact_id, field, -delta, int(entry_id))) != -delta:
+        raise InsufficientCredits(field, -delta, taken)  # all it could take: what is usable
     data = {
         "field": field,
         "delta": delta,
@@ -224,6 +255,63 @@ _RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert))
 _LOWER_WITH_ENTRY = _with_entry(_LOWER)
 
 
+def _debit_statement() -> Prepared:
+    """PostgreSQL: a debit in one statement: lower the balance (guarded), insert its entry, and
+    consume grants in consumption order (see :mod:`.grants`) recording a move per grant used,
+    tied to the new entry. A refused debit changes no row and returns none; otherwise the row
+    is (entry id, balance after, units consumed); fewer units than the debit means the
+    unexpired grants held too little and the caller refuses (rolling everything back)."""
+    columns = [c.name for c in _entries.c if c.name != "id"]
+    values = ", ".join("moved.balance" if c == "balance_after" else f":e_{c}" for c in columns)
+    return Prepared(
+        text(f"""
+WITH moved AS (
+    UPDATE credit_accounts SET balance = balance - :b_amount, updated_at = :b_now
+    WHERE contact_id = :b_contact AND field = :b_field AND balance >= :b_amount
+    RETURNING balance
+), entry AS (
+    INSERT INTO ledger_entries ({", ".join(columns)})
+    SELECT {values} FROM moved
+    RETURNING id, balance_after
+), ordered AS (
+    {grants.ORDERED_SQL}
+), take AS (
+    SELECT id, LEAST(remaining, :b_amount - before) AS n FROM ordered WHERE before < :b_amount
+), used AS (
+    UPDATE credit_grants AS g SET remaining = g.remaining - take.n
+    FROM take, entry WHERE g.id = take.id
+    RETURNING g.id, take.n, entry.id AS entry_id
+), recorded AS (
+    INSERT INTO grant_moves (grant_id, entry_id, kind, delta, created_at)
+    SELECT id, entry_id, 'use', -n, :b_now FROM used
+)
+SELECT entry.id, entry.balance_after, (SELECT COALESCE(SUM(n), 0) FROM used) FROM entry
+""").bindparams(  # noqa: S608 - the column names are the schema's own
+            bindparam("b_now", type_=_acc.c.updated_at.type),
+            *(
+                bindparam(f"e_{c.name}", type_=c.type)
+                for c in _entries.c
+                if c.name not in ("id", "balance_after")
+            ),
+        )
+    )
+
+
+_DEBIT = _debit_statement()
+
+
+def _debit_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
+    """PostgreSQL: :data:`_DEBIT`; (entry id, balance after), or a refusal."""
+    contact_id, field, amount = entry["contact_id"], entry["field"], -entry["delta"]
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": amount, "b_now": tx.now}
+    row = _DEBIT.first(tx.conn, {f"e_{k}": v for k, v in entry.items()} | values)
+    if row is None:
+        _refuse_overdraft(tx, contact_id, field, amount)
+    if int(row[2]) != amount:  # the grants held less: all it could take is what is usable
+        raise InsufficientCredits(field, amount, int(row[2]))
+    return int(row[0]), int(row[1])
+
+
 def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
     """SQLite: change one balance by ``delta``; the balance after (refuses an overdraft)."""
     values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
@@ -272,17 +360,100 @@ def keyed(
 
 
 def credit(
-    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+    tx: Tx,
+    contact: int | str,
+    field: str,
+    amount: Any,
+    key: str,
+    reason: str,
+    actor: Actor,
+    grant: GrantSpec | None = None,
 ) -> LedgerResult:
-    """Add ``amount`` credits to ``field`` (once per ``key``)."""
-    return _one_sided(tx, "credit", contact, field, check_amount(amount), key, reason, actor)
+    """Add ``amount`` credits to ``field`` as one grant (once per ``key``).
+
+    ``amount`` is in credits as people write them (``2.5`` on a field with two decimals); a
+    grant that starts later writes no entry until the worker starts it. A ``subscription``
+    grant first expires the contact's older subscription credit above the field's rollover cap.
+    """
+    field = check_credit_field(tx.credit_fields, field)
+    units = to_units(tx, field, amount)
+    spec = grant or DEFAULT_GRANT
+    contact_id = lock_contact(tx, contact)
+    params = move_params(contact_id, field, units, reason, spec)
+
+    def perform(op_id: int) -> LedgerResult:
+        kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
+        if spec.source == "subscription":
+            cap_rollover(tx, contact_id, field, f"op:{key}#cap", **kw)
+        values = grants.row_values(tx, contact_id, field, units, spec, reason, operation_id=op_id)
+        if values["status"] == "pending":
+            grants.create(tx, values, None)
+            return LedgerResult((), {field: balance(tx.conn, contact_id, field)})
+
+        def made(entry_id: int) -> None:
+            grants.create(tx, values, entry_id)
+
+        entry_id, after = apply_delta(tx, contact_id, field, units, f"op:{key}#1", moves=made, **kw)
+        return LedgerResult((entry_id,), {field: after})
+
+    return keyed(tx, key, "credit", contact_id, params, actor, perform)
+
+
+def move_params(
+    contact_id: int, field: str, delta: int, reason: str, grant: GrantSpec | None = None
+) -> dict[str, Any]:
+    """What a credit's or debit's operation is fingerprinted by (a replay must match it); a
+    credit names the grant it forms."""
+    params: dict[str, Any] = {"contact": contact_id, "field": field, "delta": delta}
+    params["reason"] = reason
+    if grant is not None:
+        params["grant"] = [
+            grant.source, grant.category, str(grant.starts_at), str(grant.expires_at)
+        ]  # fmt: skip
+    return params
+
+
+def to_units(tx: Tx, field: str, amount: Any) -> int:
+    """An amount of ``field`` in credits as whole units under its policy (InvalidInput if not)."""
+    policy = tx.policy(field)
+    if not policy.decimals and not isinstance(amount, Decimal):
+        return check_amount(amount)  # whole-number fields keep taking ints only (or Decimals)
+    try:
+        return policy.units(amount)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def cap_rollover(tx: Tx, contact_id: int, field: str, entry_key: str, **kw: Any) -> int:
+    """Expire the contact's subscription credit of ``field`` above the policy's rollover cap
+    (the grants expiring soonest go first) as one ledger entry; the units expired."""
+    cap = tx.policy(field).rollover_cap
+    if cap is None:
+        return 0
+    held = grants.held(tx.conn, contact_id, field, "subscription", tx.now)
+    excess = sum(n for _, n in held) - cap
+    if excess <= 0:
+        return 0
+
+    def moves(entry_id: int) -> None:
+        left = excess
+        for grant_id, remaining in held:
+            take = min(left, remaining)
+            if take:
+                grants.take_from(tx, grant_id, take, entry_id, "expire")
+                left -= take
+
+    kw = kw | {"reason": f"rollover cap {tx.policy(field).show(cap)}: unused credit expired"}
+    apply_delta(tx, contact_id, field, -excess, entry_key, moves=moves, **kw)
+    return excess
 
 
 def debit(
-    tx: Tx, contact: int | str, field: str, amount: int, key: str, reason: str, actor: Actor
+    tx: Tx, contact: int | str, field: str, amount: Any, key: str, reason: str, actor: Actor
 ) -> LedgerResult:
     """Take ``amount`` credits from ``field`` (once per ``key``); refuses to go below zero."""
-    return _one_sided(tx, "debit", contact, field, -check_amount(amount), key, reason, actor)
+    field = check_credit_field(tx.credit_fields, field)
+    return _one_sided(tx, "debit", contact, field, -to_units(tx, field, amount), key, reason, actor)
 
 
 def _one_sided(
@@ -295,9 +466,8 @@ def _one_sided(
     reason: str,
     actor: Actor,
 ) -> LedgerResult:
-    field = check_credit_field(tx.credit_fields, field)
     contact_id = lock_contact(tx, contact)
-    params = {"contact": contact_id, "field": field, "delta": delta, "reason": reason}
+    params = move_params(contact_id, field, delta, reason)
 
     def perform(op_id: int) -> LedgerResult:
         entry_id, balance = apply_delta(
@@ -320,17 +490,19 @@ def transfer(
     contact: int | str,
     from_field: str,
     to_field: str,
-    amount: int,
+    amount: Any,
     key: str,
     reason: str,
     actor: Actor,
 ) -> LedgerResult:
     """Move ``amount`` from one credit field of a contact to another, as two entries."""
-    amount = check_amount(amount)
     source = check_credit_field(tx.credit_fields, from_field)
     target = check_credit_field(tx.credit_fields, to_field)
     if source == target:
         raise InvalidInput(f"a transfer needs two different fields, got {source!r} twice")
+    if tx.policy(source).decimals != tx.policy(target).decimals:
+        raise InvalidInput(f"{source} and {target} have different decimals; no transfer between")
+    amount = to_units(tx, source, amount)
     contact_id = lock_contact(tx, contact)
     params = {
         "contact": contact_id,
@@ -343,7 +515,9 @@ def transfer(
     def perform(op_id: int) -> LedgerResult:
         kw: dict[str, Any] = {"reason": reason, "actor": actor, "operation_id": op_id}
         out_id, out_balance = apply_delta(tx, contact_id, source, -amount, f"op:{key}#1", **kw)
-        in_id, in_balance = apply_delta(tx, contact_id, target, amount, f"op:{key}#2", **kw)
+        in_id, in_balance = apply_delta(
+            tx, contact_id, target, amount, f"op:{key}#2", grant=TRANSFER_GRANT, **kw
+        )
         return LedgerResult((out_id, in_id), {source: out_balance, target: in_balance})
 
     return keyed(tx, key, "transfer", contact_id, params, actor, perform)
@@ -371,6 +545,7 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
                 -orig.delta,
                 f"op:{key}#{n}",
                 reverses_id=orig.id,
+                moves=_reversal(tx, orig, op_id),
                 **kw,
             )
             new_ids.append(entry_id)
@@ -379,6 +554,50 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
 
     contact = originals[0].contact_id if len({e.contact_id for e in originals}) == 1 else None
     return keyed(tx, key, "refund", contact, params, actor, perform)
+
+
+def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
+    """The grant moves of an entry reversing ``orig``: a reversed credit takes back what is
+    left of the grants it created, the rest (already spent) from the contact's other grants in
+    consumption order (refused when the balance cannot cover it, as always); a reversed debit
+    gives each grant back what it took, or, when that grant has expired since, returns it as a
+    new ``refund`` grant."""
+
+    def moves(entry_id: int) -> None:
+        if orig.delta > 0:
+            _take_back(tx, orig, entry_id)
+        else:
+            _restore(tx, orig, entry_id, op_id)
+
+    return moves
+
+
+def _take_back(tx: Tx, orig: Entry, entry_id: int) -> None:
+    left = orig.delta
+    created = [g for g, d in grants.moves_of(tx.conn, orig.id) if d > 0]
+    for row in grants.load(tx.conn, created):
+        take = min(left, int(row.remaining)) if row.status == "active" else 0
+        if take:
+            grants.take_from(tx, row.id, take, entry_id, "refund")
+            left -= take
+    if left and grants.consume(tx, orig.contact_id, orig.field, left, entry_id) != left:
+        have = grants.usable(tx.conn, orig.contact_id, orig.field, tx.now)
+        raise InsufficientCredits(orig.field, orig.delta, have)
+
+
+def _restore(tx: Tx, orig: Entry, entry_id: int, op_id: int) -> None:
+    used = {g: -d for g, d in grants.moves_of(tx.conn, orig.id) if d < 0}
+    for row in grants.load(tx.conn, sorted(used)):
+        alive = row.status == "active" and (row.expires_at is None or row.expires_at > tx.now)
+        if alive:
+            grants.give_back(tx, row.id, used[row.id], entry_id)
+            continue
+        spec = GrantSpec("refund", row.category)
+        reason = f"refund of entry {orig.id} (grant {row.id} had expired)"
+        values = grants.row_values(
+            tx, orig.contact_id, orig.field, used[row.id], spec, reason, operation_id=op_id
+        )
+        grants.create(tx, values, entry_id)
 
 
 def _check_entry_ids(entry_ids: Sequence[int]) -> list[int]:
@@ -471,8 +690,11 @@ def _cursor(after: str) -> int:
 
 
 def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
-    """Replay the ledger: every cached balance, every entry's balance_after, every reversal."""
+    """Replay the ledger: every cached balance, every entry's balance_after, every reversal;
+    and the grants: each balance is the sum of its active grants' ``remaining``, each grant's
+    ``remaining`` the sum of its moves, and each entry's delta the sum of its grant moves."""
     problems = _check_balances(conn) + _check_chains(conn) + _check_reversals(conn)
+    problems += _check_grant_balances(conn) + _check_grant_moves(conn) + _check_entry_moves(conn)
     accounts = conn.execute(select(func.count()).select_from(schema.credit_accounts)).scalar_one()
     entries = conn.execute(select(func.count()).select_from(schema.ledger_entries)).scalar_one()
     return VerifyReport(int(accounts), int(entries), problems[:max_problems])
@@ -537,176 +759,295 @@ def _check_reversals(conn: Connection) -> list[Discrepancy]:
     ]
 
 
-# -- many keyed moves at once (the automations worker's batches) --------------------------------
+# -- the worker's grant passes -----------------------------------------------------------------
+
+WORKER = Actor("system", "grant worker")
+#: Called after a grant pass changed a contact's field (loyalty records its events here).
+Changed = Callable[[Tx, int, str], None]
+
+
+def expire_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
+    """Expire active grants whose ``expires_at`` has come: what is left of each leaves the
+    balance as a ledger entry (operation ``grant:ID:expire``, so a pass killed midway and run
+    again never expires a grant twice). Returns the number of grants expired."""
+    g = schema.credit_grants
+    due = (g.c.status == "active") & (g.c.expires_at <= tx.now)
+    return _grant_pass(tx, due, g.c.expires_at, limit, _expire_one, changed)
+
+
+def start_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
+    """Start pending grants whose ``starts_at`` has come: each enters the balance as a ledger
+    entry (operation ``grant:ID:start``). Returns the number started."""
+    g = schema.credit_grants
+    due = (g.c.status == "pending") & (g.c.starts_at <= tx.now)
+    return _grant_pass(tx, due, g.c.starts_at, limit, _start_one, changed)
+
+
+def _grant_pass(
+    tx: Tx,
+    due: Any,
+    when: Any,
+    limit: int,
+    one: Callable[[Tx, Any], bool],
+    changed: Changed | None,
+) -> int:
+    g = schema.credit_grants
+    # Read without row locks, then lock the contact and read the grant again: the contact lock
+    # comes first, as on every other path, so the pass never deadlocks with a purchase.
+    picked = tx.conn.execute(select(g.c.id).where(due).order_by(when, g.c.id).limit(limit))
+    done = 0
+    for (grant_id,) in picked.all():
+        owner = tx.conn.execute(select(g.c.contact_id).where(g.c.id == grant_id)).scalar_one()
+        lock_contact(tx, int(owner))
+        row = tx.conn.execute(select(g).where(g.c.id == grant_id).where(due)).first()
+        if row is None or not one(tx, row):
+            continue
+        done += 1
+        if changed is not None:
+            changed(tx, row.contact_id, row.field)
+    return done
+
+
+def _expire_one(tx: Tx, row: Any) -> bool:
+    g = schema.credit_grants
+    if row.remaining:
+        expiry = row.expires_at.isoformat(sep=" ", timespec="seconds")
+
+        def perform(op_id: int) -> LedgerResult:
+            def moves(entry_id: int) -> None:
+                grants.take_from(tx, row.id, int(row.remaining), entry_id, "expire")
+
+            entry_id, after = apply_delta(
+                tx, row.contact_id, row.field, -int(row.remaining), f"grant:{row.id}:expire#1",
+                reason=f"expired: grant {row.id} ({row.reason}) expired {expiry}",
+                actor=WORKER, operation_id=op_id, moves=moves,
+            )  # fmt: skip
+            return LedgerResult((entry_id,), {row.field: after})
+
+        params = {"grant": row.id}
+        keyed(tx, f"grant:{row.id}:expire", "expire", row.contact_id, params, WORKER, perform)
+    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="expired"))
+    return True
+
+
+def _start_one(tx: Tx, row: Any) -> bool:
+    g = schema.credit_grants
+    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="active"))
+
+    def perform(op_id: int) -> LedgerResult:
+        def moves(entry_id: int) -> None:
+            grants.record_move(tx, row.id, int(row.amount), entry_id, "grant")
+
+        entry_id, after = apply_delta(
+            tx, row.contact_id, row.field, int(row.amount), f"grant:{row.id}:start#1",
+            reason=f"started: grant {row.id} ({row.reason})",
+            actor=WORKER, operation_id=op_id, moves=moves,
+        )  # fmt: skip
+        return LedgerResult((entry_id,), {row.field: after})
+
+    keyed(tx, f"grant:{row.id}:start", "start", row.contact_id, {"grant": row.id}, WORKER, perform)
+    return True
+
+
+# -- verify: grants ----------------------------------------------------------------------------
+
+#: The operation migration 0007 recorded with the last entry written before grants existed.
+GRANTS_BOUNDARY_KEY = "migration:0007"
+
+
+def _check_grant_balances(conn: Connection) -> list[Discrepancy]:
+    g, a = schema.credit_grants, schema.credit_accounts
+    held = {
+        (r.contact_id, r.field): int(r.total)
+        for r in conn.execute(
+            select(g.c.contact_id, g.c.field, func.sum(g.c.remaining).label("total"))
+            .where(g.c.status == "active")
+            .group_by(g.c.contact_id, g.c.field)
+        )
+    }
+    problems = []
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+        total = held.pop((row.contact_id, row.field), 0)
+        if total != row.balance:
+            msg = f"balance is {row.balance} but its active grants hold {total}"
+            problems.append(Discrepancy(row.contact_id, row.field, msg))
+    for (contact_id, fld), total in sorted(held.items()):
+        if total:
+            msg = f"active grants hold {total} but there is no balance row"
+            problems.append(Discrepancy(contact_id, fld, msg))
+    return problems
+
+
+def _check_grant_moves(conn: Connection) -> list[Discrepancy]:
+    g, m = schema.credit_grants, schema.grant_moves
+    moved = (
+        select(m.c.grant_id, func.sum(m.c.delta).label("total")).group_by(m.c.grant_id).subquery()
+    )
+    expected = case((g.c.status == "pending", 0), else_=g.c.remaining)
+    query = (
+        select(g.c.id, g.c.contact_id, g.c.field, g.c.status, g.c.remaining, moved.c.total)
+        .outerjoin(moved, moved.c.grant_id == g.c.id)
+        .where(func.coalesce(moved.c.total, 0) != expected)
+        .order_by(g.c.id)
+    )
+    return [
+        Discrepancy(
+            r.contact_id,
+            r.field,
+            f"grant {r.id} ({r.status}) has {r.remaining} left but its moves add up to "
+            f"{r.total or 0}",
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
+    e, m, o = schema.ledger_entries, schema.grant_moves, schema.operations
+    mark = conn.execute(select(o.c.result).where(o.c.key == GRANTS_BOUNDARY_KEY)).scalar()
+    boundary = int(mark["last_entry"]) if mark else 0
+    moved = (
+        select(m.c.entry_id, func.sum(m.c.delta).label("total"))
+        .where(m.c.entry_id.is_not(None))
+        .group_by(m.c.entry_id)
+        .subquery()
+    )
+    query = (
+        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, moved.c.total)
+        .outerjoin(moved, moved.c.entry_id == e.c.id)
+        .where(
+            (func.coalesce(moved.c.total, 0) != e.c.delta)
+            & ((e.c.id > boundary) | moved.c.total.is_not(None))
+        )
+        .order_by(e.c.id)
+    )
+    return [
+        Discrepancy(
+            r.contact_id,
+            r.field,
+            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}",
+            r.id,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+# -- refunds by grant ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Move:
-    """One keyed credit or debit staged in a :class:`MoveBatch`."""
+class GrantRefund:
+    """What a refund by grant took back (units): from the purchase's own grants, from the
+    contact's other grants (``balance`` clawback), and what stays spent."""
 
-    key: str
-    contact_id: int
-    field: str
-    delta: int
-    reason: str
-    actor: Actor
-    #: What caused the move (see :func:`~shortcodes.store.events.caused_by`): its event names it.
-    cause: Mapping[str, Any] | None = None
+    wanted: int
+    from_grants: int
+    from_balance: int
+    policy: str
+    entry_id: int | None
+    balance: int
+
+    @property
+    def taken(self) -> int:
+        """Everything taken back."""
+        return self.from_grants + self.from_balance
+
+    @property
+    def kept(self) -> int:
+        """What was already spent and stays spent."""
+        return self.wanted - self.taken
 
 
-class MoveBatch:
-    """Credits and debits of many contacts, written with a few set-based statements.
-
-    The caller holds the lock of every contact it stages moves for (the worker's claim locks
-    them), so the balances read once when the batch starts stay true while it computes: each
-    :meth:`stage` answers the balance after its move at once (refusing an overdraft exactly as
-    :func:`debit` does, before anything is written), and :meth:`write` records every staged move
-    as :func:`credit`/:func:`debit` would have, one row of the same shape in each table: the
-    operation under its key (a key used before makes the insert fail, never a second move), the
-    ledger entry, the cached balance and the ``balance_changed`` event. One statement per table,
-    whatever the number of moves. This is the one place that writes batched ledger moves.
-    """
-
-    def __init__(self, tx: Tx, contact_ids: Iterable[int]) -> None:
-        self.tx = tx
-        self.moves: list[tuple[Move, int]] = []  # (move, balance after)
-        self._balances: dict[tuple[int, str], int] = {}
-        ids = sorted(set(contact_ids))
-        a = schema.credit_accounts
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            query = select(a.c.contact_id, a.c.field, a.c.balance).where(
-                among(tx.conn, a.c.contact_id, chunk)
-            )
-            for contact_id, field_name, value in tx.conn.execute(query):
-                self._balances[(int(contact_id), field_name)] = int(value)
-
-    def balance(self, contact_id: int, field_name: str) -> int:
-        """The balance with every move staged so far."""
-        return self._balances.get((contact_id, field_name), 0)
-
-    def balances(self, contact_id: int, credit_fields: Iterable[str]) -> dict[str, int]:
-        """The contact's balance in each of ``credit_fields``, as :func:`balances` answers."""
-        return {name: self.balance(contact_id, name) for name in credit_fields}
-
-    def stage(self, move: Move) -> int:
-        """Stage ``move`` (validated like :func:`credit`/:func:`debit`); the balance after it."""
-        field_name = check_credit_field(self.tx.credit_fields, move.field)
-        amount = check_amount(abs(move.delta))
-        delta = amount if move.delta > 0 else -amount
-        after = self.balance(move.contact_id, field_name) + delta
-        if after < 0:
-            raise InsufficientCredits(field_name, amount, after - delta)
-        self._balances[(move.contact_id, field_name)] = after
-        staged = Move(
-            move.key,
-            move.contact_id,
-            field_name,
-            delta,
-            move.reason,
-            move.actor,
-            current_cause() if move.cause is None else move.cause,
+def refund_grant(
+    tx: Tx,
+    operation_key: str,
+    contact: int,
+    field: str,
+    amount: int,
+    key: str,
+    reason: str,
+    actor: Actor,
+) -> GrantRefund:
+    """Take back ``amount`` units of the credits the operation ``operation_key`` added (e.g.
+    ``stripe:cs_…``), once per ``key``: first what is left of the grants it created (so a
+    refund takes back *that purchase's* credits), then, for what was spent already, what the
+    field's ``clawback`` policy says: ``grant`` leaves it spent, ``balance`` takes it from the
+    contact's other grants as far as they go. Never below zero. One ledger entry (none when
+    nothing could be taken). A purchase credited before grants existed (migration 0007) has
+    no grant of its own: its refund takes from the contact's grants in consumption order."""
+    amount = check_amount(amount)
+    field = check_credit_field(tx.credit_fields, field)
+    contact_id = lock_contact(tx, contact)
+    o, g = schema.operations, schema.credit_grants
+    op_id = tx.conn.execute(select(o.c.id).where(o.c.key == operation_key)).scalar()
+    if op_id is None:
+        raise RefundError(f"no ledger operation {operation_key!r}")
+    made = tx.conn.execute(
+        select(g.c.id).where(
+            (g.c.operation_id == op_id) & (g.c.contact_id == contact_id) & (g.c.field == field)
         )
-        self.moves.append((staged, after))
-        return after
+    ).scalars()
+    grant_ids = [int(i) for i in made]
+    params = {"operation": operation_key, "amount": amount, "reason": reason}
+    found: list[GrantRefund] = []
 
-    def mark(self) -> int:
-        """A point to :meth:`rollback` to."""
-        return len(self.moves)
+    def perform(op: int) -> LedgerResult:
+        found.append(
+            _refund_grants(tx, contact_id, field, grant_ids, amount, (key, reason, actor, op))
+        )
+        done = found[0]
+        ids = () if done.entry_id is None else (done.entry_id,)
+        return LedgerResult(ids, {field: done.balance})
 
-    def rollback(self, mark: int) -> None:
-        """Forget the moves staged after ``mark`` (a step that failed half-way)."""
-        for move, _after in reversed(self.moves[mark:]):
-            self._balances[(move.contact_id, move.field)] -= move.delta
-        del self.moves[mark:]
+    result = keyed(tx, key, "refund_grant", contact_id, params, actor, perform)
+    if found:
+        return found[0]
+    # A replay: the first run's entry says what was taken.
+    taken = 0
+    if result.entry_ids:
+        e = schema.ledger_entries
+        delta = tx.conn.execute(select(e.c.delta).where(e.c.id == result.entry_ids[0])).scalar()
+        taken = -int(delta or 0)
+    policy = tx.policy(field).clawback
+    after = int(result.balances.get(field, balance(tx.conn, contact_id, field)))
+    ids = result.entry_ids[0] if result.entry_ids else None
+    return GrantRefund(amount, taken, 0, policy, ids, after)
 
-    def write(self) -> None:
-        """Record every staged move (see the class docstring); the batch is then empty."""
-        if not self.moves:
-            return
-        op_ids = self._insert_operations()
-        entry_ids = self._insert_entries(op_ids)
-        self._store_balances()
-        self._finish_operations(op_ids, entry_ids)
-        self._record_events(entry_ids)
-        self.moves.clear()
 
-    def _insert_operations(self) -> list[int]:
-        t, now = schema.operations, self.tx.now
-        rows = []
-        for move, _after in self.moves:
-            kind = "credit" if move.delta > 0 else "debit"
-            params = {
-                "contact": move.contact_id,
-                "field": move.field,
-                "delta": move.delta,
-                "reason": move.reason,
-            }
-            rows.append(
-                {
-                    "key": check_key(move.key),
-                    "kind": kind,
-                    "contact_id": move.contact_id,
-                    "fingerprint": fingerprint(kind, params),
-                    "result": {},
-                    "actor_kind": move.actor.kind,
-                    "actor_id": move.actor.id,
-                    "created_at": now,
-                }
-            )
-        return insert_many(self.tx.conn, t, rows, "key")
+def _refund_grants(
+    tx: Tx,
+    contact_id: int,
+    field: str,
+    grant_ids: list[int],
+    amount: int,
+    entry: tuple[str, str, Actor, int],
+) -> GrantRefund:
+    key, reason, actor, op_id = entry
+    rows = grants.load(tx.conn, grant_ids)
+    # Without a grant of its own (credited before grants existed) it is the balance's to cover.
+    policy = tx.policy(field).clawback if rows else "balance"
+    plan: list[tuple[int, int]] = []
+    left = amount
+    for row in rows:
+        take = min(left, int(row.remaining)) if row.status == "active" else 0
+        if take:
+            plan.append((int(row.id), take))
+            left -= take
+    from_grants = amount - left
+    from_balance = 0
+    if left and policy == "balance":
+        from_balance = min(left, grants.usable(tx.conn, contact_id, field, tx.now) - from_grants)
+    total = from_grants + from_balance
+    if not total:
+        return GrantRefund(amount, 0, 0, policy, None, balance(tx.conn, contact_id, field))
 
-    def _insert_entries(self, op_ids: list[int]) -> list[int]:
-        t, now = schema.ledger_entries, self.tx.now
-        rows = [
-            {
-                "contact_id": move.contact_id,
-                "field": move.field,
-                "delta": move.delta,
-                "balance_after": after,
-                "reason": move.reason[:500],
-                "actor_kind": move.actor.kind,
-                "actor_id": move.actor.id,
-                "idempotency_key": f"op:{move.key}#1",
-                "operation_id": op_id,
-                "run_id": None,
-                "reverses_id": None,
-                "created_at": now,
-            }
-            for (move, after), op_id in zip(self.moves, op_ids, strict=True)
-        ]
-        return insert_many(self.tx.conn, t, rows, "idempotency_key")
+    def moves(entry_id: int) -> None:
+        for grant_id, take in plan:
+            grants.take_from(tx, grant_id, take, entry_id, "refund")
+        if from_balance:
+            grants.consume(tx, contact_id, field, from_balance, entry_id)
 
-    def _store_balances(self) -> None:
-        final = {(m.contact_id, m.field): after for m, after in self.moves}
-        rows = [
-            {"contact_id": c, "field": f, "balance": v, "updated_at": self.tx.now}
-            for (c, f), v in sorted(final.items())
-        ]
-        upsert_rows(self.tx.conn, schema.credit_accounts, rows, ("contact_id", "field"))
-
-    def _finish_operations(self, op_ids: list[int], entry_ids: list[int]) -> None:
-        rows = [
-            {"id": op_id, "result": LedgerResult((entry_id,), {move.field: after}).to_json()}
-            for (move, after), op_id, entry_id in zip(self.moves, op_ids, entry_ids, strict=True)
-        ]
-        update_rows(self.tx.conn, schema.operations, rows)
-
-    def _record_events(self, entry_ids: list[int]) -> None:
-        rows = [
-            event_row(
-                self.tx,
-                "balance_changed",
-                move.contact_id,
-                {
-                    "field": move.field,
-                    "delta": move.delta,
-                    "balance": after,
-                    "entry_id": entry_id,
-                    "reason": move.reason,
-                    **({} if move.cause is None else {"cause": dict(move.cause)}),
-                },
-            )
-            for (move, after), entry_id in zip(self.moves, entry_ids, strict=True)
-        ]
-        record_events(self.tx, rows)
+    entry_id, after = apply_delta(
+        tx, contact_id, field, -total, f"op:{key}#1",
+        reason=reason, actor=actor, operation_id=op_id, moves=moves,
+    )  # fmt: skip
+    return GrantRefund(amount, from_grants, from_balance, policy, entry_id, after)

@@ -40,6 +40,7 @@ from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import apply_delta
 from shortcodes.store.session import Actor, Tx
@@ -130,6 +131,8 @@ _FINISH_RUN = Prepared(
     )
 )
 
+#: Credits a button's step adds (a check-in's credit back, say) form an ``actionset`` grant.
+ACTIONSET_GRANT = GrantSpec("actionset")
 DEFAULT_MESSAGE = "Unlocked {title} — {balance} credits left"
 DEFAULT_MESSAGE_NO_DEBIT = "Done: {title}"
 OWNED_MESSAGE = "You already own {title}"
@@ -200,6 +203,8 @@ class _Run:
     def money(self, field_name: str, delta: int) -> int:
         """A ledger entry keyed by the run and step; its event is buffered until the finish."""
         reason = f"{self.actionset.title} ({self.actionset.name})"
+        # Step amounts are whole credits; a field with decimals counts in smaller units.
+        delta *= self.tx.policy(field_name).scale
         _, balance = apply_delta(
             self.tx,
             self.contact_id,
@@ -210,6 +215,7 @@ class _Run:
             actor=self.actor,
             run_id=self.run_id,
             events=self.events,
+            grant=ACTIONSET_GRANT,
         )
         self.balances[field_name] = balance
         if delta < 0:
@@ -395,8 +401,9 @@ def _message(run: _Run, outcome: Outcome) -> str:
         return render_message(OWNED_MESSAGE, values)
     field_name = next(iter(run.debited), None) or next(iter(run.balances), None)
     if field_name is not None:
-        values.update(field=field_name, balance=run.balances[field_name])
-        values["cost"] = values.get("cost", run.debited.get(field_name, 0))
+        policy = run.tx.policy(field_name)
+        values.update(field=field_name, balance=policy.show(run.balances[field_name]))
+        values["cost"] = values.get("cost", policy.show(run.debited.get(field_name, 0)))
     template = run.actionset.message or (
         DEFAULT_MESSAGE if run.debited else DEFAULT_MESSAGE_NO_DEBIT
     )

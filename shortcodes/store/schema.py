@@ -150,6 +150,69 @@ ledger_entries = Table(
     Index(None, "contact_id", "id"),
 )
 
+# -- credit grants (created by migration 0007) -------------------------------------------------
+# Every credit belongs to a grant; ``credit_accounts.balance`` is the sum of ``remaining`` over
+# the contact's *active* grants of the field. A grant is ``pending`` until ``starts_at`` (not in
+# the balance yet), ``active``, then ``expired`` (what was left left the balance as a ledger
+# entry). ``grant_moves`` records every change of a grant's ``remaining`` and the ledger entry it
+# belongs to: a debit's moves are the grants it consumed; ``verify`` checks that they add up.
+credit_grants = Table(
+    "credit_grants",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("starts_at", DateTime, nullable=True),
+    Column("expires_at", DateTime, nullable=True),
+    # The operation or run that created it (a refund by grant finds a purchase's grants here).
+    Column("operation_id", ForeignKey("operations.id"), nullable=True),
+    Column("run_id", ForeignKey("actionset_runs.id"), nullable=True),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+    CheckConstraint("category IN ('paid', 'promotional')", name="category_known"),
+    CheckConstraint("status IN ('pending', 'active', 'expired')", name="status_known"),
+    Index(None, "contact_id", "field", "status"),
+    Index(None, "status", "expires_at"),
+    Index(None, "status", "starts_at"),
+    Index(None, "operation_id"),
+)
+
+grant_moves = Table(
+    "grant_moves",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("grant_id", ForeignKey("credit_grants.id"), nullable=False),
+    # NULL only for the opening grant migration 0007 made from a balance (no entry of its own).
+    Column("entry_id", ForeignKey("ledger_entries.id"), nullable=True),
+    Column("kind", String(10), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    CheckConstraint("delta <> 0", name="delta_nonzero"),
+    CheckConstraint(
+        "kind IN ('grant', 'use', 'expire', 'refund', 'restore', 'opening')", name="kind_known"
+    ),
+    Index(None, "grant_id", "id"),
+    Index(None, "entry_id"),
+)
+
+# One row per (grant, rule) a ``credits_expiring`` rule was told about: the worker's alert pass
+# records each grant's ``credits_expiring`` event once per rule, whatever it is killed by.
+grant_alerts = Table(
+    "grant_alerts",
+    metadata,
+    Column("grant_id", ForeignKey("credit_grants.id"), primary_key=True),
+    Column("rule", String(100), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
@@ -211,7 +274,7 @@ login_attempts = Table(
 #   transaction that performed it.
 # - auto_rule_state: the contacts a field_above rule has fired for (it fires once each).
 # - auto_leases: the SQLite worker lease. auto_deliveries: every outbox delivery attempt.
-# - loyalty_*: points lots, per-contact totals and stage, point moves, approved referrals.
+# - loyalty_stages: lifetime points and stage; loyalty_referrals: approved referrals.
 
 auto_event_marks = Table(
     "auto_event_marks",
@@ -298,50 +361,16 @@ auto_deliveries = Table(
     Index(None, "outbox_id", "id"),
 )
 
-loyalty_lots = Table(
-    "loyalty_lots",
-    metadata,
-    Column("id", BigId, primary_key=True),
-    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False, unique=True),
-    Column("points", BigInteger, nullable=False),
-    Column("remaining", BigInteger, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("reason", String(300), nullable=False),
-    Column("earned_at", DateTime, nullable=False),
-    Column("available_at", DateTime, nullable=False),
-    Column("expires_at", DateTime, nullable=False),
-    CheckConstraint("points > 0", name="points_positive"),
-    CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
-    CheckConstraint("status IN ('pending', 'available', 'expired')", name="status_known"),
-    Index(None, "contact_id", "status", "expires_at"),
-    Index(None, "status", "available_at"),
-    Index(None, "status", "expires_at"),
-)
-
-loyalty_accounts = Table(
-    "loyalty_accounts",
+# Loyalty points are grants of the ``Points`` credit field (migration 0007); what grants cannot
+# say, the lifetime points that set the stage, is kept per contact here.
+loyalty_stages = Table(
+    "loyalty_stages",
     metadata,
     Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
-    Column("pending", BigInteger, nullable=False),
-    Column("available", BigInteger, nullable=False),
     Column("lifetime", BigInteger, nullable=False),
     Column("stage", String(60), nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    CheckConstraint("pending >= 0 AND available >= 0 AND lifetime >= 0", name="nonnegative"),
-)
-
-loyalty_moves = Table(
-    "loyalty_moves",
-    metadata,
-    Column("id", BigId, primary_key=True),
-    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
-    Column("lot_id", ForeignKey("loyalty_lots.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("delta", BigInteger, nullable=False),
-    Column("key", String(260), nullable=False, unique=True),
-    Column("created_at", DateTime, nullable=False),
-    Index(None, "contact_id", "id"),
+    CheckConstraint("lifetime >= 0", name="nonnegative"),
 )
 
 loyalty_referrals = Table(

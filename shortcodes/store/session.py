@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from shortcodes.errors import RetryExhausted
+from shortcodes.membership.credit_policy import DEFAULT_POLICY, CreditPolicy
 from shortcodes.store.database import SQLITE_BEGIN, write_lock
 
 T = TypeVar("T")
@@ -103,6 +104,12 @@ class Tx:
     conn: Connection
     now: datetime
     credit_fields: frozenset[str]
+    #: Per-field policies (decimals, expiry, rollover...); a field not named has the defaults.
+    policies: Mapping[str, CreditPolicy] = field(default_factory=dict)
+
+    def policy(self, credit_field: str) -> CreditPolicy:
+        """The policy of ``credit_field`` (the defaults when the site declares none)."""
+        return self.policies.get(credit_field, DEFAULT_POLICY)
 
     @property
     def is_postgres(self) -> bool:
@@ -111,13 +118,17 @@ class Tx:
 
 
 def run_write(
-    engine: Engine, clock: Clock, credit_fields: frozenset[str], work: Callable[[Tx], T]
+    engine: Engine,
+    clock: Clock,
+    credit_fields: frozenset[str],
+    work: Callable[[Tx], T],
+    policies: Mapping[str, CreditPolicy] | None = None,
 ) -> T:
     """Run ``work`` in one write transaction, retrying transient failures; its result or error."""
     for attempt in range(MAX_ATTEMPTS):
         try:
             with write_lock(engine), engine.connect() as conn, conn.begin():
-                return work(Tx(conn, to_db_time(clock()), credit_fields))
+                return work(Tx(conn, to_db_time(clock()), credit_fields, policies or {}))
         except DBAPIError as exc:
             if not _is_transient(exc):
                 raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +19,12 @@ from shortcodes.automations import batch, billing_run, executor
 from shortcodes.errors import IdempotencyConflict
 from shortcodes.store import ledger
 from shortcodes.store import schema as db
+from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import claim_many
 from shortcodes.store.session import Actor, Tx
 from tests.support.automations import Harness
+
+DAY = timedelta(days=1)
 
 
 @contextmanager
@@ -76,14 +80,16 @@ def test_a_batch_of_60_runs_sends_as_many_statements_as_a_batch_of_3(harness: Ha
     small = statements_for(harness, few, "small")
     large = statements_for(harness, many, "large")
     assert large == small
-    # Claim: steps, runs. Round 1 (the credits): balances; the ledger (operations, entries,
-    # balances, operations' results, events); steps done; next steps. Round 2 (the emails):
+    # Claim: steps, runs. Round 1 (the credits): balances, what the grants hold; the ledger
+    # (operations, entries, balances, grants, grant moves, operations' results, events); steps
+    # done; next steps. Round 2 (the emails):
     # balances, emails, outbox, steps done, runs done. SQLite reads inserted ids back by key
     # (its driver sends a many-row INSERT ... RETURNING one row at a time).
     read_back = " SELECT" if harness.store.engine.dialect.name == "sqlite" else ""
     assert " ".join(small) == (
         "SELECT SELECT "
-        f"SELECT INSERT{read_back} INSERT{read_back} INSERT UPDATE INSERT UPDATE INSERT{read_back} "
+        f"SELECT SELECT INSERT{read_back} INSERT{read_back} INSERT INSERT{read_back} INSERT UPDATE "
+        f"INSERT UPDATE INSERT{read_back} "
         "SELECT SELECT INSERT UPDATE UPDATE"
     )
 
@@ -203,3 +209,77 @@ def test_billing_a_period_again_bills_nobody_and_a_reused_key_is_refused(
     o = db.operations
     with harness.store.engine.connect() as conn:
         assert conn.execute(select(o.c.id).where(o.c.key == fresh_key[0])).first() is None
+
+
+def give_mixed_grants(harness: Harness, contact_id: int) -> None:
+    """Paid credit that never expires (6), promotional credit (3, 10 days), paid credit that
+    expires soonest (4, 2 days): consumption order is promotional, then soonest expiry, then
+    the rest."""
+    now = harness.clock.now
+    harness.store.credit(contact_id, 6, grant=GrantSpec("purchase"))
+    harness.store.credit(contact_id, 3, grant=GrantSpec("promotion", expires_at=now + DAY * 10))
+    harness.store.credit(contact_id, 4, grant=GrantSpec("admin", expires_at=now + DAY * 2))
+
+
+def remaining_by_source(harness: Harness, contact_id: int) -> dict[str, int]:
+    return {g.source: g.remaining for g in harness.store.grants(contact_id, include_spent=True)}
+
+
+def start_charge_runs(harness: Harness, contact_ids: list[int]) -> None:
+    """One ``charge`` run per contact (debit 10, then a tag), its first step due."""
+    rule = harness.config.rules["charge"]
+
+    def work(tx: Tx) -> None:
+        for contact_id in contact_ids:
+            trigger = {"event": "webhook", "name": "charge"}
+            executor.start_run(tx, harness.config, rule, contact_id, f"c:{contact_id}", trigger)
+
+    harness.store.run_in_transaction(work)
+
+
+def test_a_batched_debit_consumes_grants_in_the_order_the_one_step_debit_does(
+    harness: Harness,
+) -> None:
+    batched, alone = harness.contact("b@example.com"), harness.contact("a@example.com")
+    for contact_id in (batched, alone):
+        give_mixed_grants(harness, contact_id)
+    start_charge_runs(harness, [batched])
+    assert run_one_batch(harness, 10) == 2
+    harness.store.debit(alone, 10)
+    expected = {"purchase": 3, "promotion": 0, "admin": 0}
+    assert remaining_by_source(harness, batched) == expected
+    assert remaining_by_source(harness, alone) == expected
+    assert harness.store.balance(batched) == harness.store.balance(alone) == 3
+    assert harness.store.verify().ok
+
+
+def test_a_batched_debit_that_only_expired_grants_could_cover_is_refused(
+    harness: Harness,
+) -> None:
+    ann = harness.contact("ann@example.com")
+    give_mixed_grants(harness, ann)  # 13 in all
+    harness.clock.advance(days=3)  # the 4 expiring in 2 days are past due, not yet expired
+    assert harness.store.balance(ann) == 13
+    start_charge_runs(harness, [ann])
+    assert run_one_batch(harness, 10) == 1  # refused in the batch, then alone
+    [run] = harness.runs("charge")
+    assert (run.status, run.message) == (
+        "failed",
+        "step 0 (debit) failed: You need 10 credits; you have 9",
+    )
+    assert harness.store.balance(ann) == 13
+    assert remaining_by_source(harness, ann) == {"purchase": 6, "promotion": 3, "admin": 4}
+    assert harness.store.verify().ok
+
+
+def test_a_credit_and_a_debit_of_one_contact_in_one_batch_use_the_new_grant(
+    harness: Harness,
+) -> None:
+    ann = harness.contact("ann@example.com")  # nothing but what the batch credits
+    start_monthly_runs(harness, [ann], "jan")
+    start_charge_runs(harness, [ann])
+    assert run_one_batch(harness, 10) == 4
+    [grant] = harness.store.grants(ann, include_spent=True)
+    assert (grant.amount, grant.remaining, grant.source) == (50, 40, "admin")
+    assert harness.store.balance(ann) == 40
+    assert harness.store.verify().ok

@@ -35,7 +35,8 @@ def test_unknown_trigger_names_the_rule_the_key_and_the_known_triggers() -> None
     assert exc.key == "rules.r1.trigger"
     assert exc.reason == (
         "unknown trigger 'tag_appplied' (known triggers: tag_applied, tag_removed,"
-        " payment_succeeded, payment_failed, refunded, field_above, stage_changed,"
+        " payment_succeeded, payment_failed, refunded, field_above, balance_below,"
+        " credits_expiring, stage_changed,"
         " referral_approved, login, webhook)"
     )
     assert str(exc).startswith("site.toml:9:1: rules.r1.trigger: ")

@@ -51,7 +51,10 @@ SAMPLES = {
     "/admin/contacts": ("/admin/contacts", "admin@example.com"),
     "/admin/contacts/<int:contact_id>": ("/admin/contacts/2", "admin@example.com"),
     "/admin/contacts/<int:contact_id>/credits": ("/admin/contacts/2/credits", "admin@example.com"),
-    "/admin/contacts/<int:contact_id>/sessions": ("/admin/contacts/2/sessions", "admin@example.com"),
+    "/admin/contacts/<int:contact_id>/sessions": (
+        "/admin/contacts/2/sessions",
+        "admin@example.com",
+    ),
     "/admin/contacts/<int:contact_id>/tags": ("/admin/contacts/2/tags", "admin@example.com"),
     "/admin/ledger": ("/admin/ledger", "admin@example.com"),
     "/admin/locks": ("/admin/locks", "admin@example.com"),
@@ -189,9 +192,7 @@ def test_nul_characters_are_400_and_change_nothing(any_app: Flask) -> None:
 
 
 @pytest.mark.parametrize("target", ["/catalog\r\nSet-Cookie: x=1", "/catalog%0d%0aX: 1", "/a\nb"])
-def test_cr_lf_in_next_or_redirect_url_never_reaches_a_header(
-    any_app: Flask, target: str
-) -> None:
+def test_cr_lf_in_next_or_redirect_url_never_reaches_a_header(any_app: Flask, target: str) -> None:
     who = Visitor(any_app.test_client())
     response = who.login("rich@example.com", next_url=target)
     assert response.status_code == 303

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
+from shortcodes.store.grants import GrantSpec
 from tests.support.host import logged_in, make_app, store
 from tests.support.paths import SITE
 from tests.support.visitors import Visitor
@@ -230,3 +232,25 @@ def test_the_bare_layout_serves_a_page_without_the_title_heading(
     assert soup.find("h1") is None
     assert soup.title is not None
     assert soup.title.get_text().startswith("T ·")
+
+
+def test_account_page_lists_the_contacts_grants_with_their_expiry(app: Flask) -> None:
+    rich = logged_in(app, "rich@example.com")
+    the_store = store(app)
+    now = the_store.clock()
+    the_store.credit("rich@example.com", 25, reason="bonus", grant=GrantSpec(
+        "promotion", expires_at=now + timedelta(days=10)))  # fmt: skip
+    soup = BeautifulSoup(rich.get("/account"), "html.parser")
+    rows = [
+        [td.get_text() for td in tr.select("td")]
+        for tr in soup.select("table.credit-grants tbody tr")
+    ]
+    expires = (now + timedelta(days=10)).strftime("%Y-%m-%d")
+    assert rows == [["25", "promotion", "promotional", expires], ["260", "admin", "paid", "never"]]
+    assert "Balance: 285 credits" in soup.get_text()
+    soon = [li.get_text() for li in soup.select("ul.credit-expiring li")]
+    assert soon == [f"25 expire on {expires}"]
+    other = logged_in(app, "member@example.com")
+    page = BeautifulSoup(other.get("/account"), "html.parser")
+    assert "bonus" not in page.get_text()
+    assert "25 expire" not in page.get_text()

@@ -274,14 +274,17 @@ def test_a_second_refund_reverses_only_the_new_delta_not_the_cumulative_amount(
     assert (answer["result"]["outcome"], hooks.balance()) == ("ignored", 50)
 
 
-def test_a_refund_of_spent_credits_stops_at_zero_and_says_so(hooks: Hooks) -> None:
+def test_a_refund_of_spent_credits_takes_back_what_its_grant_has_left_and_says_so(
+    hooks: Hooks,
+) -> None:
     session = _bundle(hooks)
     store(hooks.app).debit("ann@example.com", 90, reason="spent on a course")
     refund = se.charge("ch_1", refunded=1000, payment_intent=session["payment_intent"])
     status, answer = hooks.send(se.event("charge.refunded", refund))
     assert (status, hooks.balance()) == (200, 0)
     assert answer["result"]["message"] == (
-        f"{session['id']}: reversed 10 of 100 credits (90 already spent: the balance stays at 0)"
+        f"{session['id']}: reversed 10 of 100 credits "
+        "(90 already spent: the clawback policy keeps spent credits spent)"
     )
 
 

@@ -10,12 +10,13 @@ migrated once per session, emptied before each test). PostgreSQL is found throug
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from shortcodes.cli import main
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import parse_config
 from shortcodes.store import Store
@@ -126,3 +127,25 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def store(db_url: str, site: SiteActions, clock: MovableClock) -> Iterator[Store]:
     """A store with the test site's tags created; its ledger must verify when the test ends."""
     yield from verified_store(db_url, site, clock)
+
+
+#: Runs the CLI on the test database: (exit code, stdout, stderr).
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(db_url: str, site_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``cli("credits", "add", ...)`` runs the CLI on the test database: (exit code, out, err)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        command = [*argv, "--database-url", db_url, "--site", str(site_file)]
+        command += ["--instance", str(tmp_path / "instance")]
+        try:
+            code = main(command)
+        except SystemExit as exc:  # argparse refuses bad usage with exit 2
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("db", "upgrade")[0] == 0
+    return run

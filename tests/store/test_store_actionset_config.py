@@ -57,7 +57,13 @@ params.who = {{ type = "tag", default = "Gold" }}
 
 # (site.toml text, expected key, expected (line, column), the exact message)
 CASES = [
-    pytest.param("[actionsets.x\nsteps = 1\n", "", (1, 14), "not valid TOML: Expected ']' at the end of a table declaration", id="malformed toml"),
+    pytest.param(
+        "[actionsets.x\nsteps = 1\n",
+        "",
+        (1, 14),
+        "not valid TOML: Expected ']' at the end of a table declaration",
+        id="malformed toml",
+    ),
     pytest.param(
         _steps('{ do = "debit", amount = 1 }', '{ do = "fly" }'),
         "actionsets.act.steps[1].do",
@@ -164,7 +170,11 @@ CASES = [
         id="no steps",
     ),
     pytest.param(
-        _steps('{ tag = "Gold" }'), "actionsets.act.steps[0]", (11, 3), 'a step is a table with "do" naming what it does', id="step without do"
+        _steps('{ tag = "Gold" }'),
+        "actionsets.act.steps[0]",
+        (11, 3),
+        'a step is a table with "do" naming what it does',
+        id="step without do",
     ),
     pytest.param(
         "[actionsets.act]\nparams.cost = { type = 'float' }\n"
@@ -203,7 +213,13 @@ CASES = [
         "not a field name (letters, digits and '_', like '_Credits'): 'has space'",
         id="bad credit fields",
     ),
-    pytest.param("[tags]\n'123' = 'x'\n", "tags.123", (2, 1), "a tag name cannot contain a comma, start with '-' or be a number: '123'", id="numeric tag name"),
+    pytest.param(
+        "[tags]\n'123' = 'x'\n",
+        "tags.123",
+        (2, 1),
+        "a tag name cannot contain a comma, start with '-' or be a number: '123'",
+        id="numeric tag name",
+    ),
 ]
 
 

@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,28 +17,8 @@ from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.migrate import head_revision
 from shortcodes.store.throttle import Locked
+from tests.store.conftest import Cli
 from tests.support.db import dump
-
-#: Runs the CLI on the test database: (exit code, stdout, stderr).
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(db_url: str, site_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """``cli("credits", "add", ...)`` runs the CLI on the test database: (exit code, out, err)."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        command = [*argv, "--database-url", db_url, "--site", str(site_file)]
-        command += ["--instance", str(tmp_path / "instance")]
-        try:
-            code = main(command)
-        except SystemExit as exc:  # argparse refuses bad usage with exit 2
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("db", "upgrade")[0] == 0
-    return run
 
 
 def test_db_upgrade_creates_the_schema_and_site_tags_and_is_repeatable(
@@ -147,13 +126,9 @@ def test_actions_run_reports_success_refusal_and_replay(cli: Cli) -> None:
         cli(*run)[1]
         == "Unlocked Course B — 20 credits left (replayed: it already ran with this key)\n"
     )
-    code, out, _ = cli(
-        "actions", "run", "ann@example.com", "buy-item", "--param", "cost=30"
-    )
+    code, out, _ = cli("actions", "run", "ann@example.com", "buy-item", "--param", "cost=30")
     assert (code, out) == (1, "You need 30 credits; you have 20\n")
-    code, _, err = cli(
-        "actions", "run", "ann@example.com", "buy-item", "--param", "cost=lots"
-    )
+    code, _, err = cli("actions", "run", "ann@example.com", "buy-item", "--param", "cost=lots")
     assert code == 1
     assert err == (
         "error: parameter 'cost' of 'buy-item': an amount is a whole number "
@@ -166,10 +141,12 @@ def test_actions_run_reports_success_refusal_and_replay(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["credits", "add", "ann@example.com", "-5"], "must be a whole number greater than 0"),
-        (["credits", "add", "ann@example.com", "fifty"], "must be a whole number greater than 0"),
-        (["credits", "debit", "ann@example.com", "0"], "must be a whole number greater than 0"),
-        (["credits", "add", "ann@example.com", "2.5"], "must be a whole number greater than 0"),
+        (["credits", "add", "ann@example.com", "-5"], "must be a number greater than 0"),
+        (["credits", "add", "ann@example.com", "fifty"], "must be a number greater than 0"),
+        (["credits", "debit", "ann@example.com", "0"], "must be a number greater than 0"),
+        (["credits", "add", "ann@example.com", "2.5.1"], "must be a number greater than 0"),
+        (["credits", "add", "ann@example.com", "5", "--expires-in", "soon"], "duration"),
+        (["credits", "add", "ann@example.com", "5", "--category", "free"], "invalid choice"),
         (["credits", "add", "ann@example.com"], "required: amount"),
         (["actions", "run", "ann@example.com"], "required: action"),
         (["actions", "run", "a", "buy-item", "--param", "cost"], "expected NAME=VALUE"),
@@ -204,6 +181,10 @@ def test_refusals_exit_1_with_an_error_line_and_write_nothing(cli: Cli, db_url: 
             (
                 ["credits", "add", "ann@example.com", "5", "--field", "_Gold"],
                 "unknown credit field",
+            ),
+            (
+                ["credits", "add", "ann@example.com", "2.5"],
+                "an amount is a whole number above 0, got '2.5'",
             ),
             (["tags", "apply", "ann@example.com", "Platinum"], "no tag 'Platinum'"),
             (["tags", "apply", "ann@example.com", "Gold", "--for", "soon"], "duration"),

@@ -5,19 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, text
 from sqlalchemy.engine import make_url
 
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.database import make_engine
-from shortcodes.store.migrate import current_revision, head_revision
+from shortcodes.store.migrate import current_revision, head_revision, upgrade
 
 STORE_TABLES = {t.name for t in db.metadata.sorted_tables}
 
@@ -86,3 +87,84 @@ def test_the_check_constraint_exists_in_the_migrated_database(fresh_url: str) ->
         store.upgrade()
         checks = inspect(store.engine).get_check_constraints("credit_accounts")
         assert any("balance >= 0" in c["sqltext"] for c in checks)
+
+
+# -- 0007: grants from a database the previous version filled ----------------------------------
+
+
+def _fill_like_0006(engine: Any) -> None:
+    """Rows as the previous version wrote them (ids from the sequences: contacts 1 and 2): two contacts with ledger entries and balances,
+    and loyalty lots (one available with points left, one pending, one expired)."""
+    when = datetime(2026, 1, 1, 12, 0)
+    meta = MetaData()
+    t = {
+        name: Table(name, meta, autoload_with=engine)
+        for name in (
+            "contacts", "operations", "ledger_entries", "credit_accounts",
+            "loyalty_lots", "loyalty_accounts",
+        )
+    }  # fmt: skip
+    with engine.begin() as conn:
+        for email in ("ann@example.com", "bob@example.com"):
+            conn.execute(insert(t["contacts"]).values(email=email, fields={}, created_at=when))
+        conn.execute(
+            insert(t["operations"]).values(
+                key="old", kind="credit", contact_id=None, fingerprint="0" * 64, result={},
+                actor_kind="system", actor_id="", created_at=when,
+            )
+        )  # fmt: skip
+        entries = [(1, 1, 70, 70), (2, 1, -20, 50), (3, 2, 5, 5)]
+        for entry_id, contact, delta, after in entries:
+            conn.execute(
+                insert(t["ledger_entries"]).values(
+                    contact_id=contact, field="_Credits", delta=delta,
+                    balance_after=after, reason="old", actor_kind="system", actor_id="",
+                    idempotency_key=f"old#{entry_id}", operation_id=1, created_at=when,
+                )
+            )  # fmt: skip
+        for contact, balance in ((1, 50), (2, 5)):
+            conn.execute(
+                insert(t["credit_accounts"]).values(
+                    contact_id=contact, field="_Credits", balance=balance, updated_at=when
+                )
+            )
+        lots = [("a", 100, 40, "available"), ("b", 30, 30, "pending"), ("c", 10, 0, "expired")]
+        for key, points, remaining, status in lots:
+            conn.execute(
+                insert(t["loyalty_lots"]).values(
+                    contact_id=1, key=key, points=points, remaining=remaining, status=status,
+                    reason=f"lot {key}", earned_at=when, available_at=when + timedelta(days=14),
+                    expires_at=when + timedelta(days=365),
+                )
+            )  # fmt: skip
+        conn.execute(
+            insert(t["loyalty_accounts"]).values(
+                contact_id=1, pending=30, available=40, lifetime=110, stage="Bronze",
+                updated_at=when,
+            )
+        )  # fmt: skip
+
+
+def test_0007_turns_every_balance_into_one_grant_and_loyalty_lots_into_points_grants(
+    fresh_url: str,
+) -> None:
+    with Store.from_url(fresh_url) as store:
+        upgrade(store.engine, "0006")
+        _fill_like_0006(store.engine)
+        store.upgrade()
+        assert current_revision(store.engine) == head_revision()
+        report = store.verify()
+        assert report.ok, report.problems
+        assert [
+            (g.source, g.category, g.amount, g.remaining, g.expires_at)
+            for g in store.grants(1, "_Credits")
+        ] == [("opening", "paid", 50, 50, None)]
+        assert [(g.amount, g.remaining) for g in store.grants(2, "_Credits")] == [(5, 5)]
+        points = sorted(
+            (g.status, g.remaining, g.reason) for g in store.grants(1) if g.field == "Points"
+        )
+        assert points == [("active", 40, "lot a"), ("pending", 30, "lot b")]
+        assert store.get_contact(1).field("Points") == 40
+        store.debit(1, 45, reason="after the migration")
+        assert [(g.remaining) for g in store.grants(1, "_Credits", include_spent=True)] == [5]
+        assert store.verify().ok
