@@ -179,6 +179,8 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
             continue
         name = ", ".join(action.option_strings) or (action.metavar or action.dest)
+        if not action.help:  # as with config keys: an undocumented argument fails the build
+            raise ValueError(f"{parser.prog} {name}: the argument has no help text")
         default = action.default
         shown = "" if default in (None, False, [], argparse.SUPPRESS) else f"`{default}`"
         choices = f" (one of {', '.join(map(str, action.choices))})" if action.choices else ""

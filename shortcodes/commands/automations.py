@@ -33,6 +33,9 @@ from shortcodes.errors import InvalidInput, StoreError
 from shortcodes.store import Store
 from shortcodes.store.migrate import current_revision, head_revision
 
+#: Where an operator finds a message's id.
+MESSAGE_ID = "the outbox message's id, as the admin console's Logs and contact pages show it"
+
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``worker``, ``automations`` and ``outbox``."""
@@ -62,7 +65,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     prev = group.add_parser(
         "preview", help="dry run: what RULE would do, writing nothing", parents=[common]
     )
-    prev.add_argument("rule")
+    prev.add_argument("rule", help="the rule's name in site.toml")
     prev.add_argument("contact", nargs="?", help="email or id (the contact to preview for)")
     prev.add_argument("--all", action="store_true", help="every contact instead of one")
     prev.set_defaults(handler=guarded(cmd_preview))
@@ -80,10 +83,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     ogroup = out.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     again = ogroup.add_parser("redeliver", help="queue a message again, due now", parents=[common])
-    again.add_argument("id", type=int)
+    again.add_argument("id", type=int, help=MESSAGE_ID)
     again.set_defaults(handler=guarded(cmd_redeliver))
     log = ogroup.add_parser("log", help="every delivery attempt of a message", parents=[common])
-    log.add_argument("id", type=int)
+    log.add_argument("id", type=int, help=MESSAGE_ID)
     log.set_defaults(handler=guarded(cmd_log))
 
 

@@ -14,10 +14,12 @@ from shortcodes.context import Contact, Context, Tag
 def add_commands(sub: Any) -> None:
     """Add ``lint`` and ``render`` to the CLI."""
     lint = sub.add_parser("lint", help="check pages for shortcode problems")
-    lint.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    lint.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="pages to lint (Markdown or HTML)"
+    )
     lint.set_defaults(handler=run_lint)
     render = sub.add_parser("render", help="render a page to standard output")
-    render.add_argument("file", type=Path, metavar="FILE")
+    render.add_argument("file", type=Path, metavar="FILE", help="the page to render")
     render.add_argument(
         "--contact", type=Path, metavar="CONTACT.json", help="render as this contact"
     )

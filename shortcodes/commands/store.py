@@ -37,6 +37,10 @@ from shortcodes.store.migrate import current_revision, head_revision
 from shortcodes.store.session import run_read, to_db_time
 
 ADMIN = Actor("admin", "cli")
+#: The help of the arguments every command names the same way.
+CONTACT = "the contact: email or id"
+TAG = "the tag: name or id"
+FIELD = "the credit field (default: _Credits)"
 MAX_PER_PAGE = 1000
 IMPORT_FORMAT = """\
 The CSV file (UTF-8, a header row, comma-separated):
@@ -121,22 +125,25 @@ def _db(sub: Any, common: argparse.ArgumentParser) -> None:
 def _contacts(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _group(sub, "contacts", "add, show and import contacts")
     add = _cmd(group, "add", "add a contact", common, cmd_contacts_add)
-    add.add_argument("email")
-    add.add_argument("--name", default="")
+    add.add_argument("email", help="the new contact's email (unique)")
+    add.add_argument("--name", default="", help="the display name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.add_argument("--field", action="append", type=key_value, default=[], metavar="NAME=VALUE")
+    add.add_argument(
+        "--field", action="append", type=key_value, default=[], metavar="NAME=VALUE",
+        help="a contact field to set (repeatable)",
+    )  # fmt: skip
     add.add_argument("--tag", action="append", default=[], help="a tag to apply (repeatable)")
     listing = _cmd(group, "list", "list contacts, newest first", common, cmd_contacts_list)
     listing.add_argument("--search", default="", help="part of the name or email")
     listing.add_argument("--tag", help="only contacts holding this tag (name or id)")
-    listing.add_argument("--page", type=positive_int, default=1)
-    listing.add_argument("--per-page", type=positive_int, default=50)
+    listing.add_argument("--page", type=positive_int, default=1, help="which page, from 1")
+    listing.add_argument("--per-page", type=positive_int, default=50, help="contacts per page")
     show = _cmd(group, "show", "show a contact: tags, fields, balances", common, cmd_contacts_show)
-    show.add_argument("contact", help="email or id")
+    show.add_argument("contact", help=CONTACT)
     imp = _cmd(group, "import", "import contacts from a CSV file", common, cmd_contacts_import)
     imp.epilog = IMPORT_FORMAT
     imp.formatter_class = argparse.RawDescriptionHelpFormatter
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the CSV file (format below)")
     imp.add_argument(
         "--skip-bad", action="store_true", help="import the good rows even if some are rejected"
     )
@@ -144,39 +151,39 @@ def _contacts(sub: Any, common: argparse.ArgumentParser) -> None:
         group, "unlock", "forget an email's failed logins (lift its login lock)", common,
         cmd_contacts_unlock,
     )  # fmt: skip
-    unlock.add_argument("email")
+    unlock.add_argument("email", help="the email whose login lock to lift")
 
 
 def _tags(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _group(sub, "tags", "create, apply and remove tags")
     create = _cmd(group, "create", "create a tag", common, cmd_tags_create)
-    create.add_argument("name")
-    create.add_argument("--category", default="")
+    create.add_argument("name", help="the tag's name (unique)")
+    create.add_argument("--category", default="", help="a category to group tags by")
     listing = _cmd(
         group, "list", "list tags and how many contacts hold each", common, cmd_tags_list
     )
     listing.add_argument("--category", help="only tags of this category")
     listing.add_argument("--held", action="store_true", help="only tags someone holds")
     apply = _cmd(group, "apply", "apply a tag to a contact", common, cmd_tags_apply)
-    apply.add_argument("contact")
-    apply.add_argument("tag")
+    apply.add_argument("contact", help=CONTACT)
+    apply.add_argument("tag", help=TAG)
     apply.add_argument("--for", dest="duration", help="grant for a time, e.g. 14d or 24h")
     remove = _cmd(group, "remove", "remove a tag from a contact", common, cmd_tags_remove)
-    remove.add_argument("contact")
-    remove.add_argument("tag")
+    remove.add_argument("contact", help=CONTACT)
+    remove.add_argument("tag", help=TAG)
 
 
 def _credits(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _group(sub, "credits", "add or debit credits (each change is a ledger entry)")
     for name, handler in (("add", cmd_credits_add), ("debit", cmd_credits_debit)):
         cmd = _cmd(group, name, f"{name} credits", common, handler)
-        cmd.add_argument("contact")
+        cmd.add_argument("contact", help=CONTACT)
         # Checked against the field's decimals by the store ("2.5" needs decimals >= 1).
         cmd.add_argument(
             "amount", type=amount_arg, help="credits, e.g. 5 or 2.5 on a field with decimals"
         )
-        cmd.add_argument("--field", default="_Credits")
-        cmd.add_argument("--reason", default="")
+        cmd.add_argument("--field", default="_Credits", help=FIELD)
+        cmd.add_argument("--reason", default="", help="shown in the ledger history")
         cmd.add_argument("--key", help="idempotency key: the same key never applies twice")
         if name == "add":
             cmd.add_argument("--category", choices=CATEGORIES, help="default: paid")
@@ -189,15 +196,15 @@ def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
     hist = _cmd(
         group, "history", "a contact's ledger entries, newest first", common, cmd_ledger_history
     )
-    hist.add_argument("contact")
-    hist.add_argument("--field")
-    hist.add_argument("--limit", type=positive_int, default=20)
+    hist.add_argument("contact", help=CONTACT)
+    hist.add_argument("--field", help="only this credit field (default: all)")
+    hist.add_argument("--limit", type=positive_int, default=20, help="entries per page")
     hist.add_argument("--after", help="the cursor printed under the previous page")
     grants = _cmd(
         group, "grants", "a contact's grants: source, category, left, expiry", common, cmd_grants
     )
-    grants.add_argument("contact")
-    grants.add_argument("--field")
+    grants.add_argument("contact", help=CONTACT)
+    grants.add_argument("--field", help="only this credit field (default: all)")
     grants.add_argument("--all", action="store_true", help="spent and expired grants too")
     _cmd(
         group,
@@ -211,9 +218,12 @@ def _ledger(sub: Any, common: argparse.ArgumentParser) -> None:
 def _actions(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _group(sub, "actions", "run the site's actionsets")
     run = _cmd(group, "run", "run an actionset for a contact", common, cmd_actions_run)
-    run.add_argument("contact", help="email or id")
-    run.add_argument("action")
-    run.add_argument("--param", action="append", type=key_value, default=[], metavar="NAME=VALUE")
+    run.add_argument("contact", help=CONTACT)
+    run.add_argument("action", help="the actionset's id in site.toml")
+    run.add_argument(
+        "--param", action="append", type=key_value, default=[], metavar="NAME=VALUE",
+        help="a parameter the actionset's steps read (repeatable)",
+    )  # fmt: skip
     run.add_argument("--key", help="idempotency key (default: a fresh one)")
 
 

@@ -13,7 +13,14 @@ import pytest
 
 from shortcodes.automations.rules import TRIGGERS
 from shortcodes.cli import build_parser
-from shortcodes.docsite import _subcommands, config_tables, example_site_toml, example_toml, pages
+from shortcodes.docsite import (
+    _argument_rows,
+    _subcommands,
+    config_tables,
+    example_site_toml,
+    example_toml,
+    pages,
+)
 from shortcodes.errors import ConfigError
 from shortcodes.host.hookops import OPERATIONS
 from shortcodes.membership.config import SECTIONS, parse_config
@@ -119,6 +126,24 @@ def test_every_command_and_argument_is_in_the_cli_reference() -> None:
         for action in parser._actions:
             if action.option_strings and not isinstance(action, argparse._HelpAction):
                 assert f"`{', '.join(action.option_strings)}`" in page, (parser.prog, action)
+
+
+def test_every_cli_argument_has_a_help_text() -> None:
+    missing = [
+        (parser.prog, action.dest)
+        for _, parser in [("", build_parser()), *_subcommands(build_parser())]
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction)
+        and not action.help
+    ]
+    assert missing == []
+
+
+def test_an_argument_without_help_fails_the_cli_reference() -> None:
+    parser = argparse.ArgumentParser(prog="shortcodes demo")
+    parser.add_argument("contact")
+    with pytest.raises(ValueError, match="shortcodes demo contact: the argument has no help text"):
+        _argument_rows(parser)
 
 
 def test_every_inbound_webhook_is_in_the_webhook_reference() -> None:
