@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from shortcodes.automations.drip import Drip, load_drip
 from shortcodes.automations.sync import SyncConfig, load_sync
 from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
@@ -36,7 +37,7 @@ from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
-from shortcodes.membership.steps import STEPS, Step, Terms, load_step
+from shortcodes.membership.steps import STEPS, Effect, Step, Terms, load_step
 from shortcodes.membership.vocabulary import Duration
 
 _TRIGGER_TEXT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", re.S)
@@ -119,6 +120,13 @@ TRIGGERS: dict[str, TriggerKind] = {
         "`POST /hooks/events/<name>` named the contact (a CRM's own event).",
         "webhook('workshop-attended')",
     ),
+    "unlocked": TriggerKind(
+        ("item",),
+        (),
+        "A drip released the item named `item` to the contact (once per member and item; "
+        "see `[rules.drip]`).",
+        "unlocked('week-1')",
+    ),
 }
 RULE_KEYS = Keys(
     "[[rules]]",
@@ -149,10 +157,10 @@ RULE_KEYS = Keys(
         ),
         "steps": Key(
             "list of steps",
-            "what it does, in order; `wait` delays the rest",
+            "what it does, in order; `wait` delays the rest (required unless the rule has a "
+            "`drip`)",
             "",
             '[{ do = "credit", amount = 50 }]',
-            required=True,
         ),
         "otherwise": Key(
             "list of steps",
@@ -166,6 +174,12 @@ RULE_KEYS = Keys(
             "`[automations] max_chain`)",
             "false",
             "false",
+        ),
+        "drip": Key(
+            "table `[rules.drip]`",
+            "a drip sequence the trigger starts, once per member (table below)",
+            "",
+            "",
         ),
     },
 )
@@ -260,6 +274,8 @@ class Rule:
     description: str = ""
     #: Whether the rule's own effects may trigger it again (off: they never do).
     retrigger: bool = False
+    #: The drip sequence the trigger starts, if the rule has one.
+    drip: Drip | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +348,7 @@ def load_rules(
             raise node.named(rule.name).fail("another rule has this name", "name")
         rules[rule.name] = rule
         nodes[rule.name] = node.named(rule.name)
+    _check_drip_items(rules, nodes)
     check_loops(rules, nodes)
     sync = load_sync(root, settings.pop("site_id", None))
     return AutomationConfig(
@@ -396,15 +413,47 @@ def _rule(node: Node, terms: Terms) -> Rule:
         )
     trigger = _trigger(node.child("trigger"), terms)
     conditions = _conditions(node.child("conditions"))
-    if "steps" not in node:
-        raise node.fail("missing: every rule needs steps", "steps")
-    steps = _steps(node.child("steps"), terms, allow_empty=False)
+    drip = None
+    if "drip" in node:
+        drip = load_drip(node.child("drip"), terms, _applied_tag(trigger))
+    if "steps" not in node and drip is None:
+        raise node.fail("missing: every rule needs steps (or a drip)", "steps")
+    steps = _steps(node.child("steps", []), terms, allow_empty=drip is not None)
     otherwise = _steps(node.child("otherwise", []), terms, allow_empty=True)
     if otherwise and conditions is None:
         raise node.fail("'otherwise' steps need 'conditions' to be false", "otherwise")
     description = node.child("description").text(default="")
     retrigger = node.child("retrigger", False).check(vocab.flag)
-    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger)
+    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger, drip)
+
+
+def _applied_tag(trigger: Trigger) -> str | None:
+    """The tag of a ``tag_applied`` trigger (a drip's default access), else None."""
+    return str(trigger.args["tag"]) if trigger.kind == "tag_applied" else None
+
+
+def _check_drip_items(rules: Mapping[str, Rule], nodes: Mapping[str, Node]) -> None:
+    """Drip item names are unique across the site, and ``unlocked(item)`` names one of them."""
+    owner: dict[str, tuple[str, str]] = {}
+    for rule in rules.values():
+        for index, item in enumerate(rule.drip.items if rule.drip else ()):
+            other, _ = owner.setdefault(item.name.casefold(), (rule.name, item.name))
+            if other != rule.name:
+                raise nodes[rule.name].fail(
+                    f"the drip of rule {other!r} has an item named {item.name!r} too; "
+                    "unlocked(item) must name one item",
+                    "drip",
+                    "items",
+                    index,
+                    "name",
+                )
+    for rule in rules.values():
+        wanted = rule.trigger.args.get("item") if rule.trigger.kind == "unlocked" else None
+        if wanted is not None and str(wanted).casefold() not in owner:
+            known = ", ".join(name for _, name in owner.values()) or "none: no rule has a drip"
+            raise nodes[rule.name].fail(
+                f"unlocked({wanted!r}) names no drip item (items: {known})", "trigger"
+            )
 
 
 def _no_name() -> str:
@@ -471,6 +520,8 @@ def _trigger_arg(kind: str, terms: Terms, name: str, value: Any) -> Any:
         return terms.tag(value)
     if name == "field":
         return vocab.field_name(value.strip() if isinstance(value, str) else value)
+    if name == "item":
+        return vocab.name(value.strip() if isinstance(value, str) else value, "a drip item's name")
     return vocab.text(value, name, vocab.MAX_TEXT).strip()
 
 
@@ -524,8 +575,27 @@ def triggered_by(trigger: Trigger, effect: tuple[str, str]) -> bool:
         return kind in _VALUE_EVENTS and named.casefold() == str(trigger.args["field"]).casefold()
     if kind != trigger.kind:
         return False
-    wanted = trigger.args.get("tag")
+    wanted = trigger.args.get("tag", trigger.args.get("item"))
     return wanted is None or str(wanted).casefold() == named.casefold()
+
+
+def rule_effects(rule: Rule) -> list[tuple[int, str, Effect]]:
+    """(step position, what it does, event) of every event the rule's steps, otherwise steps
+    and drip releases can cause; drip items count after the steps, in item order."""
+    found = [
+        (position, step.kind, effect)
+        for position, step in enumerate((*rule.steps, *rule.otherwise))
+        for effect in STEPS[step.kind].emits(step.args)
+    ]
+    after = len(rule.steps) + len(rule.otherwise)
+    for index, item in enumerate(rule.drip.items if rule.drip else ()):
+        found.append((after + index, "drip release", ("unlocked", item.name)))
+        found += [
+            (after + index, f"drip release {step.kind}", effect)
+            for step in item.steps
+            for effect in STEPS[step.kind].emits(step.args)
+        ]
+    return found
 
 
 def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
@@ -534,11 +604,10 @@ def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
     says ``retrigger = true``, and then the author chose it (the run-time chain limit bounds it).
     """
     found = []
-    for position, step in enumerate((*rule.steps, *rule.otherwise)):
-        for effect in STEPS[step.kind].emits(step.args):
-            for other in rules.values():
-                if other.name != rule.name and triggered_by(other.trigger, effect):
-                    found.append((position, f"{step.kind} {effect[1]!r}".strip(), other.name))
+    for position, what, effect in rule_effects(rule):
+        for other in rules.values():
+            if other.name != rule.name and triggered_by(other.trigger, effect):
+                found.append((position, f"{what} {effect[1]!r}".strip(), other.name))
     return found
 
 
@@ -595,17 +664,13 @@ def _refuse(
     chain = " -> ".join([*links, names[0]])
     name, position, _ = cycle[-1]
     rule = rules[name]
-    key, index = (
-        ("steps", position)
-        if position < len(rule.steps)
-        else (
-            "otherwise",
-            position - len(rule.steps),
-        )
-    )
+    where: tuple[str | int, ...] = ("steps", position)
+    if position >= len(rule.steps) + len(rule.otherwise):
+        where = ("drip", "items", position - len(rule.steps) - len(rule.otherwise))
+    elif position >= len(rule.steps):
+        where = ("otherwise", position - len(rule.steps))
     raise nodes[name].fail(
         f"these rules trigger each other in a loop that would never end: {chain}; "
         "change a trigger or a step so the chain stops",
-        key,
-        index,
+        *where,
     )
