@@ -135,12 +135,14 @@ class Drip:
 
 
 def active_text(span: timedelta) -> str:
-    """``2d``, ``36h``, ``90m`` or ``45s``: the largest whole unit of an active time."""
+    """An active time as people read it: ``2d``, ``13d12h``, ``90s`` (``0s`` for none)."""
     seconds = int(span.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ def load_drip(node: Node, terms: Terms, trigger_tag: str | None) -> Drip:
         access = (trigger_tag,)
     else:
         raise node.fail(
-            "missing: a drip needs access tags, like access = [\"Member\"] (only a "
+            'missing: a drip needs access tags, like access = ["Member"] (only a '
             "tag_applied trigger gives a default)",
             "access",
         )
@@ -177,7 +179,9 @@ def _access(node: Node, terms: Terms) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
         node = Node(node.source, node.path, raw, node.shown)
-    tags = tuple(child.check(terms.tag) for child in node.elements('a list of tags like ["Member"]'))
+    tags = tuple(
+        child.check(terms.tag) for child in node.elements('a list of tags like ["Member"]')
+    )
     if not tags:
         raise node.fail('must name at least one tag, like ["Member"]')
     return tags
@@ -187,7 +191,7 @@ def _item(node: Node, terms: Terms) -> DripItem:
     node.table(DRIP_ITEM_KEYS, what="a drip item table")
     given = node.child("name").value
     if not isinstance(given, str):
-        raise node.fail("missing: every drip item needs a name, like \"week-1\"", "name")
+        raise node.fail('missing: every drip item needs a name, like "week-1"', "name")
     name = node.child("name").check(lambda v: vocab.name(v, "a drip item's name"))
     node = node.named(name)
     if "after" in node and "on" in node:

@@ -208,6 +208,16 @@ def advance_due(tx: Tx, config: AutomationConfig, limit: int = 100) -> int:
     return done
 
 
+def advance_member(tx: Tx, rule: Rule, contact_id: int) -> int:
+    """Move one member's drip of ``rule`` up to now (the preview's step); as :func:`advance_due`."""
+    pos = _lock(tx, rule, contact_id)
+    if pos is None:
+        return 0
+    done = _advance(tx, pos, tx.now)
+    _save(tx, pos)
+    return done
+
+
 def _advance(tx: Tx, pos: Position, until: datetime) -> int:
     """Follow the clock's settle points up to ``until``: at each, bank the active time, note a
     lapse (a grant that ended), release what is due; how many releases and changes."""
@@ -322,14 +332,14 @@ def status(tx: Tx, rule: Rule, contact_id: int) -> DripStatus | None:
     return DripStatus(rule.name, row.started_at, row.status, active, released, row.next_at)
 
 
-def history(tx: Tx, rule: Rule, contact_id: int, after_id: int = 0) -> Iterator[tuple[int, str, Any]]:
+def history(
+    tx: Tx, rule: Rule, contact_id: int, after_id: int = 0
+) -> Iterator[tuple[int, str, Any]]:
     """(event id, kind, data) of the member's drip events of ``rule``, oldest first."""
     e = db.events
     rows = tx.conn.execute(
         select(e.c.id, e.c.kind, e.c.data)
-        .where(
-            (e.c.contact_id == contact_id) & e.c.kind.in_(DRIP_EVENTS) & (e.c.id > after_id)
-        )
+        .where((e.c.contact_id == contact_id) & e.c.kind.in_(DRIP_EVENTS) & (e.c.id > after_id))
         .order_by(e.c.id)
     )
     for row in rows:

@@ -63,8 +63,7 @@ class PassStats:
     def busy(self) -> bool:
         """True when the pass found any work (so the next pass should not sleep)."""
         counts = (self.dispatched, self.drips, self.steps, self.matured, self.expired)
-        counts += (self.alerted,)
-        return any((*counts, self.delivered))
+        return any((*counts, self.alerted, self.delivered))
 
     def add(self, other: PassStats) -> None:
         """Accumulate another pass's counts."""

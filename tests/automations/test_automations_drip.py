@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from shortcodes.automations import AutomationConfig, parse_automations
+from shortcodes.automations import AutomationConfig, parse_automations, preview
+from tests.automations.test_automations_outbox_preview import dump
 from tests.support.automations import Harness
 from tests.support.drips import (
     DRIP_SITE_TOML,
@@ -145,3 +146,67 @@ def test_a_member_who_joins_after_the_date_gets_the_calendar_item_at_the_start(
     harness.store.apply_tag(gus, "Pottery Member")
     harness.drain()
     assert lessons(harness, gus) == {"Pottery Lesson 1", "Kiln Day"}
+
+
+# -- the preview ---------------------------------------------------------------------------------
+
+
+def test_the_preview_shows_the_history_with_its_pause_and_the_rest_of_the_timeline(
+    harness: Harness,
+) -> None:
+    bo = harness.contact("bo@example.com")
+    harness.store.apply_tag(bo, "Pottery Member")
+    harness.advance(days=1)
+    harness.store.remove_tag(bo, "Pottery Member")
+    harness.advance(days=5)
+    harness.store.apply_tag(bo, "Pottery Member")
+    harness.drain()
+    before = dump(harness)
+    shown = preview(harness.store, harness.config, "pottery", bo)
+    assert shown.lines() == [
+        "drip pottery for bo@example.com: started 2026-01-01 12:00; as of 2026-01-07 12:00",
+        "  2026-01-01 12:00  active     0s  started",
+        "  2026-01-01 12:00  active     0s  unlocked lesson-1",
+        "  2026-01-02 12:00  active     1d  paused: access lapsed",
+        "  2026-01-07 12:00  active     1d  resumed: access is back",
+        "  then, if access changes no further:",
+        "  2026-01-08 12:00  active     2d  unlocked lesson-2 (starts lesson-2-email)",
+        "                                   tag applied: Pottery Lesson 2",
+        "  2026-01-10 12:00  active     4d  unlocked lesson-3",
+        "                                   tag applied: Pottery Lesson 3",
+        "  2026-01-20 00:00  active 13d12h  unlocked kiln-day",
+        "                                   tag applied: Kiln Day",
+        "  all 4 items released",
+    ]
+    assert dump(harness) == before, "a preview writes nothing"
+
+
+def test_the_preview_of_a_member_whose_grant_ends_shows_the_pause_and_what_waits(
+    harness: Harness,
+) -> None:
+    cy = harness.contact("cy@example.com")
+    harness.store.grant(cy, "Pottery Member", "3d")
+    before = dump(harness)
+    lines = preview(harness.store, harness.config, "pottery", "cy@example.com").lines()
+    assert lines == [
+        "drip pottery for cy@example.com: not started; if it started now (2026-01-01 12:00)",
+        "  2026-01-01 12:00  active     0s  started",
+        "  2026-01-01 12:00  active     0s  unlocked lesson-1",
+        "                                   tag applied: Pottery Lesson 1",
+        "  2026-01-03 12:00  active     2d  unlocked lesson-2 (starts lesson-2-email)",
+        "                                   tag applied: Pottery Lesson 2",
+        "  2026-01-04 12:00  active     3d  paused: access lapsed",
+        "  2 of 4 items released; waiting for access to return: lesson-3, kiln-day",
+    ]
+    assert dump(harness) == before
+
+
+def test_the_preview_for_a_contact_without_access_starts_paused(harness: Harness) -> None:
+    dan = harness.contact("dan@example.com")
+    lines = preview(harness.store, harness.config, "pottery", dan).lines()
+    assert lines[1:] == [
+        "  2026-01-01 12:00  active     0s  started",
+        "  2026-01-01 12:00  active     0s  unlocked lesson-1",
+        "                                   tag applied: Pottery Lesson 1",
+        "  1 of 4 items released; waiting for access to return: lesson-2, lesson-3, kiln-day",
+    ]

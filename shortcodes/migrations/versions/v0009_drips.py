@@ -45,9 +45,7 @@ def _tables() -> list[Table]:
             "drip_states",
             meta,
             Column("rule", String(100), primary_key=True),
-            Column(
-                "contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-            ),
+            Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
             Column("started_at", DateTime, nullable=False),
             Column("since", DateTime, nullable=False),
             Column("active", Boolean, nullable=False),
@@ -63,9 +61,7 @@ def _tables() -> list[Table]:
             "drip_releases",
             meta,
             Column("rule", String(100), primary_key=True),
-            Column(
-                "contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-            ),
+            Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
             Column("item", String(100), primary_key=True),
             Column("released_at", DateTime, nullable=False),
             Column("active_us", BigInteger, nullable=False),
