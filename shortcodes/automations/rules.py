@@ -37,7 +37,7 @@ from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.keys import Key, Keys
 from shortcodes.membership.source import Node
-from shortcodes.membership.steps import STEPS, Effect, Step, Terms, load_step
+from shortcodes.membership.steps import STEPS, Step, Terms, load_step
 from shortcodes.membership.vocabulary import Duration
 
 _TRIGGER_TEXT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", re.S)
@@ -575,27 +575,8 @@ def triggered_by(trigger: Trigger, effect: tuple[str, str]) -> bool:
         return kind in _VALUE_EVENTS and named.casefold() == str(trigger.args["field"]).casefold()
     if kind != trigger.kind:
         return False
-    wanted = trigger.args.get("tag", trigger.args.get("item"))
+    wanted = trigger.args.get("tag")
     return wanted is None or str(wanted).casefold() == named.casefold()
-
-
-def rule_effects(rule: Rule) -> list[tuple[int, str, Effect]]:
-    """(step position, what it does, event) of every event the rule's steps, otherwise steps
-    and drip releases can cause; drip items count after the steps, in item order."""
-    found = [
-        (position, step.kind, effect)
-        for position, step in enumerate((*rule.steps, *rule.otherwise))
-        for effect in STEPS[step.kind].emits(step.args)
-    ]
-    after = len(rule.steps) + len(rule.otherwise)
-    for index, item in enumerate(rule.drip.items if rule.drip else ()):
-        found.append((after + index, "drip release", ("unlocked", item.name)))
-        found += [
-            (after + index, f"drip release {step.kind}", effect)
-            for step in item.steps
-            for effect in STEPS[step.kind].emits(step.args)
-        ]
-    return found
 
 
 def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
@@ -604,10 +585,13 @@ def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
     says ``retrigger = true``, and then the author chose it (the run-time chain limit bounds it).
     """
     found = []
-    for position, what, effect in rule_effects(rule):
-        for other in rules.values():
-            if other.name != rule.name and triggered_by(other.trigger, effect):
-                found.append((position, f"{what} {effect[1]!r}".strip(), other.name))
+    # A drip's releases are no edge: each happens once per member and item however often the
+    # drip is triggered, so a chain through one ends.
+    for position, step in enumerate((*rule.steps, *rule.otherwise)):
+        for effect in STEPS[step.kind].emits(step.args):
+            for other in rules.values():
+                if other.name != rule.name and triggered_by(other.trigger, effect):
+                    found.append((position, f"{step.kind} {effect[1]!r}".strip(), other.name))
     return found
 
 
@@ -664,13 +648,17 @@ def _refuse(
     chain = " -> ".join([*links, names[0]])
     name, position, _ = cycle[-1]
     rule = rules[name]
-    where: tuple[str | int, ...] = ("steps", position)
-    if position >= len(rule.steps) + len(rule.otherwise):
-        where = ("drip", "items", position - len(rule.steps) - len(rule.otherwise))
-    elif position >= len(rule.steps):
-        where = ("otherwise", position - len(rule.steps))
+    key, index = (
+        ("steps", position)
+        if position < len(rule.steps)
+        else (
+            "otherwise",
+            position - len(rule.steps),
+        )
+    )
     raise nodes[name].fail(
         f"these rules trigger each other in a loop that would never end: {chain}; "
         "change a trigger or a step so the chain stops",
-        *where,
+        key,
+        index,
     )
