@@ -378,6 +378,10 @@ def _moment(
     what = _DRIP_WORDS.get(kind)
     if what is None:
         item = str(data.get("item"))
-        then = [r.name for r in config.rules_for("unlocked") if r.trigger.args["item"] == item]
+        then = [
+            r.name
+            for r in config.rules_for("unlocked")
+            if str(r.trigger.args.get("item", item)).casefold() == item.casefold()
+        ]
         what = f"unlocked {item}" + (f" (starts {', '.join(then)})" if then else "")
     return DripMoment(at, active, what, effects, projected)

@@ -121,10 +121,11 @@ TRIGGERS: dict[str, TriggerKind] = {
         "webhook('workshop-attended')",
     ),
     "unlocked": TriggerKind(
-        ("item",),
         (),
-        "A drip released the item named `item` to the contact (once per member and item; "
-        "see `[rules.drip]`).",
+        ("item",),
+        "A drip released the item named `item` (any item of any drip when left out) to the "
+        "contact: once per member and item (see `[rules.drip]`). The run's `trigger` holds "
+        "`item` and `drip`, which an email template can show.",
         "unlocked('week-1')",
     ),
 }
