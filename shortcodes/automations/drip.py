@@ -328,7 +328,7 @@ class Clock:
     @property
     def finished(self) -> bool:
         """Every item released."""
-        return len(self.released) == len(self.drip.items)
+        return all(item.name in self.released for item in self.drip.items)
 
     def state(self) -> Mapping[str, Any]:
         """The position as stored in ``drip_states`` (the items released are rows of
