@@ -8,10 +8,12 @@ a rule emails when lesson 2 unlocks. The clock starts at 2026-01-01 12:00 UTC.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from shortcodes.automations import AutomationConfig, parse_automations, preview
+from tests.automations.test_automations_cli_shortcodes import cli
 from tests.automations.test_automations_outbox_preview import dump
 from tests.support.automations import Harness
 from tests.support.drips import (
@@ -210,3 +212,25 @@ def test_the_preview_for_a_contact_without_access_starts_paused(harness: Harness
         "                                   tag applied: Pottery Lesson 1",
         "  1 of 4 items released; waiting for access to return: lesson-2, lesson-3, kiln-day",
     ]
+
+
+def test_the_cli_lists_the_drip_and_previews_a_member_without_writing(
+    harness: Harness, capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "site.toml").write_text(DRIP_SITE_TOML, encoding="utf-8")
+    ann = harness.contact("ann@example.com")
+    harness.store.apply_tag(ann, "Pottery Member")  # the worker has not started her drip yet
+    before = dump(harness)
+    code, out = cli(capsys, site, db_url, tmp_path, "automations", "check")
+    assert code == 0
+    assert (
+        "pottery: tag_applied('Pottery Member') -> a drip of 4 item(s) while holding Pottery Member"
+    ) in out
+    code, out = cli(capsys, site, db_url, tmp_path, "automations", "preview", "pottery", "ann@example.com")  # fmt: skip
+    assert code == 0
+    assert out.startswith("drip pottery for ann@example.com: not started; if it started now (")
+    assert "unlocked lesson-2 (starts lesson-2-email)" in out
+    assert out.rstrip().endswith("all 4 items released")
+    assert dump(harness) == before
