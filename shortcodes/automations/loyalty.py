@@ -8,25 +8,33 @@ Starting and expiring are the store's grant passes (:func:`ledger.start_due`,
 debit, which takes from the grants expiring first. There is no loyalty-specific lot code: the
 points are traced, verified and refunded like any credit.
 
+An award may set its own wait (``"now"``: available at once). Removing points (:func:`remove`)
+is a ledger debit with its reason that takes what the contact has, up to the amount: a balance
+never goes below zero (the ledger's check constraint refuses it for every field), and the answer
+says how many points were taken. Pending points are not touched by a removal.
+
 Stages (Bronze/Silver/Gold by default) follow *lifetime* points: the sum of every loyalty grant
-that has started, kept with the stage in ``loyalty_stages``. Events recorded here, in the
-transaction of the change: ``points_changed`` (data ``points``, ``points_pending``,
-``points_lifetime``: what ``field_above`` rules watch), ``stage_changed`` (``from``, ``to``) and
-``referral_approved`` (``referred_id``).
+that has started, kept with the stage in ``loyalty_stages``. A referral is recorded in
+``loyalty_referrals``, once per referred contact: *made* (:func:`make_referral`), then
+*approved* (:func:`approve_referral`; approving one never made records both). Events recorded
+here, in the transaction of the change: ``points_changed`` (data ``points``, ``points_pending``,
+``points_lifetime``: what ``field_above`` rules watch), ``stage_changed`` (``from``, ``to``),
+``referral_made`` and ``referral_approved`` (``referred_id``, for the referrer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shortcodes.automations.rules import LoyaltyConfig
 from shortcodes.errors import InsufficientCredits, InsufficientPoints, InvalidInput
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import contacts, grants, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
@@ -36,13 +44,16 @@ from shortcodes.store.session import Actor, Tx
 #: The credit field that holds loyalty points.
 FIELD = "Points"
 #: "Expiring" points in the summary: those of grants that expire within this window.
-EXPIRING_WITHIN = timedelta(days=30)
+EXPIRING_WITHIN = vocab.duration("30d")
 ACTOR = Actor("automation", "loyalty")
+#: How long an award stays pending: a duration, "now", or None for ``[loyalty] available_after``.
+Wait = vocab.Duration | Literal["now"] | None
 
 
 @dataclass(frozen=True, slots=True)
 class PointsSummary:
-    """What a contact's points look like now (for shortcodes, previews and the CLI)."""
+    """What a contact's points look like now (for shortcodes, previews and the CLI):
+    ``expiring`` counts the available points whose grants expire within ``within``."""
 
     pending: int
     available: int
@@ -50,6 +61,19 @@ class PointsSummary:
     stage: str
     expiring: int
     next_expiry: datetime | None
+    within: vocab.Duration = EXPIRING_WITHIN
+    #: When the next pending points become available (None when nothing is pending).
+    next_available: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What :func:`remove` did: the points asked for, those taken, and what is left."""
+
+    requested: int
+    removed: int
+    available: int
+    replayed: bool = False
 
 
 def _pending(conn: Connection, contact_id: int) -> int:
@@ -108,17 +132,34 @@ def _record(tx: Tx, cfg: LoyaltyConfig, contact_id: int) -> None:
         record_event(tx, "stage_changed", contact_id, {"from": before, "to": stage})
 
 
-def earn(
-    tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str, reason: str = ""
-) -> bool:
-    """Award ``points`` as a pending grant, once per ``key``; False when the key was used."""
+def _check_points(points: Any) -> int:
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidInput(f"points must be a positive whole number, got {points!r}")
+    if points > ledger.MAX_AMOUNT:
+        raise InvalidInput(f"points must be at most {ledger.MAX_AMOUNT}, got {points}")
+    return points
+
+
+def earn(
+    tx: Tx,
+    cfg: LoyaltyConfig,
+    contact_id: int,
+    points: int,
+    key: str,
+    reason: str = "",
+    *,
+    wait: Wait = None,
+    actor: Actor = ACTOR,
+) -> bool:
+    """Award ``points`` once per ``key``: a grant pending for ``wait`` (None: the site's
+    ``available_after``; ``"now"``: available at once). False when the key was used."""
+    _check_points(points)
     contacts.lock_contact(tx, contact_id)
+    wait = cfg.available_after if wait is None else wait
     spec = GrantSpec(
         "loyalty",
         "promotional",
-        starts_at=cfg.available_after.after(tx.now),
+        starts_at=None if isinstance(wait, str) else wait.after(tx.now),  # a str is "now"
         expires_at=cfg.expire_after.after(tx.now),
     )
 
@@ -135,14 +176,52 @@ def earn(
 
             ledger.apply_delta(
                 tx, contact_id, FIELD, points, f"op:points:{key}#1",
-                reason=reason or "loyalty points", actor=ACTOR, operation_id=op_id, moves=made,
+                reason=reason or "loyalty points", actor=actor, operation_id=op_id, moves=made,
             )  # fmt: skip
         _record(tx, cfg, contact_id)
         return ledger.LedgerResult((), {})
 
-    params = {"contact": contact_id, "points": points}
-    result = ledger.keyed(tx, f"points:{key}", "earn", contact_id, params, ACTOR, perform)
+    params = {"contact": contact_id, "points": points, "wait": str(wait)}
+    result = ledger.keyed(tx, f"points:{key}", "earn", contact_id, params, actor, perform)
     return not result.replayed
+
+
+def remove(
+    tx: Tx,
+    cfg: LoyaltyConfig,
+    contact_id: int,
+    points: int,
+    key: str,
+    reason: str,
+    actor: Actor = ACTOR,
+) -> Removal:
+    """Take up to ``points`` available points back, once per ``key``, as one ledger entry with
+    ``reason`` (from the grants expiring first). Never below zero: with fewer points available
+    the contact loses what they have; with none, nothing is written."""
+    _check_points(points)
+    if not reason.strip():
+        raise InvalidInput("removing points needs a reason (the ledger shows it)")
+    contacts.lock_contact(tx, contact_id)
+
+    def perform(op_id: int) -> ledger.LedgerResult:
+        take = min(points, grants.usable(tx.conn, contact_id, FIELD, tx.now))
+        if not take:
+            return ledger.LedgerResult((), {FIELD: ledger.balance(tx.conn, contact_id, FIELD)})
+        entry_id, after = ledger.apply_delta(
+            tx, contact_id, FIELD, -take, f"op:points:{key}#1",
+            reason=reason, actor=actor, operation_id=op_id,
+        )  # fmt: skip
+        _record(tx, cfg, contact_id)
+        return ledger.LedgerResult((entry_id,), {FIELD: after})
+
+    params = {"contact": contact_id, "points": -points, "reason": reason}
+    result = ledger.keyed(tx, f"points:{key}", "remove", contact_id, params, actor, perform)
+    removed = 0
+    if result.entry_ids:
+        e = db.ledger_entries
+        delta = tx.conn.execute(select(e.c.delta).where(e.c.id == result.entry_ids[0])).scalar()
+        removed = -int(delta or 0)
+    return Removal(points, removed, int(result.balances[FIELD]), result.replayed)
 
 
 def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:
@@ -180,47 +259,104 @@ def spend(tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str) ->
     return not result.replayed
 
 
-def approve_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
-    """Record that ``referrer`` brought ``referred``; once per referred contact.
-
-    Raises ``referral_approved`` for the referrer; False when this contact was already referred.
-    """
-    referrer_id = contacts.lock_contact(tx, referrer)
-    referred_id = contacts.lock_contact(tx, referred)
-    if referrer_id == referred_id:
-        raise InvalidInput("a contact cannot refer themselves")
-    t = db.loyalty_referrals
-    if tx.conn.execute(select(t.c.referrer_id).where(t.c.referred_id == referred_id)).first():
+def make_referral(tx: Tx, referrer: int | str, referred: int | str) -> bool:
+    """Record that ``referrer`` brought ``referred`` (not yet approved), once per referred
+    contact, raising ``referral_made`` for the referrer. False when it was already recorded for
+    this referrer; :class:`InvalidInput` when another contact referred them first."""
+    referrer_id, referred_id = _pair(tx, referrer, referred)
+    row = _referral(tx, referred_id)
+    if row is not None:
+        _same_referrer(row, referrer_id)
         return False
+    t = db.loyalty_referrals
     tx.conn.execute(
-        insert(t).values(referred_id=referred_id, referrer_id=referrer_id, approved_at=tx.now)
+        insert(t).values(referred_id=referred_id, referrer_id=referrer_id, made_at=tx.now)
     )
+    record_event(tx, "referral_made", referrer_id, {"referred_id": referred_id})
+    return True
+
+
+def approve_referral(tx: Tx, referrer: int | str | None, referred: int | str) -> bool:
+    """Approve the referral of ``referred`` (by ``referrer``; None: whoever made it), once per
+    referred contact, raising ``referral_approved`` for the referrer. A referral never made is
+    made and approved at once (both events). False when it was approved already."""
+    if referrer is None:
+        referred_id = contacts.lock_contact(tx, referred)
+        row = _referral(tx, referred_id)
+        if row is None:
+            raise InvalidInput("no referral of this contact was made; name the referrer")
+        referrer_id = int(row.referrer_id)
+    else:
+        referrer_id, referred_id = _pair(tx, referrer, referred)
+        row = _referral(tx, referred_id)
+    if row is None:
+        make_referral(tx, referrer_id, referred_id)
+    else:
+        _same_referrer(row, referrer_id)
+        if row.approved_at is not None:
+            return False
+    t = db.loyalty_referrals
+    tx.conn.execute(update(t).where(t.c.referred_id == referred_id).values(approved_at=tx.now))
     record_event(tx, "referral_approved", referrer_id, {"referred_id": referred_id})
     return True
 
 
-def summary(conn: Connection, cfg: LoyaltyConfig, contact_id: int, now: datetime) -> PointsSummary:
-    """Pending, available, lifetime points, the stage, and what expires within 30 days."""
+def _pair(tx: Tx, referrer: int | str, referred: int | str) -> tuple[int, int]:
+    """The two contacts of a referral, locked in id order (so two referrals never deadlock)."""
+    first = contacts.resolve_contact(tx.conn, referrer)
+    second = contacts.resolve_contact(tx.conn, referred)
+    if first == second:
+        raise InvalidInput("a contact cannot refer themselves")
+    contacts.lock_contacts(tx, (first, second))
+    return first, second
+
+
+def _referral(tx: Tx, referred_id: int) -> Any:
+    t = db.loyalty_referrals
+    return tx.conn.execute(select(t).where(t.c.referred_id == referred_id)).first()
+
+
+def _same_referrer(row: Any, referrer_id: int) -> None:
+    if int(row.referrer_id) != referrer_id:
+        raise InvalidInput(f"contact {row.referred_id} was referred by another contact")
+
+
+def summary(
+    conn: Connection,
+    cfg: LoyaltyConfig,
+    contact_id: int,
+    now: datetime,
+    within: vocab.Duration = EXPIRING_WITHIN,
+) -> PointsSummary:
+    """Pending, available and lifetime points, the stage, what expires ``within`` from ``now``
+    (30 days by default) and when pending points next become available (times naive UTC)."""
     g = db.credit_grants
+    mine = (g.c.contact_id == contact_id) & (g.c.field == FIELD)
     soon = conn.execute(
         select(func.coalesce(func.sum(g.c.remaining), 0), func.min(g.c.expires_at)).where(
-            (g.c.contact_id == contact_id)
-            & (g.c.field == FIELD)
+            mine
             & (g.c.status == "active")
             & (g.c.remaining > 0)
             & (g.c.expires_at > now)
-            & (g.c.expires_at <= now + EXPIRING_WITHIN)
+            & (g.c.expires_at <= within.after(now))
+        )
+    ).one()
+    pending = conn.execute(
+        select(func.coalesce(func.sum(g.c.remaining), 0), func.min(g.c.starts_at)).where(
+            mine & (g.c.status == "pending")
         )
     ).one()
     row = _stage_row(conn, contact_id)
     lifetime = 0 if row is None else int(row.lifetime)
     return PointsSummary(
-        _pending(conn, contact_id),
+        int(pending[0]),
         ledger.balance(conn, contact_id, FIELD),
         lifetime,
         cfg.stage_for(lifetime) if row is None else row.stage,
         int(soon[0]),
         soon[1],
+        within,
+        pending[1],
     )
 
 

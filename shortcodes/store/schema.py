@@ -274,7 +274,7 @@ login_attempts = Table(
 #   transaction that performed it.
 # - auto_rule_state: the contacts a field_above rule has fired for (it fires once each).
 # - auto_leases: the SQLite worker lease. auto_deliveries: every outbox delivery attempt.
-# - loyalty_stages: lifetime points and stage; loyalty_referrals: approved referrals.
+# - loyalty_stages: lifetime points and stage; loyalty_referrals: referrals made and approved.
 
 auto_event_marks = Table(
     "auto_event_marks",
@@ -378,7 +378,9 @@ loyalty_referrals = Table(
     metadata,
     Column("referred_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
     Column("referrer_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
-    Column("approved_at", DateTime, nullable=False),
+    # Made, then approved (migration 0009): approved_at stays empty until the approval.
+    Column("made_at", DateTime, nullable=True),
+    Column("approved_at", DateTime, nullable=True),
     CheckConstraint("referred_id <> referrer_id", name="not_self"),
 )
 
