@@ -542,4 +542,7 @@ class _RuleRun:
         """Take up to ``points`` back from the contact (never below zero)."""
         cfg, actor = self.config.loyalty, Actor("automation", self.run.rule)
         done = loyalty.remove(self.tx, cfg, self.contact_id, points, self.key, reason, actor)
-        return f"removed {done.removed} of {points} points; {done.available} left"
+        return (
+            f"removed {done.removed} of {points} points ({done.from_pending} of them pending); "
+            f"{done.available} available"
+        )

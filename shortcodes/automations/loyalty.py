@@ -9,9 +9,10 @@ debit, which takes from the grants expiring first. There is no loyalty-specific 
 points are traced, verified and refunded like any credit.
 
 An award may set its own wait (``"now"``: available at once). Removing points (:func:`remove`)
-is a ledger debit with its reason that takes what the contact has, up to the amount: a balance
-never goes below zero (the ledger's check constraint refuses it for every field), and the answer
-says how many points were taken. Pending points are not touched by a removal.
+first lowers pending awards, newest first, so the points of a returned order never become
+available; the rest is a ledger debit with its reason. It takes what the contact has, up to the
+amount: a balance never goes below zero (the ledger's check constraint refuses it for every
+field), and the answer says how many points were taken.
 
 Stages (Bronze/Silver/Gold by default) follow *lifetime* points: the sum of every loyalty grant
 that has started, kept with the stage in ``loyalty_stages``. A referral is recorded in
@@ -39,6 +40,7 @@ from shortcodes.store import contacts, grants, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
 from shortcodes.store.grants import GrantSpec
+from shortcodes.store.idempotency import once
 from shortcodes.store.session import Actor, Tx
 
 #: The credit field that holds loyalty points.
@@ -68,10 +70,12 @@ class PointsSummary:
 
 @dataclass(frozen=True, slots=True)
 class Removal:
-    """What :func:`remove` did: the points asked for, those taken, and what is left."""
+    """What :func:`remove` did: the points asked for, those taken (``from_pending`` of them
+    from pending awards), and the available points after it."""
 
     requested: int
     removed: int
+    from_pending: int
     available: int
     replayed: bool = False
 
@@ -85,12 +89,18 @@ def _pending(conn: Connection, contact_id: int) -> int:
 
 
 def _lifetime(conn: Connection, contact_id: int) -> int:
-    g = db.credit_grants
-    query = select(func.coalesce(func.sum(g.c.amount), 0)).where(
-        (g.c.contact_id == contact_id)
-        & (g.c.field == FIELD)
-        & (g.c.source == "loyalty")
-        & (g.c.status != "pending")
+    """Every loyalty point that entered the balance (the ``grant`` moves of loyalty grants):
+    an award counts once it starts, and only what was left of it when it did."""
+    g, m = db.credit_grants, db.grant_moves
+    query = (
+        select(func.coalesce(func.sum(m.c.delta), 0))
+        .select_from(m.join(g, m.c.grant_id == g.c.id))
+        .where(
+            (g.c.contact_id == contact_id)
+            & (g.c.field == FIELD)
+            & (g.c.source == "loyalty")
+            & (m.c.kind == "grant")
+        )
     )
     return int(conn.execute(query).scalar_one())
 
@@ -195,33 +205,63 @@ def remove(
     reason: str,
     actor: Actor = ACTOR,
 ) -> Removal:
-    """Take up to ``points`` available points back, once per ``key``, as one ledger entry with
-    ``reason`` (from the grants expiring first). Never below zero: with fewer points available
-    the contact loses what they have; with none, nothing is written."""
+    """Take up to ``points`` back, once per ``key``: first from pending awards, newest first
+    (points for a returned order never become available), then from the available points as
+    one ledger entry with ``reason`` (the grants expiring first go first). Never below zero:
+    with fewer points the contact loses what they have; with none, nothing is written."""
     _check_points(points)
     if not reason.strip():
         raise InvalidInput("removing points needs a reason (the ledger shows it)")
     contacts.lock_contact(tx, contact_id)
 
-    def perform(op_id: int) -> ledger.LedgerResult:
-        take = min(points, grants.usable(tx.conn, contact_id, FIELD, tx.now))
-        if not take:
-            return ledger.LedgerResult((), {FIELD: ledger.balance(tx.conn, contact_id, FIELD)})
-        entry_id, after = ledger.apply_delta(
-            tx, contact_id, FIELD, -take, f"op:points:{key}#1",
-            reason=reason, actor=actor, operation_id=op_id,
-        )  # fmt: skip
-        _record(tx, cfg, contact_id)
-        return ledger.LedgerResult((entry_id,), {FIELD: after})
+    def perform(op_id: int) -> dict[str, Any]:
+        cancelled = _cancel_pending(tx, contact_id, points)
+        take = min(points - cancelled, grants.usable(tx.conn, contact_id, FIELD, tx.now))
+        entry_ids: list[int] = []
+        if take:
+            entry_id, _ = ledger.apply_delta(
+                tx, contact_id, FIELD, -take, f"op:points:{key}#1",
+                reason=reason, actor=actor, operation_id=op_id,
+            )  # fmt: skip
+            entry_ids.append(entry_id)
+        if cancelled or take:
+            _record(tx, cfg, contact_id)
+        return {"entry_ids": entry_ids, "removed": cancelled + take, "from_pending": cancelled}
 
     params = {"contact": contact_id, "points": -points, "reason": reason}
-    result = ledger.keyed(tx, f"points:{key}", "remove", contact_id, params, actor, perform)
-    removed = 0
-    if result.entry_ids:
-        e = db.ledger_entries
-        delta = tx.conn.execute(select(e.c.delta).where(e.c.id == result.entry_ids[0])).scalar()
-        removed = -int(delta or 0)
-    return Removal(points, removed, int(result.balances[FIELD]), result.replayed)
+    done, replayed = once(tx, f"points:{key}", "remove", contact_id, params, actor, perform)
+    available = ledger.balance(tx.conn, contact_id, FIELD)
+    return Removal(points, int(done["removed"]), int(done["from_pending"]), available, replayed)
+
+
+def _cancel_pending(tx: Tx, contact_id: int, points: int) -> int:
+    """Lower the contact's pending awards by up to ``points``, newest first; how many. A pending
+    grant is not in the balance yet, so this writes no ledger entry: the worker starts what is
+    left of it (an award cancelled whole is marked expired and never starts)."""
+    g = db.credit_grants
+    rows = tx.conn.execute(
+        select(g.c.id, g.c.remaining)
+        .where(
+            (g.c.contact_id == contact_id)
+            & (g.c.field == FIELD)
+            & (g.c.status == "pending")
+            & (g.c.remaining > 0)
+        )
+        .order_by(g.c.id.desc())
+    ).all()
+    left = points
+    for grant_id, remaining in rows:
+        take = min(left, int(remaining))
+        status = "expired" if take == remaining else "pending"
+        tx.conn.execute(
+            update(g)
+            .where(g.c.id == grant_id)
+            .values(remaining=g.c.remaining - take, status=status)
+        )
+        left -= take
+        if not left:
+            break
+    return points - left
 
 
 def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:

@@ -108,7 +108,8 @@ def _changed(store: Store, args: argparse.Namespace, kind: str) -> str:
             return "awarded" if fresh else "already awarded earlier with this key"
         done = loyalty.remove(tx, cfg, contact_id, args.points, key, args.reason, ADMIN)
         again = " (already applied earlier with this key)" if done.replayed else ""
-        return f"removed {done.removed} of {args.points}{again}"
+        pending = f" ({done.from_pending} of them pending)" if done.from_pending else ""
+        return f"removed {done.removed} of {args.points}{pending}{again}"
 
     return store.run_in_transaction(change)
 

@@ -330,15 +330,17 @@ def points_award(
 def points_remove(
     tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
 ) -> dict[str, Any]:
-    """Take up to ``points`` back from ``contact``'s available points for ``reason``, as one
-    ledger entry. Never below zero: ``removed`` says how many were taken (fewer when the
-    contact had fewer). Pending points are left alone."""
+    """Take up to ``points`` back from ``contact`` for ``reason``: first from pending awards
+    (newest first: the points of a returned order never become available), then from the
+    available points as one ledger entry. Never below zero: ``removed`` says how many were
+    taken (fewer when the contact had fewer), ``from_pending`` how many of them were pending."""
     contact_id = _contact(tx, payload)
     points, reason = _points(payload), _reason(payload)
     done = loyalty.remove(
         tx, _loyalty_config(), contact_id, points, f"hook:{event_id}", reason, actor
     )
-    return _points_answer(tx, contact_id) | {"removed": done.removed, "requested": points}
+    taken = {"removed": done.removed, "from_pending": done.from_pending, "requested": points}
+    return _points_answer(tx, contact_id) | taken
 
 
 def referral_made(

@@ -407,7 +407,7 @@ STEPS: dict[str, StepKind] = {
             _remove_points,
             _RULES_ONLY,
             emits=_emits_points,
-            doc="Take loyalty points back from the contact's available points, as a ledger entry with `reason` (the points expiring first go first). Never below zero: a contact with fewer points loses what they have, and the run's log says how many. Rules only.",
+            doc="Take loyalty points back from the contact, with `reason`: first from pending awards, newest first (the points of a returned order never become available), then from the available points as a ledger entry (those expiring first go first). Never below zero: a contact with fewer points loses what they have, and the run's log says how many. Rules only.",
             example='{ do = "remove_points", points = 100, reason = "order returned" }',
         ),
     )

@@ -104,7 +104,14 @@ def test_an_award_available_now_is_spendable_at_once_with_its_reason_in_the_ledg
     )
 
 
-def test_remove_points_takes_what_is_available_and_never_goes_below_zero(
+def step_results(h: Harness, rule: str) -> list[str]:
+    s, r = db.auto_steps, db.auto_runs
+    query = select(s.c.result).join(r, s.c.run_id == r.c.id).where(r.c.rule == rule)
+    with h.store.engine.connect() as conn:
+        return [str(x) for (x,) in conn.execute(query.order_by(s.c.id))]
+
+
+def test_remove_points_cancels_pending_first_then_takes_available_never_below_zero(
     loyal: Harness,
 ) -> None:
     cy = loyal.contact("cy@example.com")
@@ -112,19 +119,42 @@ def test_remove_points_takes_what_is_available_and_never_goes_below_zero(
     loyal.store.run_in_transaction(
         lambda tx: loyalty.earn(tx, cfg, cy, 100, "now", "bonus", wait=vocab.NOW)
     )
-    loyal.store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, cy, 50, "later", "later"))
-    hook(loyal, "returned", cy, 1)
-    assert (points(loyal, cy).available, points(loyal, cy).pending) == (20, 50)
-    hook(loyal, "returned", cy, 2)  # 80 asked, 20 there: 20 taken, none below zero
-    assert (points(loyal, cy).available, points(loyal, cy).pending) == (0, 50)
+    loyal.store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, cy, 50, "later", "order"))
+    hook(loyal, "returned", cy, 1)  # the pending 50 go first, then 30 of the 100
+    assert (points(loyal, cy).available, points(loyal, cy).pending) == (70, 0)
+    hook(loyal, "returned", cy, 2)  # 80 asked, 70 there: 70 taken, none below zero
+    assert (points(loyal, cy).available, points(loyal, cy).pending) == (0, 0)
     hook(loyal, "returned", cy, 3)  # nothing left: nothing written
-    assert [r.status for r in loyal.runs("order-returned")] == ["done", "done", "done"]
+    assert step_results(loyal, "order-returned") == [
+        "removed 80 of 80 points (50 of them pending); 70 available",
+        "removed 70 of 80 points (0 of them pending); 0 available",
+        "removed 0 of 80 points (0 of them pending); 0 available",
+    ]
     assert entries(loyal, cy) == [
         (100, "bonus", "loyalty"),
-        (-80, "order returned", "order-returned"),
-        (-20, "order returned", "order-returned"),
+        (-30, "order returned", "order-returned"),
+        (-70, "order returned", "order-returned"),
     ]
+    loyal.advance(days=15)  # the cancelled award never starts
+    assert entries(loyal, cy)[-1] == (-70, "order returned", "order-returned")
     assert points(loyal, cy).lifetime == 100, "a removal never lowers lifetime points"
+
+
+def test_a_partly_cancelled_award_starts_with_what_is_left_and_counts_that_as_lifetime(
+    loyal: Harness,
+) -> None:
+    dan = loyal.contact("dan@example.com")
+    cfg = loyal.config.loyalty
+    loyal.store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, dan, 50, "o", "order 9"))
+    removal = loyal.store.run_in_transaction(
+        lambda tx: loyalty.remove(tx, cfg, dan, 20, "r", "item 2 of order 9 returned")
+    )
+    assert removal == loyalty.Removal(20, 20, 20, 0)
+    assert points(loyal, dan).pending == 30
+    assert entries(loyal, dan) == [], "pending points are not in the balance: no entry yet"
+    loyal.advance(days=14)
+    assert (points(loyal, dan).available, points(loyal, dan).lifetime) == (30, 30)
+    assert [delta for delta, _, _ in entries(loyal, dan)] == [30]
 
 
 def test_remove_answers_how_many_it_took_and_replays_by_key(loyal: Harness) -> None:
@@ -138,9 +168,9 @@ def test_remove_answers_how_many_it_took_and_replays_by_key(loyal: Harness) -> N
             lambda tx: loyalty.remove(tx, cfg, dee, 50, key, "correction", admin)
         )
 
-    assert remove("r1") == loyalty.Removal(50, 30, 0)
-    assert remove("r1") == loyalty.Removal(50, 30, 0, replayed=True)
-    assert remove("r2") == loyalty.Removal(50, 0, 0)
+    assert remove("r1") == loyalty.Removal(50, 30, 0, 0)
+    assert remove("r1") == loyalty.Removal(50, 30, 0, 0, replayed=True)
+    assert remove("r2") == loyalty.Removal(50, 0, 0, 0)
     with pytest.raises(InvalidInput, match="removing points needs a reason"):
         loyal.store.run_in_transaction(lambda tx: loyalty.remove(tx, cfg, dee, 5, "r3", " "))
     with pytest.raises(InvalidInput, match="points must be a positive whole number, got 0"):
@@ -295,11 +325,12 @@ def test_points_cli_awards_removes_and_shows_the_figures(
     assert out.splitlines()[3].startswith("pending: 30 (next ")
     code, out = cli("points", "remove", "fay@example.com", "200", "--reason", "fraud")
     assert out.splitlines()[:3] == [
-        "removed 120 of 200",
+        "removed 150 of 200 (30 of them pending)",
         f"contact {fay}: stage Bronze, 120 lifetime points",
         "available: 0",
     ]
     assert entries(loyal, fay)[-1] == (-120, "fraud", "cli")
+    assert out.splitlines()[3] == "pending: 0"
     code, out = cli("points", "show", "nobody@example.com")
     assert (code, out.strip()) == (1, "error: no contact 'nobody@example.com'")
     with pytest.raises(SystemExit):

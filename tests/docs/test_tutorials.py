@@ -463,6 +463,12 @@ def test_loyalty_club_points_wait_14_days_referrals_pay_both_gold_emails_and_awa
     }  # fmt: skip
     run()
     assert "170 points</strong> to spend · 100 on their way" in rewards()
+    # Bo orders, then returns the order within the 14 days: its points never arrive.
+    bo_order = {"event_id": "order-2001", "contact": bo, "points": 80, "reason": "order 2001"}
+    post_hook(club, "points/award", SECRET, bo_order)
+    bo_return = {**bo_order, "event_id": "ret-2001", "reason": "order 2001 returned"}
+    back = post_hook(club, "points/remove", SECRET, bo_return)["result"]
+    assert (back["from_pending"], back["pending"], back["available"]) == (80, 100, 0)  # type: ignore[index]
     later(14)
     assert "stage <strong>Silver</strong> (270 lifetime points)" in rewards()
     second = {"event_id": "order-1002", "contact": ann, "points": 150, "reason": "order 1002"}
@@ -498,4 +504,4 @@ def test_loyalty_club_points_wait_14_days_referrals_pay_both_gold_emails_and_awa
             tx.conn, club.extensions["shortcodes"].automations.loyalty, bo, tx.now
         )
     )
-    assert (bo_points.available, bo_points.lifetime) == (0, 100)
+    assert (bo_points.available, bo_points.lifetime) == (0, 100)  # the returned 80 never came

@@ -80,15 +80,15 @@ def test_points_remove_takes_at_most_what_is_available_with_its_reason(
     app: Flask, client: FlaskClient
 ) -> None:
     award(client, "a-1", available_after="now")
-    award(client, "a-2", points=30)  # pending: a removal leaves it alone
+    award(client, "a-2", points=30)  # pending: a removal cancels it first
     body = {"event_id": "r-1", "contact": POOR, "points": 200, "reason": "order returned"}
     answer = send(client, "points/remove", body)
     assert answer.status_code == 200, answer.json
     result = answer.json["result"]
-    assert (result["removed"], result["requested"]) == (120, 200)
-    assert (result["available"], result["pending"]) == (0, 30)
+    assert (result["removed"], result["from_pending"], result["requested"]) == (150, 30, 200)
+    assert (result["available"], result["pending"]) == (0, 0)
     again = send(client, "points/remove", {**body, "event_id": "r-2"})
-    assert again.json["result"]["removed"] == 0
+    assert (again.json["result"]["removed"], again.json["result"]["available"]) == (0, 0)
     assert points_entries(app)[-1] == (-120, "order returned", "webhook", "points/remove:r-1")
     assert len(points_entries(app)) == 2
 
