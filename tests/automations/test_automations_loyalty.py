@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from shortcodes.automations import loyalty, parse_automations
 from shortcodes.automations.rules import AutomationConfig
-from shortcodes.cli import main
 from shortcodes.errors import ConfigError, InvalidInput
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import Store
 from shortcodes.store import schema as db
 from shortcodes.store.session import Actor, Tx
+from tests.automations.test_automations_cli_shortcodes import cli as run_cli
 from tests.support.automations import SITE_TOML, Harness
 from tests.support.clock import MovableClock
 
@@ -302,10 +302,7 @@ def test_points_cli_awards_removes_and_shows_the_figures(
     fay = loyal.contact("fay@example.com")
 
     def cli(*args: str) -> tuple[int, str]:
-        common = ["--site", str(site_dir / "site.toml"), "--database-url", db_url]
-        code = main([*args, *common, "--instance", str(tmp_path)])
-        out = capsys.readouterr()
-        return code, out.out + out.err
+        return run_cli(capsys, site_dir, db_url, tmp_path, *args)
 
     award = ("points", "award", "fay@example.com", "120", "--reason", "gift")
     code, out = cli(*award, "--available-after", "now", "--key", "k1")
