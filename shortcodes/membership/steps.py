@@ -285,6 +285,10 @@ def _emits_points(args: Mapping[str, Any]) -> tuple[Effect, ...]:
     return (("points_changed", "points"), ("stage_changed", ""))
 
 
+def _emits_removal(args: Mapping[str, Any]) -> tuple[Effect, ...]:
+    return (("points_changed", "points"),)  # stages follow lifetime points, which never fall
+
+
 _RULES_ONLY: frozenset[Where] = frozenset({"rule"})
 
 #: Every step kind, in the order the documentation lists them.
@@ -406,7 +410,7 @@ STEPS: dict[str, StepKind] = {
             (Arg("points", _points), Arg("reason", _text)),
             _remove_points,
             _RULES_ONLY,
-            emits=_emits_points,
+            emits=_emits_removal,
             doc="Take loyalty points back from the contact, with `reason`: first from pending awards, newest first (the points of a returned order never become available), then from the available points as a ledger entry (those expiring first go first). Never below zero: a contact with fewer points loses what they have, and the run's log says how many. Rules only.",
             example='{ do = "remove_points", points = 100, reason = "order returned" }',
         ),
