@@ -1,8 +1,8 @@
 """Loyalty: points are grants of the ``Points`` credit field, with the loyalty policy.
 
 An award is a grant (source ``loyalty``, promotional) that is *pending* until
-``available_after`` has passed (so points for a purchase refunded within the window never
-count), then active in the ``Points`` balance until ``expire_after`` from the day it was earned.
+``available_after`` has passed (so points for a purchase returned within the window can be
+cancelled before they count, see :func:`remove`), then active in the ``Points`` balance until ``expire_after`` from the day it was earned.
 Starting and expiring are the store's grant passes (:func:`ledger.start_due`,
 :func:`ledger.expire_due`), each a ledger entry in the worker's transaction; spending is a ledger
 debit, which takes from the grants expiring first. There is no loyalty-specific lot code: the
@@ -14,8 +14,8 @@ available; the rest is a ledger debit with its reason. It takes what the contact
 amount: a balance never goes below zero (the ledger's check constraint refuses it for every
 field), and the answer says how many points were taken.
 
-Stages (Bronze/Silver/Gold by default) follow *lifetime* points: the sum of every loyalty grant
-that has started, kept with the stage in ``loyalty_stages``. A referral is recorded in
+Stages (Bronze/Silver/Gold by default) follow *lifetime* points: every loyalty point that
+entered the balance, kept with the stage in ``loyalty_stages``. A referral is recorded in
 ``loyalty_referrals``, once per referred contact: *made* (:func:`make_referral`), then
 *approved* (:func:`approve_referral`; approving one never made records both). Events recorded
 here, in the transaction of the change: ``points_changed`` (data ``points``, ``points_pending``,
