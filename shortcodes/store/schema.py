@@ -274,7 +274,7 @@ login_attempts = Table(
 #   transaction that performed it.
 # - auto_rule_state: the contacts a field_above rule has fired for (it fires once each).
 # - auto_leases: the SQLite worker lease. auto_deliveries: every outbox delivery attempt.
-# - loyalty_stages: lifetime points and stage; loyalty_referrals: approved referrals.
+# - loyalty_stages: lifetime points and stage; loyalty_referrals: referrals made and approved.
 
 auto_event_marks = Table(
     "auto_event_marks",
@@ -361,7 +361,7 @@ auto_deliveries = Table(
     Index(None, "outbox_id", "id"),
 )
 
-# Drip sequences (created by migration 0009): one row per member and drip rule, and one per
+# Drip sequences (created by migration 0010): one row per member and drip rule, and one per
 # item released to them. ``drip_releases`` is keyed by (rule, contact, item), so an item is
 # released once whatever runs the worker or replays an event; ``drip_states`` keeps the position:
 # active time banked (microseconds) up to ``since``, whether access held then, and when the
@@ -410,7 +410,9 @@ loyalty_referrals = Table(
     metadata,
     Column("referred_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
     Column("referrer_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
-    Column("approved_at", DateTime, nullable=False),
+    # Made, then approved (migration 0009): approved_at stays empty until the approval.
+    Column("made_at", DateTime, nullable=True),
+    Column("approved_at", DateTime, nullable=True),
     CheckConstraint("referred_id <> referrer_id", name="not_self"),
 )
 

@@ -1,7 +1,7 @@
-"""Drip migration 0009: ``drip_states`` and ``drip_releases`` (per-member drip positions).
+"""Drip migration 0010: ``drip_states`` and ``drip_releases`` (per-member drip positions).
 
-Revision ID: 0009
-Revises: 0007 (0007 was re-chained after 0008)
+Revision ID: 0010
+Revises: 0009 (loyalty referrals)
 
 A frozen copy of those tables of ``shortcodes.store.schema`` at this revision (migrations never
 import the live schema).
@@ -24,8 +24,8 @@ from sqlalchemy import (
     Table,
 )
 
-revision = "0009"
-down_revision: str | None = "0007"
+revision = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
