@@ -147,3 +147,17 @@ def test_a_drip_written_inline_loads_like_the_tables_and_defaults_its_access() -
         ("party", "on 2026-03-01 16:00"),
     ]
     assert [s.to_json() for s in drip.items[0].steps] == [{"do": "apply_tag", "tag": "Lesson"}]
+
+
+def test_a_release_that_triggers_a_rule_giving_access_back_is_no_loop() -> None:
+    # The drip's releases happen once per member and item however often its trigger fires
+    # again, so "lesson -> re-apply Member -> drip" ends after one round: check accepts it.
+    config = parse_automations(
+        HEAD
+        + RULE
+        + ITEM
+        + 'tag = "Lesson"\n\n[[rules]]\nname = "again"\ntrigger = "tag_applied(Lesson)"\n'
+        + 'steps = [{ do = "apply_tag", tag = "Member" }]\n',
+        "site.toml",
+    )
+    assert list(config.rules) == ["course", "again"]
