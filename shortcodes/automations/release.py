@@ -32,7 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shortcodes.automations import executor
 from shortcodes.automations.drip import Access, Clock, Drip, DripItem
 from shortcodes.automations.rules import AutomationConfig, Rule, Trigger
+from shortcodes.store import console
 from shortcodes.store import schema as db
+from shortcodes.store.console import DripPosition
 from shortcodes.store.events import caused_by, record_event
 from shortcodes.store.session import Tx
 
@@ -303,33 +305,10 @@ def _save(tx: Tx, pos: Position) -> None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DripStatus:
-    """A member's drip as the preview and the admin read it."""
-
-    rule: str
-    started_at: datetime
-    status: str
-    active: timedelta
-    released: tuple[str, ...]
-    next_at: datetime | None
-
-
-def status(tx: Tx, rule: Rule, contact_id: int) -> DripStatus | None:
+def status(tx: Tx, rule: Rule, contact_id: int) -> DripPosition | None:
     """The member's drip of ``rule``, or None when it has not started."""
-    where = (_d.c.rule == rule.name) & (_d.c.contact_id == contact_id)
-    row = tx.conn.execute(select(_d).where(where)).first()
-    if row is None:
-        return None
-    released = tuple(
-        tx.conn.execute(
-            select(_r.c.item)
-            .where((_r.c.rule == rule.name) & (_r.c.contact_id == contact_id))
-            .order_by(_r.c.released_at, _r.c.item)
-        ).scalars()
-    )
-    active = timedelta(microseconds=int(row.active_us))
-    return DripStatus(rule.name, row.started_at, row.status, active, released, row.next_at)
+    found = console.drip_positions(tx.conn, contact_id, rule.name)
+    return found[0] if found else None
 
 
 def history(

@@ -22,6 +22,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
+from shortcodes.automations.drip import active_text
 from shortcodes.context import Contact
 from shortcodes.errors import InsufficientCredits, InvalidInput, StoreError, UnknownContact
 from shortcodes.host.auth import admin_required
@@ -152,6 +153,7 @@ def contact_page(contact_id: int) -> ResponseReturnValue:
             "runs": console.actionset_runs(conn, contact_id, 20),
             "automations": console.automation_runs(conn, contact_id, 20),
             "steps": console.pending_steps(conn, contact_id, 20),
+            "drips": console.drip_positions(conn, contact_id),
             "messages": console.outbox(conn, contact_id=contact_id, limit=20),
             "audit": console.audit_trail(conn, contact_id, 20),
         }
@@ -164,6 +166,7 @@ def contact_page(contact_id: int) -> ResponseReturnValue:
         all_tags=sorted(state.store.site.tags),
         pages=state.pages.all_urls(),
         sessions=state.store.accounts().session_count(contact_id),
+        active_text=active_text,
         **read(gather),
     )
     return console_page(contact.email, body)

@@ -1,4 +1,4 @@
-"""Store reads for the operator: contact lists, a contact's runs, steps, messages and audit trail,
+"""Store reads for the operator: contact lists, a contact's runs, steps, drips, messages and audit trail,
 and the site-wide logs of webhooks, deliveries and emails.
 
 Read-only queries over one connection, shared by the admin console (``host/admin.py``) and the
@@ -9,7 +9,7 @@ newest N rows of a log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select
@@ -143,6 +143,44 @@ def pending_steps(conn: Connection, contact_id: int, limit: int = LOG_LIMIT) -> 
         .limit(limit)
     )
     return list(conn.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class DripPosition:
+    """A member's drip: when it started, its status, the active time counted, the items out
+    (in release order) and when the worker looks next."""
+
+    rule: str
+    started_at: datetime
+    status: str
+    active: timedelta
+    released: tuple[str, ...]
+    next_at: datetime | None
+
+
+def drip_positions(
+    conn: Connection, contact_id: int, rule: str | None = None
+) -> list[DripPosition]:
+    """The contact's drips (or its drip of ``rule``), by rule."""
+    d, r = schema.drip_states, schema.drip_releases
+    where = d.c.contact_id == contact_id
+    if rule is not None:
+        where &= d.c.rule == rule
+    released: dict[str, list[str]] = {}
+    query = select(r.c.rule, r.c.item).where(r.c.contact_id == contact_id)
+    for name, item in conn.execute(query.order_by(r.c.released_at, r.c.item)):
+        released.setdefault(name, []).append(item)
+    return [
+        DripPosition(
+            row.rule,
+            row.started_at,
+            row.status,
+            timedelta(microseconds=int(row.active_us)),
+            tuple(released.get(row.rule, ())),
+            row.next_at,
+        )
+        for row in conn.execute(select(d).where(where).order_by(d.c.rule))
+    ]
 
 
 def outbox(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,26 @@ def test_the_navigation_has_a_place_for_the_page_editor(template_db: Path, tmp_p
         assert links[-2:] == ["/admin/payments", "/admin/pages"]
     finally:
         store(app).close()
+
+
+def test_a_contacts_page_shows_its_drips_with_a_pause(app: Flask, admin: Visitor) -> None:
+    d, r = schema.drip_states, schema.drip_releases
+    started = datetime(2026, 1, 1, 12, 0)
+    with store(app).engine.begin() as conn:  # a member paused after 1d12h of two releases
+        conn.execute(
+            d.insert().values(
+                rule="course-drip", contact_id=POOR, started_at=started, since=started,
+                active=False, active_us=36 * 3600 * 10**6, next_at=None, status="paused",
+            )
+        )  # fmt: skip
+        for n, item in enumerate(("day-1", "day-2")):
+            conn.execute(
+                r.insert().values(
+                    rule="course-drip", contact_id=POOR, item=item, active_us=0,
+                    released_at=started + timedelta(days=n),
+                )
+            )  # fmt: skip
+    page = admin.get(f"/admin/contacts/{POOR}")
+    assert cells(page, "admin-drips") == [
+        ["course-drip", "2026-01-01 12:00", "paused", "1d12h", "day-1, day-2", "waiting for access"]
+    ]
