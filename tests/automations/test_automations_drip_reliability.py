@@ -97,9 +97,11 @@ def test_a_worker_killed_mid_release_and_restarted_releases_every_item_once(
 ) -> None:
     members = seed(harness, 500)
     instance = tmp_path / "worker-instance"
-    cmd = worker_cmd(db_url, drip_site, instance, "--batch", "10")
+    # One drip and one step per transaction: the run is long enough for the poll to catch it
+    # mid-way on a loaded machine (the dispatch's 500 first releases commit at once).
+    cmd = worker_cmd(db_url, drip_site, instance, "--batch", "1")
     kills = 0
-    for threshold in (300, 1200):
+    for threshold in (600, 1100):
         proc = start(cmd)
         deadline = time.monotonic() + 120
         while releases(harness) < threshold and proc.poll() is None:
