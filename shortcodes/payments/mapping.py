@@ -24,7 +24,7 @@ from shortcodes.errors import HookError, NotOurEvent, UnknownContact
 from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.payments import records
-from shortcodes.store import contacts, ledger
+from shortcodes.store import contacts, ledger, refunds
 from shortcodes.store.events import record_event
 from shortcodes.store.grants import GrantSpec
 from shortcodes.store.session import Actor, Tx
@@ -382,7 +382,7 @@ def credit_key(ref: str) -> str:
     return f"stripe:{ref}"
 
 
-def _kept_note(done: ledger.GrantRefund, policy: CreditPolicy) -> str:
+def _kept_note(done: refunds.GrantRefund, policy: CreditPolicy) -> str:
     """What happened to the part of a refund that was already spent, by the clawback policy."""
     if not done.kept and not done.from_balance:
         return ""
@@ -407,7 +407,7 @@ def _reverse(
     if wanted:
         reason = f"Stripe {kind} {total} of {paid.amount} {paid.currency} on {paid.ref}"
         key = f"stripe:{kind}:{paid.ref}:{total}"
-        done = ledger.refund_grant(
+        done = refunds.refund_grant(
             tx, credit_key(paid.ref), paid.contact_id, paid.field, wanted * policy.scale,
             key, reason, actor,
         )  # fmt: skip
