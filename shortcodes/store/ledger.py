@@ -2,8 +2,12 @@
 
 Every balance change appends a ledger entry *and* updates ``credit_accounts.balance`` in the same
 transaction. A debit is one guarded statement (``... SET balance = balance - :n WHERE ... AND
-balance >= :n``) backed by the table's ``CHECK (balance >= 0)``: two parallel purchases can never
-overdraw, whatever the interleaving. ``verify`` replays the entries and reports every disagreement.
+balance >= :n``): two parallel purchases can never overdraw, whatever the interleaving. A balance
+is below zero only by a recorded **debt** (``credit_accounts.debt``, what a refund clawback took
+below zero under ``clawback = "below_zero"``), backed by ``CHECK (balance + debt >= 0)``; a
+contact in debt cannot spend, and the next credit of the field settles the debt first (a
+``settle`` grant move, the entry's ``debt_delta``). ``verify`` replays the entries and reports
+every disagreement.
 """
 
 from __future__ import annotations
@@ -132,6 +136,7 @@ def apply_delta(
     events: list[dict[str, Any]] | None = None,
     grant: GrantSpec | None = None,
     moves: Callable[[int], None] | None = None,
+    debt: int = 0,
 ) -> tuple[int, int]:
     """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
 
@@ -144,7 +149,13 @@ def apply_delta(
     ``admin`` grant under the field's policy) and a debit consumes grants in consumption order
     (:mod:`.grants`), refusing with :class:`InsufficientCredits` when the unexpired grants hold
     less than the amount.
+
+    ``debt`` (with ``moves``, on a negative entry only) is the part of ``-delta`` no grant
+    gives: it takes the balance below zero as the account's debt (a refund clawback). A
+    positive entry while the account owes first settles the debt from what it added.
     """
+    if debt and not (moves is not None and 0 < debt <= -delta):
+        raise InvalidInput("only a clawback entry with its own grant moves can add a debt")
     entry = {
         "contact_id": contact_id,
         "field": field,
@@ -157,15 +168,9 @@ def apply_delta(
         "run_id": run_id,
         "reverses_id": reverses_id,
         "created_at": tx.now,
+        "debt_delta": debt,
     }
-    if tx.is_postgres and delta < 0 and moves is None:
-        # The purchase path: balance, entry and grant consumption in one round trip.
-        entry_id, balance = _debit_with_entry(tx, entry)
-    elif tx.is_postgres:
-        entry_id, balance = _move_with_entry(tx, entry)
-    else:
-        balance = _move(tx, contact_id, field, delta)
-        entry_id = _INSERT_ENTRY.scalar(tx.conn, entry | {"balance_after": balance})
+    entry_id, balance, settled = _write(tx, entry, debit=moves is None)
     if moves is not None:
         moves(int(entry_id))
     elif delta > 0:
@@ -182,6 +187,8 @@ def apply_delta(
         pass  # the debit statement consumed the grants
     elif (taken := grants.consume(tx, contact_id, field, -delta, int(entry_id))) != -delta:
         raise InsufficientCredits(field, -delta, taken)  # all it could take: what is usable
+    if settled:
+        _settle(tx, contact_id, field, settled, entry_id)
     data = {
         "field": field,
         "delta": delta,
@@ -196,18 +203,60 @@ def apply_delta(
     return int(entry_id), balance
 
 
+def _write(tx: Tx, entry: dict[str, Any], *, debit: bool) -> tuple[int, int, int]:
+    """The balance (and debt) change and its entry: (entry id, balance after, debt to settle).
+
+    A positive entry records as its ``debt_delta`` the part of it that settles the account's
+    debt (what the account owed, at most the entry), which the caller then takes from the
+    grants the entry added (:func:`_settle`)."""
+    if tx.is_postgres and debit and entry["delta"] < 0:
+        # The purchase path: balance, entry and grant consumption in one round trip.
+        return (*_debit_with_entry(tx, entry), 0)
+    if tx.is_postgres:
+        return _move_with_entry(tx, entry)
+    balance, debt_delta = _move(tx, entry, debit=debit)
+    row = entry | {"balance_after": balance, "debt_delta": debt_delta}
+    return int(_INSERT_ENTRY.scalar(tx.conn, row)), balance, max(-debt_delta, 0)
+
+
 # Statements built once (see events.py for why); the upsert differs per dialect only in its class.
 _INSERT_ENTRY = Prepared(insert(schema.ledger_entries).returning(schema.ledger_entries.c.id))
 _acc = schema.credit_accounts
 _ACCOUNT = (_acc.c.contact_id == bindparam("b_contact")) & (_acc.c.field == bindparam("b_field"))
-# The guard is in the statement itself: no read-then-write window for a parallel purchase.
+# The guard is in the statement itself: no read-then-write window for a parallel purchase. A
+# debit needs the *balance* to cover it, so a contact in debt cannot spend.
 _LOWER = Prepared(
     update(_acc)
     .where(_ACCOUNT & (_acc.c.balance >= bindparam("b_amount")))
     .values(balance=_acc.c.balance - bindparam("b_amount"), updated_at=bindparam("b_now"))
     .returning(_acc.c.balance)
 )
+# An entry that names its grant moves (expiry, refunds, rollover) needs the grants to hold what
+# it takes from them (balance + debt is what they hold), and may add ``b_debt`` of debt.
+_TAKE = Prepared(
+    update(_acc)
+    .where(_ACCOUNT & (_acc.c.balance + _acc.c.debt >= bindparam("b_amount") - bindparam("b_debt")))
+    .values(
+        balance=_acc.c.balance - bindparam("b_amount"),
+        debt=_acc.c.debt + bindparam("b_debt"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_acc.c.balance)
+)
 _BALANCE = Prepared(select(_acc.c.balance).where(_ACCOUNT))
+_SETTLE = Prepared(update(_acc).where(_ACCOUNT).values(debt=_acc.c.debt - bindparam("b_settled")))
+
+
+def _settle(tx: Tx, contact_id: int, field: str, units: int, entry_id: int) -> None:
+    """Pay ``units`` of the account's debt from the grants the positive entry ``entry_id`` just
+    added (in the order it added them), as ``settle`` moves of that entry."""
+    left = units
+    for grant_id, added in grants.moves_of(tx.conn, entry_id):
+        take = min(left, added)
+        if take > 0:
+            grants.take_from(tx, grant_id, take, entry_id, "settle")
+            left -= take
+    _SETTLE.execute(tx.conn, {"b_contact": contact_id, "b_field": field, "b_settled": units})
 
 
 def _upsert(insert_class: Any) -> Prepared:
@@ -217,6 +266,7 @@ def _upsert(insert_class: Any) -> Prepared:
         balance=bindparam("b_amount"),
         updated_at=bindparam("b_now"),
     )
+    # The debt returned is the one before the credit (the upsert leaves it): what it settles.
     return Prepared(
         stmt.on_conflict_do_update(
             index_elements=[_acc.c.contact_id, _acc.c.field],
@@ -224,35 +274,40 @@ def _upsert(insert_class: Any) -> Prepared:
                 "balance": _acc.c.balance + stmt.excluded.balance,
                 "updated_at": stmt.excluded.updated_at,
             },
-        ).returning(_acc.c.balance)
+        ).returning(_acc.c.balance, _acc.c.debt)
     )
 
 
 _RAISE = _upsert(sqlite.insert)
 
 
-def _with_entry(change: Prepared) -> Prepared:
+def _with_entry(change: Prepared, *, settles: bool = False) -> Prepared:
     """PostgreSQL: ``change`` (a balance statement returning ``balance``) and the entry recording
     it as one statement, a data-modifying CTE: one round trip instead of two on every purchase.
     A refused debit changes no row, so the insert selects nothing and the statement returns none.
+    A credit (``settles``; its statement also returns the debt it found) records the part of it
+    that settles the debt as the entry's ``debt_delta``.
     """
     moved = change.statement.cte("moved")  # type: ignore[attr-defined]
     columns = [c for c in _entries.c if c.name != "id"]
+    computed = {"balance_after": moved.c.balance}
+    if settles:
+        computed["debt_delta"] = -func.least(moved.c.debt, bindparam("b_amount"))
     values = [
         # Prefixed: a bind named like an account column would make the UPDATE set that column.
-        moved.c.balance if c.name == "balance_after" else bindparam(f"e_{c.name}", type_=c.type)
+        computed.get(c.name, bindparam(f"e_{c.name}", type_=c.type))
         for c in columns
     ]
     return Prepared(
         insert(_entries)
         .from_select([c.name for c in columns], select(*values).select_from(moved))
-        .returning(_entries.c.id, _entries.c.balance_after)
+        .returning(_entries.c.id, _entries.c.balance_after, _entries.c.debt_delta)
     )
 
 
 _entries = schema.ledger_entries
-_RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert))
-_LOWER_WITH_ENTRY = _with_entry(_LOWER)
+_RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert), settles=True)
+_TAKE_WITH_ENTRY = _with_entry(_TAKE)
 
 
 def _debit_statement() -> Prepared:
@@ -312,26 +367,36 @@ def _debit_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
-    """SQLite: change one balance by ``delta``; the balance after (refuses an overdraft)."""
-    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
-    if delta > 0:
-        return int(_RAISE.scalar(tx.conn, values))
-    balance = _LOWER.scalar(tx.conn, values)
-    if balance is None:
-        _refuse_overdraft(tx, contact_id, field, -delta)
-    return int(balance)
-
-
-def _move_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
-    """PostgreSQL: :func:`_move` and the entry's insert in one statement; (entry id, balance)."""
+def _move(tx: Tx, entry: dict[str, Any], *, debit: bool) -> tuple[int, int]:
+    """SQLite: change one balance by the entry's delta (refusing an overdraft); the balance
+    after and the entry's ``debt_delta`` (a credit's: what it settles)."""
     contact_id, field, delta = entry["contact_id"], entry["field"], entry["delta"]
     values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
-    statement = _RAISE_WITH_ENTRY if delta > 0 else _LOWER_WITH_ENTRY
+    if delta > 0:
+        raised = _RAISE.first(tx.conn, values)
+        assert raised is not None  # an upsert always returns its row
+        return int(raised[0]), -min(int(raised[1]), delta)
+    if debit:
+        balance = _LOWER.scalar(tx.conn, values)
+    else:
+        balance = _TAKE.scalar(tx.conn, values | {"b_debt": entry["debt_delta"]})
+    if balance is None:
+        _refuse_overdraft(tx, contact_id, field, -delta)
+    return int(balance), int(entry["debt_delta"])
+
+
+def _move_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int, int]:
+    """PostgreSQL: :func:`_move` (not a debit) and the entry's insert in one statement; (entry
+    id, balance after, debt to settle)."""
+    contact_id, field, delta = entry["contact_id"], entry["field"], entry["delta"]
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
+    statement = _RAISE_WITH_ENTRY if delta > 0 else _TAKE_WITH_ENTRY
+    if delta < 0:
+        values["b_debt"] = entry["debt_delta"]
     row = statement.first(tx.conn, {f"e_{k}": v for k, v in entry.items()} | values)
     if row is None:
         _refuse_overdraft(tx, contact_id, field, -delta)
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), max(-int(row[2]), 0)
 
 
 def _refuse_overdraft(tx: Tx, contact_id: int, field: str, amount: int) -> NoReturn:
@@ -662,6 +727,16 @@ def balances(conn: Connection, contact_id: int, credit_fields: Iterable[str]) ->
     return found
 
 
+def debts(conn: Connection, contact_id: int) -> dict[str, int]:
+    """What the contact owes per field (units; only fields in debt): what refunds took below
+    zero and no credit has settled yet."""
+    a = schema.credit_accounts
+    rows = conn.execute(
+        select(a.c.field, a.c.debt).where((a.c.contact_id == contact_id) & (a.c.debt > 0))
+    )
+    return {name: int(owed) for name, owed in rows}
+
+
 def history(
     conn: Connection, contact_id: int, field: str | None, limit: int, after: str | None
 ) -> HistoryPage:
@@ -690,10 +765,13 @@ def _cursor(after: str) -> int:
 
 
 def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
-    """Replay the ledger: every cached balance, every entry's balance_after, every reversal;
-    and the grants: each balance is the sum of its active grants' ``remaining``, each grant's
-    ``remaining`` the sum of its moves, and each entry's delta the sum of its grant moves."""
+    """Replay the ledger: every cached balance, every entry's balance_after, every reversal,
+    every debt (the sum of its entries' ``debt_delta``, never below zero along the way); and the
+    grants: each balance is its active grants' ``remaining`` minus its debt, each grant's
+    ``remaining`` the sum of its moves, and each entry's delta its grant moves minus its
+    ``debt_delta``."""
     problems = _check_balances(conn) + _check_chains(conn) + _check_reversals(conn)
+    problems += _check_debts(conn)
     problems += _check_grant_balances(conn) + _check_grant_moves(conn) + _check_entry_moves(conn)
     accounts = conn.execute(select(func.count()).select_from(schema.credit_accounts)).scalar_one()
     entries = conn.execute(select(func.count()).select_from(schema.ledger_entries)).scalar_one()
@@ -740,6 +818,38 @@ def _check_chains(conn: Connection) -> list[Discrepancy]:
     ]
 
 
+def _check_debts(conn: Connection) -> list[Discrepancy]:
+    e, a = schema.ledger_entries, schema.credit_accounts
+    owed = func.sum(e.c.debt_delta)
+    sums = {
+        (r.contact_id, r.field): int(r.total)
+        for r in conn.execute(
+            select(e.c.contact_id, e.c.field, owed.label("total"))
+            .where(e.c.debt_delta != 0)
+            .group_by(e.c.contact_id, e.c.field)
+        )
+    }
+    problems = []
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.debt)):
+        replayed = sums.pop((row.contact_id, row.field), 0)
+        if replayed != row.debt:
+            msg = f"debt is {row.debt} but its entries add up to {replayed}"
+            problems.append(Discrepancy(row.contact_id, row.field, msg))
+    for (contact_id, fld), total in sorted(sums.items()):
+        msg = f"entries add up to a debt of {total} but there is no balance row"
+        problems.append(Discrepancy(contact_id, fld, msg))
+    running = owed.over(partition_by=(e.c.contact_id, e.c.field), order_by=e.c.id)
+    inner = select(e.c.id, e.c.contact_id, e.c.field, running.label("run")).subquery()
+    query = select(inner).where(inner.c.run < 0).order_by(inner.c.id)
+    problems += [
+        Discrepancy(
+            r.contact_id, r.field, f"entry {r.id} settles more debt than was owed ({r.run})", r.id
+        )
+        for r in conn.execute(query)
+    ]
+    return problems
+
+
 def _check_reversals(conn: Connection) -> list[Discrepancy]:
     rev, orig = schema.ledger_entries.alias("rev"), schema.ledger_entries.alias("orig")
     query = (
@@ -776,10 +886,11 @@ def _check_grant_balances(conn: Connection) -> list[Discrepancy]:
         )
     }
     problems = []
-    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance, a.c.debt)):
         total = held.pop((row.contact_id, row.field), 0)
-        if total != row.balance:
-            msg = f"balance is {row.balance} but its active grants hold {total}"
+        if total - row.debt != row.balance:
+            owes = f" less its debt of {row.debt}" if row.debt else ""
+            msg = f"balance is {row.balance} but its active grants hold {total}{owes}"
             problems.append(Discrepancy(row.contact_id, row.field, msg))
     for (contact_id, fld), total in sorted(held.items()):
         if total:
@@ -822,10 +933,10 @@ def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
         .subquery()
     )
     query = (
-        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, moved.c.total)
+        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, e.c.debt_delta, moved.c.total)
         .outerjoin(moved, moved.c.entry_id == e.c.id)
         .where(
-            (func.coalesce(moved.c.total, 0) != e.c.delta)
+            (func.coalesce(moved.c.total, 0) - e.c.debt_delta != e.c.delta)
             & ((e.c.id > boundary) | moved.c.total.is_not(None))
         )
         .order_by(e.c.id)
@@ -834,7 +945,8 @@ def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
         Discrepancy(
             r.contact_id,
             r.field,
-            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}",
+            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}"
+            + (f" and the debt by {r.debt_delta}" if r.debt_delta else ""),
             r.id,
         )
         for r in conn.execute(query)
