@@ -351,6 +351,11 @@ class Store:
         name = ledger.check_credit_field(self.credit_fields, field)
         return self.site.policy(name).show(self.balance(contact, name))
 
+    def debts(self, contact: int | str) -> dict[str, int]:
+        """What the contact owes per credit field, in units (fields in debt only): refunds
+        took it below zero (``clawback = "below_zero"``), the next credit settles it."""
+        return self._read(lambda conn: ledger.debts(conn, contacts.resolve_contact(conn, contact)))
+
     def grants(
         self, contact: int | str, field: str | None = None, *, include_spent: bool = False
     ) -> list[Grant]:
