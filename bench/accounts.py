@@ -115,7 +115,11 @@ def bench_signup(app: Flask, n: int) -> dict[str, float]:
 def bench_session(app: Flask, n: int) -> dict[str, float]:
     """The session read alone vs a whole logged-in ``GET /catalog``."""
     client = app.test_client()
-    form = {"email": "rich@example.com", "password": "rich-pass", "csrf_token": csrf(client, "/login")}
+    form = {
+        "email": "rich@example.com",
+        "password": "rich-pass",
+        "csrf_token": csrf(client, "/login"),
+    }
     assert client.post("/login", data=form).status_code == 303
     with client.session_transaction() as session:
         token = session["sid"]

@@ -36,11 +36,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import baseline  # bench/*.py: this script's own folder is first on sys.path
 from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 # The code under test: this tree, or (``--code DIR``, in the baseline's child process) the
-# baseline commit exported by :func:`baseline_tree`. Chosen before ``shortcodes`` is imported.
+# baseline commit exported by :func:`baseline.export`. Chosen before ``shortcodes`` is imported.
 CODE = Path(sys.argv[sys.argv.index("--code") + 1]) if "--code" in sys.argv else ROOT
 sys.path.insert(0, str(CODE))
 
@@ -329,7 +330,7 @@ FLOOR_SQL = (
     " 'automation', 'floor', now() FROM generate_series(1, 2) AS k,"
     " (SELECT id, row_number() OVER () AS n FROM contacts) AS c",
     "INSERT INTO events (kind, contact_id, data, created_at) SELECT kind, id,"
-    " '{\"product\": \"monthly\"}'::jsonb, now() FROM contacts,"
+    ' \'{"product": "monthly"}\'::jsonb, now() FROM contacts,'
     " (VALUES ('payment_succeeded'), ('balance_changed')) AS v (kind)",
     "INSERT INTO auto_runs (rule, contact_id, dedupe_key, status, data, message, created_at)"
     " SELECT 'floor', id, 'floor:' || id, 'done', '{\"steps\": []}'::jsonb, '', now()"
@@ -361,8 +362,6 @@ def bench_floor(base: str, site: Path, count: int) -> Figures:
     return {"floor: the billing run's rows as set-based SQL, s": floor}
 
 
-
-
 def measure(args: argparse.Namespace, base: str) -> Figures:
     """Every part asked for, with the code in ``CODE``, on the database ``base``."""
     figures: Figures = {}
@@ -380,15 +379,6 @@ def measure(args: argparse.Namespace, base: str) -> Figures:
         finally:
             drop_schema(base)
     return figures
-
-
-def baseline_tree(ref: str, into: Path) -> Path:
-    """The code of ``ref`` (a commit of this repository), exported into ``into``."""
-    archive = subprocess.run(
-        ["git", "archive", ref, "shortcodes"], cwd=ROOT, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into
 
 
 def measure_baseline(args: argparse.Namespace, base: str, tree: Path) -> Figures:
@@ -447,7 +437,7 @@ def main() -> None:
           f"1,000 contacts, {args.subscribers:,} subscribers, {args.workers} workers")  # fmt: skip
     results: dict[str, tuple[Figures, Figures | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        tree = None if args.no_baseline else baseline_tree(args.baseline, Path(tmp))
+        tree = None if args.no_baseline else baseline.export(args.baseline, Path(tmp), "shortcodes")
         for backend in args.backends.split(","):
             base = database(backend, args.pg_url, Path(tmp))
             if base is None:

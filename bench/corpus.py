@@ -25,11 +25,55 @@ ENCLOSING = ("memb_has_any_tag", "memb_has_all_tags", "memb_if")
 MAX_DEPTH = 4
 
 _WORDS = (
-    "members", "course", "lesson", "module", "welcome", "back", "your", "account", "credits",
-    "balance", "download", "the", "workbook", "and", "watch", "replay", "of", "live", "session",
-    "upgrade", "to", "gold", "for", "full", "access", "community", "forum", "coaching", "call",
-    "schedule", "bonus", "video", "library", "progress", "certificate", "quiz", "results", "next",
-    "step", "in", "this", "week", "thank", "you", "support", "team", "renewal", "date", "is",
+    "members",
+    "course",
+    "lesson",
+    "module",
+    "welcome",
+    "back",
+    "your",
+    "account",
+    "credits",
+    "balance",
+    "download",
+    "the",
+    "workbook",
+    "and",
+    "watch",
+    "replay",
+    "of",
+    "live",
+    "session",
+    "upgrade",
+    "to",
+    "gold",
+    "for",
+    "full",
+    "access",
+    "community",
+    "forum",
+    "coaching",
+    "call",
+    "schedule",
+    "bonus",
+    "video",
+    "library",
+    "progress",
+    "certificate",
+    "quiz",
+    "results",
+    "next",
+    "step",
+    "in",
+    "this",
+    "week",
+    "thank",
+    "you",
+    "support",
+    "team",
+    "renewal",
+    "date",
+    "is",
 )
 
 
@@ -130,7 +174,7 @@ def _gate(rng: random.Random, depth: int) -> Block:
 
 
 def _section(rng: random.Random, number: int) -> list[Node]:
-    nodes: list[Node] = [f"<h2 id=\"s{number}\">{_sentence(rng, 2, 5)}</h2>\n"]
+    nodes: list[Node] = [f'<h2 id="s{number}">{_sentence(rng, 2, 5)}</h2>\n']
     for _ in range(rng.randint(1, 3)):
         nodes.extend(_paragraph(rng))
     for _ in range(rng.randint(1, 2)):
@@ -160,8 +204,12 @@ def _wp_attrs(attrs: tuple[Attr, ...]) -> str:
     return "".join(f' {a.key}="{a.value}"' if a.quoted else f" {a.key}={a.value}" for a in attrs)
 
 
-def _walk(nodes: list[Node], text: Callable[[str], str], leaf: Callable[[Leaf], str],
-          block: Callable[[Block, str], str]) -> str:
+def _walk(
+    nodes: list[Node],
+    text: Callable[[str], str],
+    leaf: Callable[[Leaf], str],
+    block: Callable[[Block, str], str],
+) -> str:
     parts: list[str] = []
     for node in nodes:
         if isinstance(node, str):
@@ -290,21 +338,22 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
     Pathological("same-name nesting [a]*n[/a]*n", lambda n: "[a]" * n + "[/a]" * n, 10_000, False),
     Pathological("open [b]*n, stray [/c]*n", lambda n: "[b]" * n + "[/c]" * n, 10_000, False),
     Pathological("quoted value (chars)", lambda n: '[b x="' + "v" * n + '"]', 200_000, False),
-    Pathological("unterminated quoted value", lambda n: '[b x="' + "v" * n + "] tail", 200_000,
-                 False),
+    Pathological(
+        "unterminated quoted value", lambda n: '[b x="' + "v" * n + "] tail", 200_000, False
+    ),
     Pathological('lines of [a x="[b]', lambda n: '[a x="[b]\n' * n, 10_000, False),
     Pathological('[a " repeated', lambda n: '[a "' * n, 20_000, True),
     Pathological("[b x=1 never closed", lambda n: "[b x=1 " * n, 20_000, True),
-    Pathological('nested quoted [b x="[b x="...', lambda n: '[b x="' * n + '"]' * n, 10_000,
-                 False),
+    Pathological('nested quoted [b x="[b x="...', lambda n: '[b x="' * n + '"]' * n, 10_000, False),
     Pathological("escaped [[b]]", lambda n: "[[b]] " * n, 20_000, False),
     Pathological("one tag, n attributes", lambda n: "[b " + "k=v " * n + "]", 50_000, False),
-    Pathological("backslashes in value", lambda n: '[b x="' + "\\" * (2 * n) + '"]', 100_000,
-                 False),
+    Pathological(
+        "backslashes in value", lambda n: '[b x="' + "\\" * (2 * n) + '"]', 100_000, False
+    ),
     Pathological("{{ in value", lambda n: '[b x="' + "{{" * n + '"]', 50_000, False),
     Pathological("<: stand-ins in value", lambda n: '[b x="' + "<:" * n + '"]', 50_000, False),
     Pathological('unknown names [x "a" (never read)', lambda n: '[x "a" ' * n + "]", 20_000, True),
-    Pathological('quoted [b] past the last ]', lambda n: '[a "[b]' * n + " v" * n, 10_000, False),
+    Pathological("quoted [b] past the last ]", lambda n: '[a "[b]' * n + " v" * n, 10_000, False),
     # HTML contexts (shortcodes/html.py): constructs that never end, and many attribute values.
     Pathological("unclosed <!-- repeated", lambda n: "<!-- [b] " * n, 20_000, False),
     Pathological('unclosed quote <a title="', lambda n: '<a title="[b] ' * n, 20_000, False),
@@ -318,6 +367,5 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
     Pathological("lint: near-miss names [bb]", lambda n: "[bb]x " * n, 10_000, False, "lint"),
     Pathological("markdown: [a x never closed", lambda n: "[a x " * n, 10_000, False, "markdown"),
     Pathological("markdown: lone [", lambda n: "[ " * n, 10_000, False, "markdown"),
-    Pathological("markdown: tags [a]x[/a]", lambda n: "[a]x[/a]\n" * n, 10_000, False,
-                 "markdown"),
+    Pathological("markdown: tags [a]x[/a]", lambda n: "[a]x[/a]\n" * n, 10_000, False, "markdown"),
 )

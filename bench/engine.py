@@ -113,19 +113,32 @@ def timing_params(args: argparse.Namespace) -> dict[str, Any]:
 # --- corpus measurements --------------------------------------------------------------------------
 
 
-def row(label: str, text: str, impl: str, timing: dict[str, Any] | None, ok: bool | None,
-        note: str = "") -> dict[str, Any]:
+def row(
+    label: str, text: str, impl: str, timing: dict[str, Any] | None, ok: bool | None, note: str = ""
+) -> dict[str, Any]:
     """One table row; MB/s counts the bytes of our syntax so every row divides the same size."""
     size = len(text.encode("utf-8"))
     best = timing["best"] if timing else None
-    return {"corpus": label, "bytes": size, "impl": impl, "best": best,
-            "mbps": size / best / 1e6 if best else None,
-            "loops": f"{timing['number']}x{timing['repeat']}" if timing else "",
-            "ok": ok, "note": note}
+    return {
+        "corpus": label,
+        "bytes": size,
+        "impl": impl,
+        "best": best,
+        "mbps": size / best / 1e6 if best else None,
+        "loops": f"{timing['number']}x{timing['repeat']}" if timing else "",
+        "ok": ok,
+        "note": note,
+    }
 
 
-def measure_corpus(label: str, nodes: list[corpus.Node], env: Any, jinja: Any,
-                   peer: PeerWorker | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+def measure_corpus(
+    label: str,
+    nodes: list[corpus.Node],
+    env: Any,
+    jinja: Any,
+    peer: PeerWorker | None,
+    params: dict[str, Any],
+) -> list[dict[str, Any]]:
     """Race our cold render, compile, Template.render, both Jinja2 forms and the peer on a page."""
     ours, expected = corpus.to_ours(nodes), corpus.expected_output(nodes)
     ctx = anonymous_context()
@@ -137,7 +150,8 @@ def measure_corpus(label: str, nodes: list[corpus.Node], env: Any, jinja: Any,
         # The Environment memoizes attribute parsing across pages; a new one per call shows what
         # a page costs when none of its attribute texts has been seen before (information).
         "ours: new Environment + render": LocalTimer(
-            lambda: make_env(corpus.ENCLOSING, corpus.SELF_CLOSING).render(ours)),
+            lambda: make_env(corpus.ENCLOSING, corpus.SELF_CLOSING).render(ours)
+        ),
         "ours: env.compile (once)": LocalTimer(lambda: env.compile(ours)),
         "ours: Template.render(ctx)": LocalTimer(lambda: compiled.render(ctx)),
         "jinja2: call blocks (reference)": LocalTimer(call.render),
@@ -157,15 +171,26 @@ def measure_corpus(label: str, nodes: list[corpus.Node], env: Any, jinja: Any,
             ok[PEER_ROW] = peer.load(label, path, expected_path)
         timers[PEER_ROW] = PeerTimer(peer, label)
     timings = race(timers, **params)
-    return [row(label, ours, impl, timings[impl], ok.get(impl),
-                "(subprocess)" if impl == PEER_ROW else "") for impl in timers]
+    return [
+        row(
+            label,
+            ours,
+            impl,
+            timings[impl],
+            ok.get(impl),
+            "(subprocess)" if impl == PEER_ROW else "",
+        )
+        for impl in timers
+    ]
 
 
 def first_difference(got: str, want: str) -> str:
     """Where two outputs part, for the note under the table."""
-    at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
-              min(len(got), len(want)))
-    return f"at offset {at}: got {got[at:at + 60]!r}, expected {want[at:at + 60]!r}"
+    at = next(
+        (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+        min(len(got), len(want)),
+    )
+    return f"at offset {at}: got {got[at : at + 60]!r}, expected {want[at : at + 60]!r}"
 
 
 def peak_memory(env: Any, text: str) -> dict[str, Any]:
@@ -226,13 +251,19 @@ def run_pathological(quick: bool, timeout: float) -> list[dict[str, Any]]:
         results.update(_one_child(pending, quick, timeout))
         pending = [i for i in pending if i not in results]
     cases = corpus.PATHOLOGICAL
-    return [{"case": cases[i].name, "n": cases[i].n // 10 if quick else cases[i].n, **results[i]}
-            for i in sorted(results)]
+    return [
+        {"case": cases[i].name, "n": cases[i].n // 10 if quick else cases[i].n, **results[i]}
+        for i in sorted(results)
+    ]
 
 
 def _one_child(pending: list[int], quick: bool, timeout: float) -> dict[int, dict[str, Any]]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--patho-child",
-           ",".join(map(str, pending))] + (["--quick"] if quick else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--patho-child",
+        ",".join(map(str, pending)),
+    ] + (["--quick"] if quick else [])
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -295,9 +326,11 @@ def print_corpus_table(rows: list[dict[str, Any]], stats: dict[str, tuple[int, i
         last = r["corpus"]
         tags, depth = stats[r["corpus"]]
         ok = {True: "ok", False: "MISMATCH", None: ""}[r["ok"]]
-        print(f"{r['corpus']:<8} {r['bytes']:>9,} {tags:>6} {depth:>5}  {r['impl']:<33} "
-              f"{fmt(r['best'] and r['best'] * 1e3, '10.3f')} {fmt(r['mbps'], '9.2f')} "
-              f"{r['loops']:>6}  {' '.join(x for x in (ok, r['note'].strip()) if x)}")
+        print(
+            f"{r['corpus']:<8} {r['bytes']:>9,} {tags:>6} {depth:>5}  {r['impl']:<33} "
+            f"{fmt(r['best'] and r['best'] * 1e3, '10.3f')} {fmt(r['mbps'], '9.2f')} "
+            f"{r['loops']:>6}  {' '.join(x for x in (ok, r['note'].strip()) if x)}"
+        )
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -313,25 +346,33 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for label, t in by.items():
         peer = t.get(PEER_ROW)
         cold, template = t["ours: env.render"], t["ours: Template.render(ctx)"]
-        out.append({"corpus": label,
-                    "cold_vs_peer": peer / cold if peer else None,
-                    "template_vs_jinja_call": t["jinja2: call blocks"] / template,
-                    "template_vs_jinja_if": t["jinja2: if blocks"] / template,
-                    "cold_vs_template": cold / template,
-                    "wrong_output": ", ".join(wrong.get(label, []))})
+        out.append(
+            {
+                "corpus": label,
+                "cold_vs_peer": peer / cold if peer else None,
+                "template_vs_jinja_call": t["jinja2: call blocks"] / template,
+                "template_vs_jinja_if": t["jinja2: if blocks"] / template,
+                "cold_vs_template": cold / template,
+                "wrong_output": ", ".join(wrong.get(label, [])),
+            }
+        )
     return out
 
 
 def print_ratios(rs: list[dict[str, Any]]) -> None:
     """Speed ratios, always 'how many times faster ours is'."""
-    print("\ncorpus   ours cold vs 5.4.0   Template.render vs jinja2 call   vs jinja2 if   "
-          "cold / Template.render")
+    print(
+        "\ncorpus   ours cold vs 5.4.0   Template.render vs jinja2 call   vs jinja2 if   "
+        "cold / Template.render"
+    )
     for r in rs:
-        print(f"{r['corpus']:<8} {fmt(r['cold_vs_peer'], '17.1f')}x "
-              f"{fmt(r['template_vs_jinja_call'], '31.2f')}x "
-              f"{fmt(r['template_vs_jinja_if'], '13.2f')}x "
-              f"{fmt(r['cold_vs_template'], '22.1f')}x"
-              + (f"  (INVALID: wrong output: {r['wrong_output']})" if r["wrong_output"] else ""))
+        print(
+            f"{r['corpus']:<8} {fmt(r['cold_vs_peer'], '17.1f')}x "
+            f"{fmt(r['template_vs_jinja_call'], '31.2f')}x "
+            f"{fmt(r['template_vs_jinja_if'], '13.2f')}x "
+            f"{fmt(r['cold_vs_template'], '22.1f')}x"
+            + (f"  (INVALID: wrong output: {r['wrong_output']})" if r["wrong_output"] else "")
+        )
 
 
 def print_pathological(results: list[dict[str, Any]]) -> None:
@@ -347,21 +388,34 @@ def print_pathological(results: list[dict[str, Any]]) -> None:
             status = "PASS" if growth is not None and growth <= 4.5 else "FAIL (> 4.5)"
             if "changed" in r:
                 status += "; TEXT CHANGED " + r["changed"]
-        print(f"{r['case']:<40} {r.get('n', 0):>8,} {fmt(r.get('t_n') and r['t_n'] * 1e3, '12.3f')}"
-              f" {fmt(r.get('t_4n') and r['t_4n'] * 1e3, '11.3f')} {fmt(growth, '7.2f')}  {status}")
+        print(
+            f"{r['case']:<40} {r.get('n', 0):>8,} {fmt(r.get('t_n') and r['t_n'] * 1e3, '12.3f')}"
+            f" {fmt(r.get('t_4n') and r['t_4n'] * 1e3, '11.3f')} {fmt(growth, '7.2f')}  {status}"
+        )
 
 
-def targets(rs: list[dict[str, Any]], mem: dict[str, Any], patho: list[dict[str, Any]],
-            label: str) -> list[dict[str, Any]]:
+def targets(
+    rs: list[dict[str, Any]], mem: dict[str, Any], patho: list[dict[str, Any]], label: str
+) -> list[dict[str, Any]]:
     """PASS/FAIL/SKIP against the four targets of issue 2, on the largest corpus measured."""
     big = next(r for r in rs if r["corpus"] == label)
     out = []
     peer = big["cold_vs_peer"]
-    out.append({"target": f"cold {label} >= 10x faster than shortcodes 5.4.0", "value": peer,
-                "status": "SKIP" if peer is None else ("PASS" if peer >= 10 else "FAIL")})
+    out.append(
+        {
+            "target": f"cold {label} >= 10x faster than shortcodes 5.4.0",
+            "value": peer,
+            "status": "SKIP" if peer is None else ("PASS" if peer >= 10 else "FAIL"),
+        }
+    )
     tj = big["template_vs_jinja_call"]
-    out.append({"target": f"Template.render {label} >= 1.0x precompiled Jinja2 (call blocks)",
-                "value": tj, "status": "PASS" if tj >= 1.0 else "FAIL"})
+    out.append(
+        {
+            "target": f"Template.render {label} >= 1.0x precompiled Jinja2 (call blocks)",
+            "value": tj,
+            "status": "PASS" if tj >= 1.0 else "FAIL",
+        }
+    )
     wrong = big.get("wrong_output")
     for verdict in out:
         if wrong and verdict["status"] != "SKIP":
@@ -369,11 +423,21 @@ def targets(rs: list[dict[str, Any]], mem: dict[str, Any], patho: list[dict[str,
             verdict.update(status="FAIL", detail="our output was wrong: " + wrong)
     bad = [r for r in patho if "error" in r or r["growth"] is None or r["growth"] > 4.5]
     worst = max((r["growth"] for r in patho if r.get("growth")), default=None)
-    out.append({"target": "growth t(4n)/t(n) <= 4.5 and no crash on every pathological input",
-                "value": worst, "status": "FAIL" if bad else "PASS",
-                "detail": ", ".join(r["case"] for r in bad)})
-    out.append({"target": f"peak memory of cold {label} render < 10x input",
-                "value": mem["multiple"], "status": "PASS" if mem["multiple"] < 10 else "FAIL"})
+    out.append(
+        {
+            "target": "growth t(4n)/t(n) <= 4.5 and no crash on every pathological input",
+            "value": worst,
+            "status": "FAIL" if bad else "PASS",
+            "detail": ", ".join(r["case"] for r in bad),
+        }
+    )
+    out.append(
+        {
+            "target": f"peak memory of cold {label} render < 10x input",
+            "value": mem["multiple"],
+            "status": "PASS" if mem["multiple"] < 10 else "FAIL",
+        }
+    )
     if wrong and "env.render" in wrong:
         out[-1].update(status="FAIL", detail="measured on a render with wrong output")
     return out
@@ -399,11 +463,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peer-python", metavar="PY", help="interpreter that has shortcodes 5.4.0")
     p.add_argument("--repeat", type=int, default=7, help="best of this many batches (default 7)")
     p.add_argument("--seed", type=int, default=20261122, help="corpus seed")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds one pathological case may take (default 120, quick 30)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds one pathological case may take (default 120, quick 30)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
-    p.add_argument("--pathological-only", action="store_true",
-                   help="time only the pathological inputs (render, lint and Markdown growth)")
+    p.add_argument(
+        "--pathological-only",
+        action="store_true",
+        help="time only the pathological inputs (render, lint and Markdown growth)",
+    )
     p.add_argument("--patho-child", metavar="INDICES", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -433,15 +504,26 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     print("timing pathological inputs in a child process ...", file=sys.stderr)
     timeout = args.timeout or (30.0 if args.quick else 120.0)
     patho = run_pathological(args.quick, timeout)
-    notes = [f"{r['corpus']} {r['impl']}: " + first_difference(*_outputs(r, pages, env, jinja))
-             for r in rows if r["ok"] is False and r["impl"] != PEER_ROW]
-    return {"rows": rows, "stats": stats, "mem": mem, "patho": patho, "largest": largest,
-            "peer": why or f"{python} ({peer.file if peer else ''})", "notes": notes,
-            "load": load}
+    notes = [
+        f"{r['corpus']} {r['impl']}: " + first_difference(*_outputs(r, pages, env, jinja))
+        for r in rows
+        if r["ok"] is False and r["impl"] != PEER_ROW
+    ]
+    return {
+        "rows": rows,
+        "stats": stats,
+        "mem": mem,
+        "patho": patho,
+        "largest": largest,
+        "peer": why or f"{python} ({peer.file if peer else ''})",
+        "notes": notes,
+        "load": load,
+    }
 
 
-def _merge(rows: list[dict[str, Any]], why: str,
-           pages: dict[str, list[corpus.Node]]) -> list[dict[str, Any]]:
+def _merge(
+    rows: list[dict[str, Any]], why: str, pages: dict[str, list[corpus.Node]]
+) -> list[dict[str, Any]]:
     """Add a 'skipped' peer row for each corpus when the peer did not run."""
     if not why:
         return rows
@@ -452,8 +534,9 @@ def _merge(rows: list[dict[str, Any]], why: str,
     return merged
 
 
-def _outputs(r: dict[str, Any], pages: dict[str, list[corpus.Node]], env: Any,
-             jinja: Any) -> tuple[str, str]:
+def _outputs(
+    r: dict[str, Any], pages: dict[str, list[corpus.Node]], env: Any, jinja: Any
+) -> tuple[str, str]:
     nodes = pages[r["corpus"]]
     expected = corpus.expected_output(nodes)
     if r["impl"].startswith("jinja2: call"):
@@ -466,10 +549,12 @@ def _outputs(r: dict[str, Any], pages: dict[str, list[corpus.Node]], env: Any,
 def report(m: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Print everything; return the target verdicts."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nshortcodes engine benchmark - Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, load {m['load']:.2f} at start / {load:.2f} at end, "
-          f"seed {args.seed}, {'quick' if args.quick else 'full'} run; "
-          "best per-call time, GC off while timing")
+    print(
+        f"\nshortcodes engine benchmark - Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load {m['load']:.2f} at start / {load:.2f} at end, "
+        f"seed {args.seed}, {'quick' if args.quick else 'full'} run; "
+        "best per-call time, GC off while timing"
+    )
     print(f"peer: {m['peer']}\n")
     print_corpus_table(m["rows"], m["stats"])
     for note in m["notes"]:
@@ -477,17 +562,31 @@ def report(m: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     rs = ratios(m["rows"])
     print_ratios(rs)
     mem = m["mem"]
-    print(f"\npeak memory, cold render of {m['largest']} ({mem['bytes']:,} bytes): "
-          f"{mem['peak'] / 1e6:.1f} MB = {mem['multiple']:.2f}x input (tracemalloc)")
+    print(
+        f"\npeak memory, cold render of {m['largest']} ({mem['bytes']:,} bytes): "
+        f"{mem['peak'] / 1e6:.1f} MB = {mem['multiple']:.2f}x input (tracemalloc)"
+    )
     print_pathological(m["patho"])
     ts = targets(rs, mem, m["patho"], m["largest"])
     print_targets(ts, args.quick)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"args": vars(args), "rows": m["rows"], "ratios": rs,
-                                    "memory": mem, "pathological": m["patho"], "targets": ts,
-                                    "peer": m["peer"]}, indent=2), encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "rows": m["rows"],
+                    "ratios": rs,
+                    "memory": mem,
+                    "pathological": m["patho"],
+                    "targets": ts,
+                    "peer": m["peer"],
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     return ts
 
 

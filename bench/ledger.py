@@ -45,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import baseline  # bench/*.py: this script's own folder is first on sys.path
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, make_url
 
@@ -71,6 +72,8 @@ OPENING = 1_000_000  # every contact can afford every purchase a run can make
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/bench_ledger"
 NOW = datetime(2026, 1, 1)
 LOAD_ACTOR = ("system", "bench-load")
+#: The last commit before credit grants (issue 15): what ``--baseline`` compares against.
+BASELINE = "20a425d"
 
 
 # -- databases -------------------------------------------------------------------------------------
@@ -468,6 +471,47 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
         )
 
 
+def measure_baseline(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    """The same benchmark as ``--baseline``'s code ran it: that commit's own ``bench/ledger.py``
+    on that commit's ``shortcodes``, in a child process, right after this tree's run."""
+    tree = baseline.export(args.baseline, tmp / "baseline", "shortcodes", "bench")
+    out = tmp / "baseline.json"
+    cmd = [
+        sys.executable, str(tree / "bench" / "ledger.py"), "--backends", args.backends,
+        "--pg", args.pg, "--contacts", str(args.contacts), "--entries", str(args.entries),
+        "--seconds", str(args.seconds), "--samples", str(args.samples),
+        "--clients", ",".join(map(str, args.clients)), "--processes", str(args.processes),
+        "--json", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # its own code, not this tree's
+    print(f"\n== baseline {args.baseline}", flush=True)
+    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+    old: list[dict[str, Any]] = json.loads(out.read_text(encoding="utf-8"))
+    return old
+
+
+def print_ratios(new: list[dict[str, Any]], old: list[dict[str, Any]], ref: str) -> None:
+    """One line per figure: this tree, the baseline, and how many times better this tree is."""
+    print(f"\nAgainst {ref} (before credit grants), same run:")
+    before = {r["backend"]: r for r in old}
+    for r in new:
+        prev = before.get(r["backend"])
+        if prev is None:
+            continue
+        for run, was in zip(r["runs"], prev["runs"], strict=True):
+            now_s, old_s = run["per_second"], was["per_second"]
+            print(
+                f"{r['backend']} | purchases/s, {run['clients']} client(s): {now_s:,.0f} | "
+                f"baseline {old_s:,.0f} | {baseline.ratio(now_s, old_s)}"
+            )
+        for key in ("balance_p50", "history_p50"):
+            now_ms, old_ms = r["reads_10x"][key], prev["reads_10x"][key]
+            print(
+                f"{r['backend']} | {key} ms @ 10x: {now_ms:.2f} | baseline {old_ms:.2f} | "
+                f"{baseline.ratio(now_ms, old_ms, lower_is_better=True)}"
+            )
+
+
 def main() -> int:
     """Parse arguments and run the benchmark (or one client, with --worker)."""
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
@@ -491,6 +535,8 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="10x smaller, 2 s rounds")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--baseline", default=BASELINE, help="the commit to compare against")
+    parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.entries, args.seconds, args.samples = 10_000, 100_000, 2.0, 300
@@ -506,7 +552,10 @@ def main() -> int:
             else:
                 parser.error(f"unknown backend {backend!r}")
             results.append(bench_backend(backend, url, args))
+        old = None if args.no_baseline else measure_baseline(args, Path(tmp))
     print_table(results, args)
+    if old is not None:
+        print_ratios(results, old, args.baseline)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -36,8 +36,15 @@ def peer_python(no_peer: bool, given: str | None, may_create: bool) -> tuple[Pat
     check = [str(python), "-I", "-c", "import shortcodes; print(shortcodes.__version__)"]
     found = subprocess.run(check, capture_output=True, text=True, check=False)
     if found.stdout.strip() != PEER_VERSION:
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               f"shortcodes=={PEER_VERSION}"]
+        pip = [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"shortcodes=={PEER_VERSION}",
+        ]
         installed = subprocess.run(pip, capture_output=True, text=True, check=False)
         if installed.returncode != 0:
             return None, "skipped (pip install failed: " + installed.stderr.strip()[-200:] + ")"
@@ -50,7 +57,9 @@ class PeerWorker:
     def __init__(self, python: Path) -> None:
         self.proc = subprocess.Popen(
             [str(python), "-I", str(BENCH / "peer_shortcodes.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         hello = self._read()
         if hello["version"] != PEER_VERSION:
@@ -75,8 +84,9 @@ class PeerWorker:
 
     def load(self, label: str, path: Path, expected_path: Path) -> bool:
         """Give the worker a page; True if the peer renders it to the expected output."""
-        ok: bool = self.request(cmd="load", label=label, path=str(path),
-                                expected_path=str(expected_path))["ok"]
+        ok: bool = self.request(
+            cmd="load", label=label, path=str(path), expected_path=str(expected_path)
+        )["ok"]
         return ok
 
     def close(self) -> None:

@@ -58,8 +58,9 @@ class LocalTimer:
             gc.enable()
 
 
-def race(timers: Mapping[str, Timer], repeat: int, min_batch: float,
-         budget: float) -> dict[str, dict[str, Any]]:
+def race(
+    timers: Mapping[str, Timer], repeat: int, min_batch: float, budget: float
+) -> dict[str, dict[str, Any]]:
     """Best per-call time of each timer over up to ``repeat`` interleaved rounds.
 
     A timer whose batch is slow gets fewer rounds so that it spends about ``budget`` seconds.
@@ -73,11 +74,14 @@ def race(timers: Mapping[str, Timer], repeat: int, min_batch: float,
         for name, timer in timers.items():
             if index < rounds[name]:
                 best[name] = min(best[name], timer.batch())
-    return {name: {"best": best[name], "number": timers[name].number, "repeat": rounds[name]}
-            for name in timers}
+    return {
+        name: {"best": best[name], "number": timers[name].number, "repeat": rounds[name]}
+        for name in timers
+    }
 
 
-def best_of(fn: Callable[[], object], repeat: int, min_batch: float,
-            budget: float) -> dict[str, Any]:
+def best_of(
+    fn: Callable[[], object], repeat: int, min_batch: float, budget: float
+) -> dict[str, Any]:
     """timeit-style best per-call time of one function."""
     return race({"fn": LocalTimer(fn)}, repeat, min_batch, budget)["fn"]

@@ -66,7 +66,9 @@ def test_a_clean_site_exits_0_with_its_summary(
     assert main(["check", "--site", str(tmp_path), "--themes", str(ROOT / "themes")]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out == f"{tmp_path / 'site.toml'}: ok: 2 tags, 1 actionsets, 1 products, 0 rules, 2 pages\n"
+    assert (
+        out == f"{tmp_path / 'site.toml'}: ok: 2 tags, 1 actionsets, 1 products, 0 rules, 2 pages\n"
+    )
 
 
 def test_a_config_error_in_json_is_one_problem(tmp_path: Path) -> None:

@@ -32,7 +32,10 @@ def env() -> Environment:
 
 def test_a_contact_field_cannot_make_a_javascript_link(env: Environment) -> None:
     page = '<a href="[memb_contact fields=City]">a</a><a href="[memb_contact fields=Site]">b</a>'
-    assert str(env.render(page, MALLORY)) == '<a href="alert(document.cookie)">a</a><a href="alert(1)">b</a>'
+    assert (
+        str(env.render(page, MALLORY))
+        == '<a href="alert(document.cookie)">a</a><a href="alert(1)">b</a>'
+    )
 
 
 def test_a_contact_field_cannot_leave_its_attribute(env: Environment) -> None:
@@ -62,7 +65,9 @@ def test_contact_data_never_reaches_a_script_or_an_event_handler(env: Environmen
         ("badhttp://host/", "//host/"),
     ],
 )
-def test_strip_unsafe_schemes_keeps_http_https_mailto_and_relative(value: str, expected: str) -> None:
+def test_strip_unsafe_schemes_keeps_http_https_mailto_and_relative(
+    value: str, expected: str
+) -> None:
     assert strip_unsafe_schemes(value) == expected
 
 

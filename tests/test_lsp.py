@@ -42,7 +42,9 @@ async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
 def _open(client: LanguageClient, text: str) -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=URI, language_id="markdown", version=1, text=text)
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="markdown", version=1, text=text
+            )
         )
     )
 

@@ -165,13 +165,15 @@ def queue_outbound(tx: Tx, config: SyncConfig, events: Sequence[Any]) -> int:
     """Queue the webhooks that send ``events`` to the peers that want them; how many."""
     if not config.peers:
         return 0
+    # Before anything else: the first pass that sees a peer marks where its history starts,
+    # even when that pass has nothing to send (a fresh site's first changes come later).
+    starts = {peer.peer: _start(tx, peer) for peer in config.peers}
     wanted = [e for e in events if e.contact_id is not None and e.kind in config.kinds()]
     if not wanted:
         return 0
     c = db.contacts
     ids = sorted({int(e.contact_id) for e in wanted})
     emails = dict(tx.conn.execute(select(c.c.id, c.c.email).where(c.c.id.in_(ids))).all())
-    starts = {peer.peer: _start(tx, peer) for peer in config.peers}
     rows = []
     for event in wanted:
         seen = origins(event.data)

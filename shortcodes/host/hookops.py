@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shortcodes.context import Tag
-from shortcodes.errors import InvalidInput, UnknownField
+from shortcodes.errors import InvalidInput, UnknownContact, UnknownField
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import record_event
@@ -32,7 +32,15 @@ def _contact(tx: Tx, payload: Payload) -> int:
     ref = payload.get("contact")
     if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
         raise InvalidInput("'contact' must be a contact id or an email")
-    return contacts.lock_contact(tx, ref)
+    if not payload.get("origin") or not isinstance(ref, str):
+        return contacts.lock_contact(tx, ref)
+    # A [[sync]] peer shares its contact base with this site: a member it knows (by email) is
+    # created here on the first change it sends, without a password. Ordinary webhooks never
+    # create contacts: there an unknown contact is a mistake worth a 404.
+    try:
+        return contacts.lock_contact(tx, ref)
+    except UnknownContact:
+        return contacts.add_contact(tx, ref, "", None, {})
 
 
 def _text(payload: Payload, key: str) -> str:

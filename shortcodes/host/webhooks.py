@@ -24,6 +24,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from shortcodes.automations.sync import check_origin
 from shortcodes.errors import (
+    DuplicateContact,
     HookError,
     IdempotencyConflict,
     InsufficientCredits,
@@ -56,6 +57,7 @@ MAX_BODY = 64 * 1024
 #: Store refusals and the HTTP status that says what was wrong.
 _STATUS: tuple[tuple[type[StoreError], int, str], ...] = (
     (UnknownContact, 404, "unknown_contact"),
+    (DuplicateContact, 409, "duplicate_contact"),  # a peer's first sync raced another
     (UnknownTag, 404, "unknown_tag"),
     (UnknownField, 422, "unknown_field"),
     (InsufficientCredits, 409, "insufficient_credits"),

@@ -9,14 +9,8 @@ it went through). Bad ``[[sync]]`` tables are refused with file:line:column.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,68 +19,14 @@ from sqlalchemy import select
 from shortcodes.automations import parse_automations
 from shortcodes.automations.outbox import redeliver
 from shortcodes.errors import ConfigError
-from shortcodes.membership.signing import signed_headers
-from shortcodes.store import Store
 from shortcodes.store import schema as db
-from tests.support.live_server import LiveServer, free_port
-from tests.support.paths import ROOT, SITE
+from tests.support.live_server import free_port
+from tests.support.paths import SITE
+from tests.support.sync import Site, post_signed, serve
 
 pytestmark = pytest.mark.slow
 
 SECRETS = {"a": "site-a-webhook-secret-0123456789", "b": "site-b-webhook-secret-0123456789"}
-
-
-def post_signed(url: str, body: dict[str, object], secret: str) -> tuple[int, dict[str, object]]:
-    """POST ``body`` as JSON signed with ``secret``; (HTTP status, JSON answer)."""
-    raw = json.dumps(body).encode()
-    headers = {**signed_headers(secret, raw), "Content-Type": "application/json"}
-    req = urllib.request.Request(url, data=raw, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(req, timeout=30) as answer:  # noqa: S310 - loopback
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
-
-
-@dataclass
-class Site:
-    """One running site: its folder, database, instance folder and server."""
-
-    name: str
-    folder: Path
-    db: str
-    instance: Path
-    server: LiveServer
-
-    def post(self, hook: str, body: dict[str, object]) -> dict[str, object]:
-        """POST a webhook signed with this site's secret; its JSON answer (200 expected)."""
-        status, answer = post_signed(f"{self.server.url}/hooks/{hook}", body, SECRETS[self.name])
-        assert status == 200, answer
-        return answer
-
-    def work(self) -> None:
-        """Run this site's worker process until nothing is left to do."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "shortcodes", "worker", "--until-idle", "--poll", "0.1",
-             "--database-url", self.db, "--site", str(self.folder), "--instance",
-             str(self.instance)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-
-    def store(self) -> Store:
-        """A store on this site's database."""
-        return Store.from_url(self.db)
-
-    def sync_webhooks(self) -> list[object]:
-        """This site's queued sync deliveries: (status, url, body), oldest first."""
-        o = db.outbox
-        with self.store() as store, store.engine.connect() as conn:
-            rows = conn.execute(select(o.c.status, o.c.payload).where(o.c.kind == "webhook"))
-            return [
-                (r.status, r.payload["url"], r.payload["body"]) for r in rows if "peer" in r.payload
-            ]
 
 
 def site_folder(tmp: Path, me: str, peer: str, peer_port: int) -> Path:
@@ -118,14 +58,7 @@ def sites(tmp_path: Path) -> Iterator[tuple[Site, Site]]:
     try:
         for me, peer in (("a", "b"), ("b", "a")):
             folder = site_folder(tmp_path, me, peer, ports[peer])
-            instance = tmp_path / f"instance-{me}"
-            url = f"sqlite:///{instance / 'shortcodes.db'}"
-            # The test runs each site's worker itself (a process, as production does).
-            server = LiveServer(
-                instance, url, site_dir=folder, port=ports[me], args=["--no-worker"]
-            )
-            server.__enter__()
-            started.append(Site(me, folder, url, instance, server))
+            started.append(serve(me, folder, SECRETS[me], tmp_path, ports[me]))
         for site in started:  # the workers start: changes from now on are sent to the peer
             site.work()
         yield started[0], started[1]

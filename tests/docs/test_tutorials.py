@@ -17,12 +17,23 @@ from flask import Flask
 
 from shortcodes.automations import Worker
 from shortcodes.cli import main as cli
+from shortcodes.host import create_app
 from shortcodes.membership.signing import signed_headers
 from shortcodes.membership.vocabulary import duration
+from shortcodes.store.identity import Accounts
 from tests.support import stripe_events as se
 from tests.support.clock import MovableClock
-from tests.support.host import store
-from tests.support.tutorials import snippets, tutorial_app, tutorial_names, write_site
+from tests.support.host import app_config, store
+from tests.support.live_server import free_port
+from tests.support.paths import ROOT
+from tests.support.sync import Site, serve
+from tests.support.tutorials import (
+    site_folders,
+    snippets,
+    tutorial_app,
+    tutorial_names,
+    write_site,
+)
 from tests.support.visitors import Visitor
 
 PASSWORD = "tutorial-password-1"
@@ -35,6 +46,7 @@ SCENARIOS = {
     "lending-library",
     "monthly-credits",
     "refund-revoke",
+    "sites-in-sync",
     "time-limited-access",
 }
 
@@ -47,9 +59,9 @@ def test_every_tutorial_has_a_scenario_that_runs_it() -> None:
 def test_each_tutorial_site_passes_check(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = write_site(name, tmp_path / name)
-    assert cli(["check", "--site", str(site)]) == 0, capsys.readouterr()
-    assert "error" not in capsys.readouterr().err
+    for site in site_folders(write_site(name, tmp_path / name)):
+        assert cli(["check", "--site", str(site)]) == 0, capsys.readouterr()
+        assert "error" not in capsys.readouterr().err
 
 
 def test_titled_blocks_with_one_path_are_joined_in_page_order() -> None:
@@ -308,3 +320,92 @@ def test_all_access_opens_every_course_without_credits_and_purchases_outlive_it(
     st.remove_tag(ann, "All Access")
     assert "Lesson one: the kiln." in visitor.get("/courses/raku")
     assert st.balance(ann) == 0
+
+
+# -- several sites in sync: two real servers on loopback ---------------------------------------
+
+#: What the tutorial's two sites call each other (its "run both" commands), and their secrets.
+SYNC_URLS = {"academy": "http://127.0.0.1:8000", "shop": "http://127.0.0.1:8001"}
+SYNC_SECRETS = {
+    "academy": "academy-webhook-secret-change-me",
+    "shop": "shop-webhook-secret-change-me",
+}
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Iterator[dict[str, Site]]:
+    """The tutorial's academy and shop, each served by its own process on a free port (the peer
+    URLs the tutorial gives are rewritten to those ports), each on its own SQLite database."""
+    folder = write_site("sites-in-sync", tmp_path / "sites")
+    ports = {name: free_port() for name in SYNC_URLS}
+    for toml in folder.rglob("site.toml"):
+        text = toml.read_text(encoding="utf-8")
+        for name, url in SYNC_URLS.items():
+            text = text.replace(url, f"http://127.0.0.1:{ports[name]}")
+        toml.write_text(text, encoding="utf-8")
+    running: dict[str, Site] = {}
+    try:
+        for name in SYNC_URLS:
+            running[name] = serve(name, folder / name, SYNC_SECRETS[name], tmp_path, ports[name])
+        for site in running.values():  # as each server's worker does when it starts
+            site.work()
+        yield running
+    finally:
+        for site in running.values():
+            site.server.__exit__(None, None, None)
+
+
+def test_the_sync_tutorial_names_the_urls_and_secrets_its_scenario_uses() -> None:
+    files = snippets((ROOT / "docs/tutorials/sites-in-sync.md").read_text(encoding="utf-8"))
+    shop, academy = files["shop/site.toml"], files["academy/site.toml"]
+    assert f'url = "{SYNC_URLS["academy"]}"' in shop
+    assert f'url = "{SYNC_URLS["shop"]}"' in academy
+    assert f'secret = "{SYNC_SECRETS["shop"]}"' in shop
+    assert f'secret = "{SYNC_SECRETS["academy"]}"' in academy
+
+
+@pytest.mark.slow
+def test_a_course_bought_on_the_shop_opens_on_the_academy_and_a_city_comes_back(
+    synced: dict[str, Site], tmp_path: Path
+) -> None:
+    shop, academy = synced["shop"], synced["academy"]
+    with shop.store() as st:
+        ann = st.add_contact("ann@example.com", "Ann")
+    paid = {"event_id": "pay-1", "contact": ann, "product": "wheel-basics", "payment_id": "p-1"}
+    shop.post("payments/succeeded", paid)
+    shop.work()  # the tag and the new balance go to the academy
+    with academy.store() as st:
+        there = st.get_contact("ann@example.com")  # created by the first sync
+        assert {t.name for t in there.tags} == {"Owns Wheel Basics"}
+        assert st.balance(there.id) == 20
+        Accounts(st).set_password(there.id, PASSWORD)  # what her "forgot password" link does
+    config = app_config(
+        tmp_path / "academy-app",
+        SITE_DIR=academy.folder,
+        THEMES_DIR=ROOT / "themes",
+        DATABASE_URL=academy.db,
+        SEED=False,
+    )
+    app = create_app(config)
+    visitor = Visitor(app.test_client())
+    assert visitor.login("ann@example.com", PASSWORD).status_code == 303
+    page = visitor.get("/wheel-basics")
+    assert "Lesson one: centering. You have 20 credits for the glaze studio." in page
+    academy.post(
+        "contacts/update",
+        {"event_id": "city-1", "contact": "ann@example.com", "fields": {"City": "Lyon"}},
+    )
+    academy.work()  # the city goes to the shop; nothing of the shop's goes back there
+    shop.work()
+    with shop.store() as st:
+        assert st.get_contact(ann).fields["City"] == "Lyon"
+        assert st.verify().ok
+    assert [(s, u.rsplit("/hooks/", 1)[1]) for s, u, _ in shop.sync_webhooks()] == [
+        ("sent", "credits"),  # the payment credits first, then applies the tag
+        ("sent", "tags/apply"),
+    ]
+    assert [(s, u.rsplit("/hooks/", 1)[1]) for s, u, _ in academy.sync_webhooks()] == [
+        ("sent", "contacts/update")
+    ]
+    with academy.store() as st:
+        assert st.verify().ok

@@ -146,7 +146,9 @@ def test_a_page_with_errors_is_saved_as_a_draft_but_not_published(
     who = admin(app)
     who.get("/admin/pages/edit/catalog.md")
     bad = before + "\n[memb_has_any_tagg tagid=Gold]secret[/memb_has_any_tagg]\n"
-    refused = who.post("/admin/pages/save", {"file": "catalog.md", "text": bad, "action": "publish"})
+    refused = who.post(
+        "/admin/pages/save", {"file": "catalog.md", "text": bad, "action": "publish"}
+    )
     assert refused.status_code == 422
     assert "Not published: 1 error(s)" in refused.get_data(as_text=True)
     assert page.read_text("utf-8") == before
@@ -219,7 +221,9 @@ def test_inline_notices_name_the_line_check_names_in_a_markdown_page(app: Flask)
 def test_preview_of_a_page_with_bad_front_matter_says_where_instead_of_a_500(
     app: Flask, site_copy: Path
 ) -> None:
-    (site_copy / "pages" / "oops.md").write_text("---\ntitle: O\nlogin: requried\n---\nx\n", "utf-8")
+    (site_copy / "pages" / "oops.md").write_text(
+        "---\ntitle: O\nlogin: requried\n---\nx\n", "utf-8"
+    )
     who = admin(app)
     response = who.client.get("/_preview/oops?as=anonymous")
     assert response.status_code == 422

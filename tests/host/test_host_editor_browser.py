@@ -59,7 +59,7 @@ def page(server: LiveServer) -> Iterator[object]:
             chromium.close()
 
 
-TYPO = "[memb_has_any_tagg tagid=\"Site Admin\"]Top secret plans[/memb_has_any_tagg]"
+TYPO = '[memb_has_any_tagg tagid="Site Admin"]Top secret plans[/memb_has_any_tagg]'
 
 
 def test_an_admin_types_a_typo_sees_it_fixes_it_and_publishes(

@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 from shortcodes.automations.worker import Worker
 from shortcodes.membership.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from shortcodes.membership.signing import webhook_signature as sign
-from tests.support.host import counts, logged_in, store
+from shortcodes.store import schema
+from tests.support.db import row_counts
+from tests.support.host import logged_in, store
 
 SECRET = "demo-webhook-secret-not-for-production"  # site/site.toml [webhooks]
 
@@ -43,6 +45,42 @@ def test_apply_and_remove_a_tag(app: Flask, client: FlaskClient) -> None:
     assert store(app).get_contact("poor@example.com").has_tag("Owns Course C")
     send(client, "tags/remove", {**event, "event_id": "t2"})
     assert not store(app).get_contact("poor@example.com").has_tag("Owns Course C")
+
+
+def test_a_peer_sync_for_an_unknown_email_creates_the_contact_without_a_password(
+    app: Flask, client: FlaskClient
+) -> None:
+    event = {
+        "event_id": "shop:7",
+        "contact": "New.Member@Example.com",
+        "tag": "Owns Course C",
+        "origin": ["shop"],
+    }
+    response = send(client, "tags/apply", event)
+    assert response.status_code == 200, response.json
+    made = store(app).get_contact("new.member@example.com")
+    assert (made.email, made.has_tag("Owns Course C")) == ("new.member@example.com", True)
+    assert store(app).check_password("new.member@example.com", "") is None
+
+
+def test_an_ordinary_webhook_for_an_unknown_email_creates_nobody(
+    app: Flask, client: FlaskClient
+) -> None:
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
+    event = {"event_id": "t9", "contact": "ghost@example.com", "tag": "Owns Course C"}
+    response = send(client, "tags/apply", event)
+    assert (response.status_code, response.json["error"]) == (404, "unknown_contact")
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
+
+
+def test_a_peer_sync_with_a_malformed_email_is_422_and_creates_nobody(
+    app: Flask, client: FlaskClient
+) -> None:
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
+    event = {"event_id": "shop:8", "contact": "not an email", "tag": "Owns Course C"}
+    response = send(client, "tags/apply", {**event, "origin": ["shop"]})
+    assert (response.status_code, response.json["error"]) == (422, "invalid")
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 def test_a_tag_may_be_named_by_its_id(app: Flask, client: FlaskClient) -> None:
@@ -124,12 +162,12 @@ def test_payment_succeeded_credits_the_bundle_once_even_when_retried(
     first = send(client, "payments/succeeded", event)
     assert first.status_code == 200
     assert first.json["duplicate"] is False
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     again = send(client, "payments/succeeded", event)  # the provider retries
     assert again.status_code == 200
     assert again.json["duplicate"] is True
     assert again.json["result"] == first.json["result"]
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
     # A second event about the same payment does not credit it twice either.
     send(client, "payments/succeeded", {**event, "event_id": "pay-1-bis"})
     assert store(app).balance("poor@example.com") == 125
@@ -174,29 +212,29 @@ def test_refund_of_spent_credits_is_409_and_changes_nothing(
     }
     send(client, "payments/succeeded", pay)
     store(app).debit("poor@example.com", 50, reason="spent")
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     response = send(client, "payments/refunded", {**pay, "event_id": "s-2"})
     assert response.status_code == 409
     assert response.json["error"] == "insufficient_credits"
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 def test_a_bad_signature_is_401_and_writes_nothing(app: Flask, client: FlaskClient) -> None:
     event = {"event_id": "x", "contact": "poor@example.com", "tag": "Owns Course C"}
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     response = send(client, "tags/apply", event, secret="a guessed secret")
     assert response.status_code == 401
     assert response.json["error"] == "bad_signature"
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 def test_a_body_changed_after_signing_is_401(app: Flask, client: FlaskClient) -> None:
     body = json.dumps({"event_id": "y", "contact": "poor@example.com", "tag": "Owns Course C"})
     headers = signed_headers(SECRET, body.encode())
     tampered = body.replace("poor", "rich").encode()
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     assert send(client, "tags/apply", tampered, headers=headers).status_code == 401
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 @pytest.mark.parametrize("age", [301, 3600, -400])
@@ -204,11 +242,11 @@ def test_a_stale_or_future_timestamp_is_401(app: Flask, client: FlaskClient, age
     body = json.dumps({"event_id": "z", "contact": "poor@example.com", "tag": "Owns Course C"})
     stamp = str(int(time.time()) - age)
     headers = {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(SECRET, stamp, body.encode())}
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     response = send(client, "tags/apply", body.encode(), headers=headers)
     assert response.status_code == 401
     assert response.json["error"] == "stale"
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 def test_missing_signature_headers_are_401(client: FlaskClient) -> None:
@@ -223,12 +261,12 @@ def test_a_reused_event_id_with_another_body_is_409(app: Flask, client: FlaskCli
         "tags/apply",
         {"event_id": "dup", "contact": "poor@example.com", "tag": "Owns Course C"},
     )
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     other = {"event_id": "dup", "contact": "rich@example.com", "tag": "Owns Course C"}
     response = send(client, "tags/apply", other)
     assert response.status_code == 409
     assert response.json["error"] == "event_id_reused"
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
     assert not store(app).get_contact("rich@example.com").has_tag("Owns Course C")
 
 
@@ -249,12 +287,12 @@ def test_a_reused_event_id_with_another_body_is_409(app: Flask, client: FlaskCli
 def test_bad_requests_get_json_errors_that_say_what_was_wrong(
     app: Flask, client: FlaskClient, name: str, payload: Any, status: int, code: str
 ) -> None:
-    before = counts(app)
+    before = row_counts(store(app), schema.contacts, schema.contact_tags)
     response = send(client, name, payload)
     assert response.status_code == status, response.json
     assert response.json["ok"] is False
     assert response.json["error"] == code
-    assert counts(app) == before
+    assert row_counts(store(app), schema.contacts, schema.contact_tags) == before
 
 
 def test_a_get_on_a_webhook_url_is_a_json_error(client: FlaskClient) -> None:

@@ -41,14 +41,21 @@ def tutorial_names() -> list[str]:
 
 
 def write_site(name: str, folder: Path) -> Path:
-    """Write the site of tutorial ``name`` into ``folder``; returns the folder."""
+    """Write the site of tutorial ``name`` into ``folder``; returns the folder. A tutorial of
+    several sites writes each into its own subfolder (``shop/site.toml``, ...)."""
     files = snippets((TUTORIALS / f"{name}.md").read_text(encoding="utf-8"))
-    assert "site.toml" in files, f"tutorial {name} has no site.toml block"
+    assert any(Path(p).name == "site.toml" for p in files), f"tutorial {name} has no site.toml"
     for path, text in files.items():
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     return folder
+
+
+def site_folders(folder: Path) -> list[Path]:
+    """The sites :func:`write_site` wrote into ``folder``: it, or its subfolders with a
+    ``site.toml`` each."""
+    return sorted(p.parent for p in folder.rglob("site.toml"))
 
 
 def tutorial_app(name: str, tmp_path: Path, db_url: str, **extra: object) -> Iterator[Flask]:
