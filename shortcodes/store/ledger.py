@@ -71,6 +71,7 @@ class Entry:
     actor_id: str
     created_at: datetime
     reverses_id: int | None = None
+    debt_delta: int = 0  # how the entry changed the account's debt (see ``apply_delta``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,6 +612,8 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
                 f"op:{key}#{n}",
                 reverses_id=orig.id,
                 moves=_reversal(tx, orig, op_id),
+                # A credit that settled a debt is reversed by owing that part again.
+                debt=max(-orig.debt_delta, 0),
                 **kw,
             )
             new_ids.append(entry_id)
@@ -624,7 +627,8 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
 def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
     """The grant moves of an entry reversing ``orig``: a reversed credit takes back what is
     left of the grants it created, the rest (already spent) from the contact's other grants in
-    consumption order (refused when the balance cannot cover it, as always); a reversed debit
+    consumption order (refused when the balance cannot cover it, as always), and the part of it
+    that settled a debt is owed again (the caller's ``debt``); a reversed debit
     gives each grant back what it took, or, when that grant has expired since, returns it as a
     new ``refund`` grant."""
 
@@ -638,7 +642,7 @@ def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
 
 
 def _take_back(tx: Tx, orig: Entry, entry_id: int) -> None:
-    left = orig.delta
+    left = orig.delta + orig.debt_delta  # what the credit's grants got (the rest paid a debt)
     created = [g for g, d in grants.moves_of(tx.conn, orig.id) if d > 0]
     for row in grants.load(tx.conn, created):
         take = min(left, int(row.remaining)) if row.status == "active" else 0
@@ -689,6 +693,13 @@ def _check_reversible(conn: Connection, originals: list[Entry]) -> None:
     reversals = [e.id for e in originals if e.reverses_id is not None]
     if reversals:
         raise RefundError(f"entries {reversals} are themselves refunds and cannot be reversed")
+    owing = [e.id for e in originals if e.debt_delta > 0]
+    if owing:
+        # Its debt may have been settled since by other credits: no exact reverse exists.
+        raise RefundError(
+            f"entries {owing} took a balance below zero and cannot be reversed; credit the "
+            "contact instead (the credit settles the debt first)"
+        )
     ids = [e.id for e in originals]
     done = conn.execute(select(t.c.reverses_id).where(t.c.reverses_id.in_(ids))).scalars().all()
     if done:
@@ -707,6 +718,7 @@ def _entry(row: Any) -> Entry:
         actor_id=row.actor_id,
         created_at=from_db_time(row.created_at),
         reverses_id=row.reverses_id,
+        debt_delta=int(row.debt_delta),
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shortcodes.context import Context
 from shortcodes.environment import Environment
-from shortcodes.errors import ConfigError, InsufficientCredits, StoreError
+from shortcodes.errors import ConfigError, InsufficientCredits, RefundError, StoreError
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import parse_config
 from shortcodes.store import Store, expiry
@@ -189,6 +189,30 @@ def test_a_reversed_debit_and_a_transfer_in_settle_the_debt_too(dstore: Store) -
     dstore.transfer(ann, 5, "Bonus", "_Credits")
     assert account(dstore, ann) == (-25, 25)
     assert dstore.verify().ok
+
+
+def test_reversing_a_credit_that_settled_a_debt_owes_it_again(dstore: Store) -> None:
+    ann = partly_spent_purchase(dstore)
+    dstore.refund_grant("stripe:cs_1", ann, 100, key="refund-1")
+    settling = dstore.credit(ann, 90, reason="by mistake").entry_ids
+    assert account(dstore, ann) == (5, 0)
+    reversal = dstore.refund(settling)
+    assert account(dstore, ann) == (-85, 85)
+    entry = dstore.history(ann).entries[0]
+    assert (entry.id, entry.delta, entry.debt_delta) == (reversal.entry_ids[0], -90, 85)
+    assert dstore.verify().ok
+
+
+def test_a_refund_that_went_below_zero_cannot_be_reversed_and_nothing_is_written(
+    dstore: Store,
+) -> None:
+    ann = partly_spent_purchase(dstore)
+    done = dstore.refund_grant("stripe:cs_1", ann, 100, key="refund-1")
+    assert done.entry_id is not None
+    with pytest.raises(RefundError, match=r"took a balance below zero and cannot be reversed"):
+        dstore.refund([done.entry_id])
+    assert account(dstore, ann) == (-85, 85)
+    assert len(dstore.history(ann).entries) == 5
 
 
 def test_the_worker_starts_a_pending_grant_into_a_debt_and_expires_a_stale_one(
