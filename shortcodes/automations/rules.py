@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shortcodes.automations.sync import SyncConfig, load_sync
 from shortcodes.conditions import compile_condition
@@ -109,8 +109,19 @@ TRIGGERS: dict[str, TriggerKind] = {
         "The contact reached a loyalty stage (`stage`, or any).",
         "stage_changed('Gold')",
     ),
+    "referral_made": TriggerKind(
+        (),
+        (),
+        "The contact referred someone (`POST /hooks/referrals/made`); the run's trigger names "
+        "the referred contact, so `award_points` can give to `referred` or `both`.",
+        "referral_made()",
+    ),
     "referral_approved": TriggerKind(
-        (), (), "A referral by the contact was approved.", "referral_approved()"
+        (),
+        (),
+        "A referral by the contact was approved (`POST /hooks/referrals/approved`), once per "
+        "referred contact; `award_points` can give to `referred` or `both`.",
+        "referral_approved()",
     ),
     "login": TriggerKind((), (), "The contact logged in.", "login()"),
     "webhook": TriggerKind(
@@ -173,7 +184,13 @@ LOYALTY_KEYS = Keys(
     "loyalty",
     "Loyalty points: earned points wait before they can be spent, expire, and move the contact through stages.",
     {
-        "available_after": Key("duration", "how long earned points stay pending", '"14d"', '"14d"'),
+        "available_after": Key(
+            'duration or "now"',
+            'how long earned points stay pending (`"now"`: available at once); an award '
+            "can set its own",
+            '"14d"',
+            '"14d"',
+        ),
         "expire_after": Key("duration", "how long available points last", '"1y"', '"1y"'),
         "stages": Key(
             "table of stage = points",
@@ -266,7 +283,8 @@ class Rule:
 class LoyaltyConfig:
     """Points: how long earned points stay pending, when they expire, the stage thresholds."""
 
-    available_after: Duration = DEFAULT_AVAILABLE_AFTER
+    #: How long earned points stay pending, or "now" (available at once).
+    available_after: Duration | Literal["now"] = DEFAULT_AVAILABLE_AFTER
     expire_after: Duration = DEFAULT_EXPIRE_AFTER
     stages: tuple[tuple[str, int], ...] = DEFAULT_STAGES
 
@@ -361,7 +379,9 @@ def _settings(node: Node) -> dict[str, Any]:
 def _loyalty(node: Node) -> LoyaltyConfig:
     node.table(LOYALTY_KEYS)
     defaults = LoyaltyConfig()
-    available = node.child("available_after", defaults.available_after.text).check(vocab.duration)
+    available = node.child("available_after", str(defaults.available_after)).check(
+        vocab.delay_or_now
+    )
     expire = node.child("expire_after", defaults.expire_after.text).check(vocab.duration)
     stages = _stages(node.child("stages")) if "stages" in node else defaults.stages
     return LoyaltyConfig(available, expire, stages)

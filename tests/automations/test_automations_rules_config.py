@@ -37,7 +37,7 @@ def test_unknown_trigger_names_the_rule_the_key_and_the_known_triggers() -> None
         "unknown trigger 'tag_appplied' (known triggers: tag_applied, tag_removed,"
         " payment_succeeded, payment_failed, refunded, field_above, balance_below,"
         " credits_expiring, stage_changed,"
-        " referral_approved, login, webhook)"
+        " referral_made, referral_approved, login, webhook)"
     )
     assert str(exc).startswith("site.toml:9:1: rules.r1.trigger: ")
 
@@ -49,7 +49,8 @@ def test_unknown_step_names_the_step_index_and_the_known_steps() -> None:
     assert exc.key == "rules.r2.steps[1].do"
     assert exc.reason == (
         "unknown step 'teleport' (known steps: debit, credit, apply_tag, remove_tag, grant,"
-        " set_field, send_email, webhook, wait, remove_tag_after, award_points)"
+        " set_field, send_email, webhook, wait, remove_tag_after, award_points,"
+        " remove_points)"
     )
 
 
