@@ -92,9 +92,11 @@ class MoveBatch:
         self.tx = tx
         self.moves: list[tuple[Move, int]] = []  # (move in units, balance after)
         self._balances: dict[tuple[int, str], int] = {}
-        self._usable: dict[tuple[int, str], int] = {}
+        # What the unexpired grants held when the batch began (read at the first debit: a
+        # batch of credits, a billing run, never needs it) and what the staged moves add.
+        self._held: dict[tuple[int, str], int] | None = None
+        self._staged: dict[tuple[int, str], int] = {}
         self._contacts = sorted(set(contact_ids))
-        self._usable_read = False
         a = schema.credit_accounts
         for chunk in self._chunks():
             query = select(a.c.contact_id, a.c.field, a.c.balance).where(
@@ -103,18 +105,18 @@ class MoveBatch:
             for contact_id, field_name, value in tx.conn.execute(query):
                 self._balances[(int(contact_id), field_name)] = int(value)
 
-    def _read_usable(self) -> None:
-        """What each contact's unexpired grants hold, per field: read at the first move (a
-        round of emails needs the balances only)."""
-        self._usable_read = True
+    def _read_held(self) -> dict[tuple[int, str], int]:
+        """What each contact's unexpired grants hold, per field, as the batch began."""
+        held: dict[tuple[int, str], int] = {}
         for chunk in self._chunks():
-            held = (
+            query = (
                 select(_g.c.contact_id, _g.c.field, func.sum(_g.c.remaining))
                 .where(among(self.tx.conn, _g.c.contact_id, chunk) & _spendable(self.tx.now))
                 .group_by(_g.c.contact_id, _g.c.field)
             )
-            for contact_id, field_name, total in self.tx.conn.execute(held):
-                self._usable[(int(contact_id), field_name)] = int(total)
+            for contact_id, field_name, total in self.tx.conn.execute(query):
+                held[(int(contact_id), field_name)] = int(total)
+        return held
 
     def _chunks(self) -> Iterable[list[int]]:
         for start in range(0, len(self._contacts), _CHUNK):
@@ -134,14 +136,15 @@ class MoveBatch:
         units = to_units(self.tx, field_name, abs(move.delta))
         delta = units if move.delta > 0 else -units
         key = (move.contact_id, field_name)
-        if not self._usable_read:
-            self._read_usable()
-        usable = self._usable.get(key, 0)
-        if delta < 0 and usable < units:
-            raise InsufficientCredits(field_name, units, usable)
+        if delta < 0:
+            if self._held is None:
+                self._held = self._read_held()
+            usable = self._held.get(key, 0) + self._staged.get(key, 0)
+            if usable < units:
+                raise InsufficientCredits(field_name, units, usable)
         after = self.balance(*key) + delta
         self._balances[key] = after
-        self._usable[key] = usable + delta
+        self._staged[key] = self._staged.get(key, 0) + delta
         cause = current_cause() if move.cause is None else move.cause
         staged = Move(move.key, move.contact_id, field_name, delta, move.reason, move.actor, cause)
         self.moves.append((staged, after))
@@ -156,7 +159,7 @@ class MoveBatch:
         for move, _after in reversed(self.moves[mark:]):
             key = (move.contact_id, move.field)
             self._balances[key] -= move.delta
-            self._usable[key] -= move.delta
+            self._staged[key] -= move.delta
         del self.moves[mark:]
 
     def write(self) -> None:

@@ -80,15 +80,15 @@ def test_a_batch_of_60_runs_sends_as_many_statements_as_a_batch_of_3(harness: Ha
     small = statements_for(harness, few, "small")
     large = statements_for(harness, many, "large")
     assert large == small
-    # Claim: steps, runs. Round 1 (the credits): balances, what the grants hold; the ledger
-    # (operations, entries, balances, grants, grant moves, operations' results, events); steps
-    # done; next steps. Round 2 (the emails):
+    # Claim: steps, runs. Round 1 (the credits): balances (what the grants hold is read for
+    # debits only); the ledger (operations, entries, balances, grants, grant moves, operations'
+    # results, events); steps done; next steps. Round 2 (the emails):
     # balances, emails, outbox, steps done, runs done. SQLite reads inserted ids back by key
     # (its driver sends a many-row INSERT ... RETURNING one row at a time).
     read_back = " SELECT" if harness.store.engine.dialect.name == "sqlite" else ""
     assert " ".join(small) == (
         "SELECT SELECT "
-        f"SELECT SELECT INSERT{read_back} INSERT{read_back} INSERT INSERT{read_back} INSERT UPDATE "
+        f"SELECT INSERT{read_back} INSERT{read_back} INSERT INSERT{read_back} INSERT UPDATE "
         f"INSERT UPDATE INSERT{read_back} "
         "SELECT SELECT INSERT UPDATE UPDATE"
     )
