@@ -55,7 +55,7 @@ BAD = [
         TAGS + '[[rules]]\nname = "r"\ntrigger = "login"\nsteps = [{ do = "fly" }]\n',
         "6:12: error: rules.r.steps[0].do: unknown step 'fly' (known steps: debit, credit, "
         "apply_tag, remove_tag, grant, set_field, send_email, webhook, wait, "
-        "remove_tag_after, award_points)",
+        "remove_tag_after, award_points, remove_points)",
         id="unknown step kind",
     ),
     pytest.param(

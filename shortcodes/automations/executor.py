@@ -41,7 +41,7 @@ CHAIN_LIMIT = 50
 
 #: Steps whose store operation locks the contact itself (the ledger, loyalty), or that touch no
 #: contact state: one lock statement fewer each.
-_LOCKS_ITSELF = frozenset({"credit", "debit", "award_points", "wait"})
+_LOCKS_ITSELF = frozenset({"credit", "debit", "award_points", "remove_points", "wait"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,7 +518,9 @@ class _RuleRun:
         _insert_step(self.tx, self.run.id, self.contact_id, self.step.idx, side, key, due)
         return due
 
-    def award(self, points: int, to: str, reason: str) -> str:
+    def award(
+        self, points: int, to: str, reason: str, wait: Duration | Literal["now"] | None
+    ) -> str:
         """Loyalty points for the contact, the contact it referred, or both."""
         who: list[tuple[str, int]] = []
         if to in ("contact", "both"):
@@ -526,10 +528,21 @@ class _RuleRun:
         if to in ("referred", "both"):
             referred = self.run.data["trigger"].get("referred_id")
             if not isinstance(referred, int):
-                raise StoreError("award_points to='referred' needs a referral_approved trigger")
+                raise StoreError(
+                    "award_points to='referred' needs a referral_made or referral_approved trigger"
+                )
             who.append(("referred", referred))
+        cfg, actor = self.config.loyalty, Actor("automation", self.run.rule)
         for label, contact_id in who:
-            loyalty.earn(
-                self.tx, self.config.loyalty, contact_id, points, f"{self.key}:{label}", reason
-            )
+            key = f"{self.key}:{label}"
+            loyalty.earn(self.tx, cfg, contact_id, points, key, reason, wait=wait, actor=actor)
         return f"awarded {points} to {', '.join(label for label, _ in who)}"
+
+    def remove_points(self, points: int, reason: str) -> str:
+        """Take up to ``points`` back from the contact (never below zero)."""
+        cfg, actor = self.config.loyalty, Actor("automation", self.run.rule)
+        done = loyalty.remove(self.tx, cfg, self.contact_id, points, self.key, reason, actor)
+        return (
+            f"removed {done.removed} of {points} points ({done.from_pending} of them pending); "
+            f"{done.available} available"
+        )

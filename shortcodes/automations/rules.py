@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from shortcodes.automations.drip import Drip, load_drip
 from shortcodes.automations.sync import SyncConfig, load_sync
 from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
@@ -109,8 +110,19 @@ TRIGGERS: dict[str, TriggerKind] = {
         "The contact reached a loyalty stage (`stage`, or any).",
         "stage_changed('Gold')",
     ),
+    "referral_made": TriggerKind(
+        (),
+        (),
+        "The contact referred someone (`POST /hooks/referrals/made`); the run's trigger names "
+        "the referred contact, so `award_points` can give to `referred` or `both`.",
+        "referral_made()",
+    ),
     "referral_approved": TriggerKind(
-        (), (), "A referral by the contact was approved.", "referral_approved()"
+        (),
+        (),
+        "A referral by the contact was approved (`POST /hooks/referrals/approved`), once per "
+        "referred contact; `award_points` can give to `referred` or `both`.",
+        "referral_approved()",
     ),
     "login": TriggerKind((), (), "The contact logged in.", "login()"),
     "webhook": TriggerKind(
@@ -118,6 +130,14 @@ TRIGGERS: dict[str, TriggerKind] = {
         (),
         "`POST /hooks/events/<name>` named the contact (a CRM's own event).",
         "webhook('workshop-attended')",
+    ),
+    "unlocked": TriggerKind(
+        (),
+        ("item",),
+        "A drip released the item named `item` (any item of any drip when left out) to the "
+        "contact: once per member and item (see `[rules.drip]`). The run's `trigger` holds "
+        "`item` and `drip`, which an email template can show.",
+        "unlocked('week-1')",
     ),
 }
 RULE_KEYS = Keys(
@@ -149,10 +169,10 @@ RULE_KEYS = Keys(
         ),
         "steps": Key(
             "list of steps",
-            "what it does, in order; `wait` delays the rest",
+            "what it does, in order; `wait` delays the rest (required unless the rule has a "
+            "`drip`)",
             "",
             '[{ do = "credit", amount = 50 }]',
-            required=True,
         ),
         "otherwise": Key(
             "list of steps",
@@ -167,13 +187,25 @@ RULE_KEYS = Keys(
             "false",
             "false",
         ),
+        "drip": Key(
+            "table `[rules.drip]`",
+            "a drip sequence the trigger starts, once per member (table below)",
+            "",
+            "",
+        ),
     },
 )
 LOYALTY_KEYS = Keys(
     "loyalty",
     "Loyalty points: earned points wait before they can be spent, expire, and move the contact through stages.",
     {
-        "available_after": Key("duration", "how long earned points stay pending", '"14d"', '"14d"'),
+        "available_after": Key(
+            'duration or "now"',
+            'how long earned points stay pending (`"now"`: available at once); an award '
+            "can set its own",
+            '"14d"',
+            '"14d"',
+        ),
         "expire_after": Key("duration", "how long available points last", '"1y"', '"1y"'),
         "stages": Key(
             "table of stage = points",
@@ -260,13 +292,16 @@ class Rule:
     description: str = ""
     #: Whether the rule's own effects may trigger it again (off: they never do).
     retrigger: bool = False
+    #: The drip sequence the trigger starts, if the rule has one.
+    drip: Drip | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LoyaltyConfig:
     """Points: how long earned points stay pending, when they expire, the stage thresholds."""
 
-    available_after: Duration = DEFAULT_AVAILABLE_AFTER
+    #: How long earned points stay pending, or "now" (available at once).
+    available_after: Duration | Literal["now"] = DEFAULT_AVAILABLE_AFTER
     expire_after: Duration = DEFAULT_EXPIRE_AFTER
     stages: tuple[tuple[str, int], ...] = DEFAULT_STAGES
 
@@ -332,6 +367,7 @@ def load_rules(
             raise node.named(rule.name).fail("another rule has this name", "name")
         rules[rule.name] = rule
         nodes[rule.name] = node.named(rule.name)
+    _check_drip_items(rules, nodes)
     check_loops(rules, nodes)
     sync = load_sync(root, settings.pop("site_id", None))
     return AutomationConfig(
@@ -361,7 +397,9 @@ def _settings(node: Node) -> dict[str, Any]:
 def _loyalty(node: Node) -> LoyaltyConfig:
     node.table(LOYALTY_KEYS)
     defaults = LoyaltyConfig()
-    available = node.child("available_after", defaults.available_after.text).check(vocab.duration)
+    available = node.child("available_after", str(defaults.available_after)).check(
+        vocab.delay_or_now
+    )
     expire = node.child("expire_after", defaults.expire_after.text).check(vocab.duration)
     stages = _stages(node.child("stages")) if "stages" in node else defaults.stages
     return LoyaltyConfig(available, expire, stages)
@@ -396,15 +434,47 @@ def _rule(node: Node, terms: Terms) -> Rule:
         )
     trigger = _trigger(node.child("trigger"), terms)
     conditions = _conditions(node.child("conditions"))
-    if "steps" not in node:
-        raise node.fail("missing: every rule needs steps", "steps")
-    steps = _steps(node.child("steps"), terms, allow_empty=False)
+    drip = None
+    if "drip" in node:
+        drip = load_drip(node.child("drip"), terms, _applied_tag(trigger))
+    if "steps" not in node and drip is None:
+        raise node.fail("missing: every rule needs steps (or a drip)", "steps")
+    steps = _steps(node.child("steps", []), terms, allow_empty=drip is not None)
     otherwise = _steps(node.child("otherwise", []), terms, allow_empty=True)
     if otherwise and conditions is None:
         raise node.fail("'otherwise' steps need 'conditions' to be false", "otherwise")
     description = node.child("description").text(default="")
     retrigger = node.child("retrigger", False).check(vocab.flag)
-    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger)
+    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger, drip)
+
+
+def _applied_tag(trigger: Trigger) -> str | None:
+    """The tag of a ``tag_applied`` trigger (a drip's default access), else None."""
+    return str(trigger.args["tag"]) if trigger.kind == "tag_applied" else None
+
+
+def _check_drip_items(rules: Mapping[str, Rule], nodes: Mapping[str, Node]) -> None:
+    """Drip item names are unique across the site, and ``unlocked(item)`` names one of them."""
+    owner: dict[str, tuple[str, str]] = {}
+    for rule in rules.values():
+        for index, item in enumerate(rule.drip.items if rule.drip else ()):
+            other, _ = owner.setdefault(item.name.casefold(), (rule.name, item.name))
+            if other != rule.name:
+                raise nodes[rule.name].fail(
+                    f"the drip of rule {other!r} has an item named {item.name!r} too; "
+                    "unlocked(item) must name one item",
+                    "drip",
+                    "items",
+                    index,
+                    "name",
+                )
+    for rule in rules.values():
+        wanted = rule.trigger.args.get("item") if rule.trigger.kind == "unlocked" else None
+        if wanted is not None and str(wanted).casefold() not in owner:
+            known = ", ".join(name for _, name in owner.values()) or "none: no rule has a drip"
+            raise nodes[rule.name].fail(
+                f"unlocked({wanted!r}) names no drip item (items: {known})", "trigger"
+            )
 
 
 def _no_name() -> str:
@@ -471,6 +541,8 @@ def _trigger_arg(kind: str, terms: Terms, name: str, value: Any) -> Any:
         return terms.tag(value)
     if name == "field":
         return vocab.field_name(value.strip() if isinstance(value, str) else value)
+    if name == "item":
+        return vocab.name(value.strip() if isinstance(value, str) else value, "a drip item's name")
     return vocab.text(value, name, vocab.MAX_TEXT).strip()
 
 
@@ -534,6 +606,8 @@ def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
     says ``retrigger = true``, and then the author chose it (the run-time chain limit bounds it).
     """
     found = []
+    # A drip's releases are no edge: each happens once per member and item however often the
+    # drip is triggered, so a chain through one ends.
     for position, step in enumerate((*rule.steps, *rule.otherwise)):
         for effect in STEPS[step.kind].emits(step.args):
             for other in rules.values():

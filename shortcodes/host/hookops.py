@@ -12,8 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shortcodes.automations import loyalty
+from shortcodes.automations.rules import LoyaltyConfig
 from shortcodes.context import Tag
 from shortcodes.errors import InvalidInput, UnknownContact, UnknownField
+from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.store import contacts, ledger, schema
 from shortcodes.store.events import record_event
@@ -28,10 +31,16 @@ _MAX = 10**12
 PURCHASE = GrantSpec("purchase", "paid")
 
 
-def _contact(tx: Tx, payload: Payload) -> int:
-    ref = payload.get("contact")
+def _ref(payload: Payload, key: str) -> int | str:
+    """The contact ``key`` names (an id or an email), unresolved."""
+    ref = payload.get(key)
     if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
-        raise InvalidInput("'contact' must be a contact id or an email")
+        raise InvalidInput(f"{key!r} must be a contact id or an email")
+    return ref
+
+
+def _contact(tx: Tx, payload: Payload) -> int:
+    ref = _ref(payload, "contact")
     if not payload.get("origin") or not isinstance(ref, str):
         return contacts.lock_contact(tx, ref)
     # A [[sync]] peer shares its contact base with this site: a member it knows (by email) is
@@ -259,6 +268,112 @@ def payment_refunded(
     return result
 
 
+def _points(payload: Payload) -> int:
+    value = payload.get("points")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX:
+        raise InvalidInput(f"'points' must be a whole number from 1 to {_MAX}, got {value!r}")
+    return value
+
+
+def _reason(payload: Payload) -> str:
+    reason = _text(payload, "reason")
+    if len(reason) > 500:
+        raise InvalidInput("'reason' must be at most 500 characters")
+    return reason
+
+
+def _wait(payload: Payload) -> loyalty.Wait:
+    if "available_after" not in payload:
+        return None
+    try:
+        return vocab.delay_or_now(payload["available_after"])
+    except ValueError as exc:
+        raise InvalidInput(f"'available_after': {exc}") from None
+
+
+def _loyalty_config() -> LoyaltyConfig:
+    from shortcodes.host.state import host  # the site's [loyalty], read once by the host
+
+    return host().automations.loyalty
+
+
+def _points_answer(tx: Tx, contact_id: int) -> dict[str, Any]:
+    summary = loyalty.summary(tx.conn, _loyalty_config(), contact_id, tx.now)
+    return {
+        "contact": contact_id,
+        "available": summary.available,
+        "pending": summary.pending,
+        "lifetime": summary.lifetime,
+        "stage": summary.stage,
+    }
+
+
+def points_award(
+    tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
+) -> dict[str, Any]:
+    """Award ``points`` (a whole number) to ``contact`` for ``reason`` (shown in the ledger).
+
+    They stay pending for ``[loyalty] available_after``, or for ``available_after`` when the
+    body names it (a duration like ``"7d"``, or ``"now"`` for points available at once); the
+    worker makes them available. Answers the contact's ``available``, ``pending``, ``lifetime``
+    points and ``stage``.
+    """
+    contact_id = _contact(tx, payload)
+    points, reason, wait = _points(payload), _reason(payload), _wait(payload)
+    loyalty.earn(
+        tx, _loyalty_config(), contact_id, points, f"hook:{event_id}", reason,
+        wait=wait, actor=actor,
+    )  # fmt: skip
+    return _points_answer(tx, contact_id) | {"awarded": points}
+
+
+def points_remove(
+    tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
+) -> dict[str, Any]:
+    """Take up to ``points`` back from ``contact`` for ``reason``: first from pending awards
+    (newest first: the points of a returned order never become available), then from the
+    available points as one ledger entry. Never below zero: ``removed`` says how many were
+    taken (fewer when the contact had fewer), ``from_pending`` how many of them were pending."""
+    contact_id = _contact(tx, payload)
+    points, reason = _points(payload), _reason(payload)
+    done = loyalty.remove(
+        tx, _loyalty_config(), contact_id, points, f"hook:{event_id}", reason, actor
+    )
+    taken = {"removed": done.removed, "from_pending": done.from_pending, "requested": points}
+    return _points_answer(tx, contact_id) | taken
+
+
+def referral_made(
+    tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
+) -> dict[str, Any]:
+    """``referrer`` brought ``referred`` (both contacts, by id or email): starts the
+    ``referral_made`` rules of the referrer, once per referred contact (``recorded`` is false
+    when this referral was known already; another referrer for the same contact is refused)."""
+    referrer, referred = _ref(payload, "referrer"), _ref(payload, "referred")
+    recorded = loyalty.make_referral(tx, referrer, referred)
+    return _referral_answer(tx, referrer, referred) | {"recorded": recorded}
+
+
+def referral_approved(
+    tx: Tx, site: SiteSettings, payload: Payload, event_id: str, actor: Actor
+) -> dict[str, Any]:
+    """The referral of ``referred`` is approved (``referrer`` may be left out when the referral
+    was made first): starts the ``referral_approved`` rules of the referrer, once per referred
+    contact. A referral never made is made and approved at once."""
+    referred = _ref(payload, "referred")
+    referrer = _ref(payload, "referrer") if "referrer" in payload else None
+    approved = loyalty.approve_referral(tx, referrer, referred)
+    return _referral_answer(tx, referrer, referred) | {"approved": approved}
+
+
+def _referral_answer(tx: Tx, referrer: int | str | None, referred: int | str) -> dict[str, Any]:
+    referred_id = contacts.resolve_contact(tx.conn, referred)
+    t = schema.loyalty_referrals
+    row = tx.conn.execute(select(t.c.referrer_id).where(t.c.referred_id == referred_id)).first()
+    # ``contact`` is whose rules run: the referrer (the webhook event is recorded for them).
+    return {"contact": int(row.referrer_id) if row else referrer, "referred": referred_id}
+
+
 def custom_event(name: str, rules: list[str]) -> HookOp:
     """The operation of ``/hooks/events/<name>``: it changes nothing itself; the ``webhook``
     event recorded with it (see :func:`shortcodes.host.webhooks.apply_once`) is heard by
@@ -281,4 +396,8 @@ OPERATIONS: dict[str, HookOp] = {
     "payments/succeeded": payment_succeeded,
     "payments/failed": payment_failed,
     "payments/refunded": payment_refunded,
+    "points/award": points_award,
+    "points/remove": points_remove,
+    "referrals/made": referral_made,
+    "referrals/approved": referral_approved,
 }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shortcodes.attrs import attr_pairs
+from shortcodes.automations.loyalty import FIELD as POINTS
 from shortcodes.automations.shortcodes import register_loyalty_shortcodes
 from shortcodes.builtin.common import tag_name, url
 from shortcodes.builtin.conditionals import TAG_ATTRIBUTES
@@ -243,7 +244,8 @@ def _value_problem(
         return f"{where}: no actionset {value!r} in site.toml"
     if kind == "product" and value not in facts.products:
         return f"{where}: no product {value!r} in site.toml"
-    if kind == "field" and value not in facts.credit_fields:
+    # Loyalty points are grants of their own field on every site (shown by the same shortcodes).
+    if kind == "field" and value not in (*facts.credit_fields, POINTS):
         return f"{where}: {value!r} is not a credit field ({', '.join(facts.credit_fields)})"
     if kind == "tag":
         missing = [t for t in _tag_items(value) if t not in facts.tags]

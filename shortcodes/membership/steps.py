@@ -2,8 +2,8 @@
 
 Each kind is defined once, as a :class:`StepKind`: its arguments (each with its vocabulary
 check and the parameter type a ``"$param"`` reference to it must have), the contexts that allow
-it (``redirect`` needs a visitor; ``wait``, ``remove_tag_after`` and ``award_points`` need the
-automation worker), and what it does inside the caller's transaction. What a step does goes
+it (``redirect`` needs a visitor; ``wait``, ``remove_tag_after`` and the loyalty points steps
+need the automation worker), and what it does inside the caller's transaction. What a step does goes
 through :class:`StepRun`, the few operations that differ between a button's run (the store's
 runner) and a rule's run (the automations executor): how a ledger change, a queued message and a
 delayed step are recorded. A new step kind is one entry in :data:`STEPS`.
@@ -117,8 +117,14 @@ class StepRun(Protocol):
     def schedule(self, step: Step, delay: vocab.Duration) -> datetime:
         """Run ``step`` ``delay`` later, beside the rest of the run (rules only); when."""
 
-    def award(self, points: int, to: str, reason: str) -> str:
-        """Award loyalty points (rules only); a note of who got them."""
+    def award(
+        self, points: int, to: str, reason: str, wait: vocab.Duration | Literal["now"] | None
+    ) -> str:
+        """Award loyalty points (rules only), pending for ``wait`` (None: the site's
+        ``[loyalty] available_after``); a note of who got them."""
+
+    def remove_points(self, points: int, reason: str) -> str:
+        """Take loyalty points back (rules only), never below zero; a note of what was taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +195,10 @@ def _scalar(terms: Terms, value: Any) -> Any:
     raise ValueError(f"a field value is text, a number or a boolean, got {value!r}")
 
 
+def _delay_or_now(terms: Terms, value: Any) -> vocab.Duration | Literal["now"]:
+    return vocab.delay_or_now(value)
+
+
 def _target(terms: Terms, value: Any) -> str:
     if value in AWARD_TARGETS:
         return str(value)
@@ -253,7 +263,14 @@ def _remove_tag_after(run: StepRun, args: Mapping[str, Any]) -> str:
 
 def _award_points(run: StepRun, args: Mapping[str, Any]) -> str:
     reason = args.get("reason", run.source.replace(":", " "))
-    return run.award(args["points"], args.get("to", "contact"), reason)
+    wait = args.get("available_after")
+    # A stored run keeps the wait as text ("14d" or "now"); read it back the same way.
+    wait = None if wait is None else vocab.delay_or_now(wait)
+    return run.award(args["points"], args.get("to", "contact"), reason, wait)
+
+
+def _remove_points(run: StepRun, args: Mapping[str, Any]) -> str:
+    return run.remove_points(args["points"], args["reason"])
 
 
 def _emits_tag(kind: str) -> Callable[[Mapping[str, Any]], tuple[Effect, ...]]:
@@ -266,6 +283,10 @@ def _emits_field(kind: str) -> Callable[[Mapping[str, Any]], tuple[Effect, ...]]
 
 def _emits_points(args: Mapping[str, Any]) -> tuple[Effect, ...]:
     return (("points_changed", "points"), ("stage_changed", ""))
+
+
+def _emits_removal(args: Mapping[str, Any]) -> tuple[Effect, ...]:
+    return (("points_changed", "points"),)  # stages follow lifetime points, which never fall
 
 
 _RULES_ONLY: frozenset[Where] = frozenset({"rule"})
@@ -376,12 +397,22 @@ STEPS: dict[str, StepKind] = {
                 Arg("points", _points),
                 Arg("to", _target, required=False),
                 Arg("reason", _text, required=False),
+                Arg("available_after", _delay_or_now, required=False),
             ),
             _award_points,
             _RULES_ONLY,
             emits=_emits_points,
-            doc="Award loyalty points to the contact, to the contact they referred, or to both (`to`); they stay pending for `[loyalty] available_after`. Rules only.",
-            example='{ do = "award_points", points = 100, reason = "first purchase" }',
+            doc='Award loyalty points to the contact, to the contact they referred, or to both (`to`, on a `referral_made` or `referral_approved` trigger). They stay pending for `available_after` (a duration, or `"now"` for points available at once; by default `[loyalty] available_after`), then the worker makes them available. Rules only.',
+            example='{ do = "award_points", points = 100, reason = "first purchase", available_after = "14d" }',
+        ),
+        StepKind(
+            "remove_points",
+            (Arg("points", _points), Arg("reason", _text)),
+            _remove_points,
+            _RULES_ONLY,
+            emits=_emits_removal,
+            doc="Take loyalty points back from the contact, with `reason`: first from pending awards, newest first (the points of a returned order never become available), then from the available points as a ledger entry (those expiring first go first). Never below zero: a contact with fewer points loses what they have, and the run's log says how many. Rules only.",
+            example='{ do = "remove_points", points = 100, reason = "order returned" }',
         ),
     )
 }

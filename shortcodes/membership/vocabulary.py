@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 #: The largest credit amount one operation may move (and a balance may reach in one step).
 MAX_AMOUNT = 10**12
@@ -282,6 +282,20 @@ def duration(value: Any) -> Duration:
     if found.approximate() > MAX_DURATION:
         raise ValueError(f"the duration {value!r} is longer than ten years")
     return found
+
+
+#: What :func:`delay_or_now` answers for "now": no wait at all.
+NOW: Literal["now"] = "now"
+
+
+def delay_or_now(value: Any) -> Duration | Literal["now"]:
+    """A wait before something takes effect: ``"now"`` (none) or a duration like ``"14d"``."""
+    if isinstance(value, str) and value.strip().lower() == NOW:
+        return NOW
+    try:
+        return duration(value)
+    except ValueError:
+        raise ValueError(f"write 'now' or a duration like '14d'; got {value!r}") from None
 
 
 def flag(value: Any) -> bool:

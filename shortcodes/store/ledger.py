@@ -835,11 +835,12 @@ def _start_one(tx: Tx, row: Any) -> bool:
     tx.conn.execute(update(g).where(g.c.id == row.id).values(status="active"))
 
     def perform(op_id: int) -> LedgerResult:
+        # What is left of it: a pending loyalty award may have been lowered by a removal.
         def moves(entry_id: int) -> None:
-            grants.record_move(tx, row.id, int(row.amount), entry_id, "grant")
+            grants.record_move(tx, row.id, int(row.remaining), entry_id, "grant")
 
         entry_id, after = apply_delta(
-            tx, row.contact_id, row.field, int(row.amount), f"grant:{row.id}:start#1",
+            tx, row.contact_id, row.field, int(row.remaining), f"grant:{row.id}:start#1",
             reason=f"started: grant {row.id} ({row.reason})",
             actor=WORKER, operation_id=op_id, moves=moves,
         )  # fmt: skip

@@ -248,9 +248,15 @@ class _Run:
         """Buttons cannot schedule (the registry allows it only in rules)."""
         raise StoreError("a button cannot schedule steps")
 
-    def award(self, points: int, to: str, reason: str) -> str:
+    def award(
+        self, points: int, to: str, reason: str, wait: Duration | Literal["now"] | None
+    ) -> str:
         """Buttons cannot award points (the registry allows it only in rules)."""
         raise StoreError("a button cannot award points")
+
+    def remove_points(self, points: int, reason: str) -> str:
+        """Buttons cannot remove points (the registry allows it only in rules)."""
+        raise StoreError("a button cannot remove points")
 
 
 def run_actionset(

@@ -127,6 +127,7 @@ _ARGS = {
     "wait": '{ do = "wait", for = "1d" }',
     "remove_tag_after": '{ do = "remove_tag_after", tag = "Trial", after = "3d" }',
     "award_points": '{ do = "award_points", points = 5 }',
+    "remove_points": '{ do = "remove_points", points = 5, reason = "returned" }',
 }
 
 

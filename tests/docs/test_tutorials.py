@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from shortcodes.automations import Worker
+from shortcodes.automations import Worker, loyalty
 from shortcodes.cli import main as cli
 from shortcodes.host import create_app
 from shortcodes.membership.signing import signed_headers
@@ -43,7 +43,9 @@ STRIPE = {"STRIPE_SECRET_KEY": "sk_test_tutorials", "STRIPE_WEBHOOK_SECRET": se.
 SCENARIOS = {
     "all-access",
     "credit-catalog",
+    "drip-that-pauses",
     "lending-library",
+    "loyalty-club",
     "monthly-credits",
     "refund-revoke",
     "sites-in-sync",
@@ -322,6 +324,74 @@ def test_all_access_opens_every_course_without_credits_and_purchases_outlive_it(
     assert st.balance(ann) == 0
 
 
+@pytest.fixture
+def drip(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("drip-that-pauses", tmp_path, db_url)
+
+
+def test_drip_that_pauses_counts_only_paid_weeks_and_never_resends(
+    drip: Flask, tmp_path: Path
+) -> None:
+    from shortcodes.automations import preview
+
+    clock = MovableClock()
+    st = store(drip)
+    st.clock = clock
+    ann, visitor = member(drip, "ann@example.com", "Ann")
+
+    def run(**delta: float) -> None:
+        clock.advance(**delta)
+        worker(drip, tmp_path).run(until_idle=True, sleep=lambda _s: None)
+
+    def paid(n: int) -> None:
+        post_hook(drip, "payments/succeeded", SECRET, {"event_id": f"paid-{n}", "contact": ann,
+                  "product": "wheel-monthly", "payment_id": f"p-{n}"})  # fmt: skip
+
+    paid(1)
+    run()
+    assert "Week one: centering the clay." in visitor.get("/week-1")
+    visitor.get("/week-2", status=403)
+    run(days=7)
+    assert "Week two" in visitor.get("/week-2")
+    post_hook(drip, "payments/failed", SECRET,
+              {"event_id": "failed-1", "contact": ann, "product": "wheel-monthly"})  # fmt: skip
+    run()
+    assert "Wheel Member" not in tags(drip, ann)
+    run(days=20)  # 28 January: twenty unpaid days count for nothing
+    assert "Wheel Week 3" not in tags(drip, ann)
+    paid(2)
+    run(days=7, minutes=-1)
+    assert visitor.login("ann@example.com", PASSWORD).status_code == 303  # a 14-day session
+    visitor.get("/week-3", status=403)
+    run(minutes=1)  # 4 February: fourteen paid days
+    assert "Week three" in visitor.get("/week-3")
+    state = drip.extensions["shortcodes"]
+    lines = preview(st, state.automations, "wheel-lessons", ann).lines()
+    assert lines[3:6] == [
+        "  2026-01-08 12:00  active     7d  unlocked week-2 (starts lesson-email)",
+        "  2026-01-08 12:00  active     7d  paused: access lapsed",
+        "  2026-01-28 12:00  active     7d  resumed: access is back",
+    ]
+    assert lines[-3:] == [
+        "  2026-02-14 18:00  active  24d6h  unlocked studio-night (starts lesson-email)",
+        "                                   tag applied: Open Studio Night",
+        "  all 4 items released",
+    ]
+    run(days=10, hours=6)  # 14 February, 18:00
+    assert "Open Studio Night" in tags(drip, ann)
+    mails = sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    subjects = [
+        line for m in mails for line in m.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Subject:")
+    ]  # fmt: skip
+    assert subjects == [
+        "Subject: Now open: week-1",
+        "Subject: Now open: week-2",
+        "Subject: Now open: week-3",
+        "Subject: Now open: studio-night",
+    ]
+
+
 # -- several sites in sync: two real servers on loopback ---------------------------------------
 
 #: What the tutorial's two sites call each other (its "run both" commands), and their secrets.
@@ -409,3 +479,98 @@ def test_a_course_bought_on_the_shop_opens_on_the_academy_and_a_city_comes_back(
     ]
     with academy.store() as st:
         assert st.verify().ok
+
+
+@pytest.fixture
+def club(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("loyalty-club", tmp_path, db_url)
+
+
+def test_loyalty_club_points_wait_14_days_referrals_pay_both_gold_emails_and_awards_expire(
+    club: Flask, tmp_path: Path
+) -> None:
+    clock = MovableClock()
+    st = store(club)
+    st.clock = clock
+    ann, _ = member(club, "ann@example.com", "Ann")
+    bo = st.add_contact("bo@example.com", "Bo")
+
+    def run() -> None:
+        worker(club, tmp_path).run(until_idle=True)
+
+    def later(days: int) -> None:
+        clock.advance(days=days)
+        run()
+
+    def rewards() -> str:
+        # A fresh login each time: the clock moves past the 14-day session.
+        who = Visitor(club.test_client())
+        assert who.login("ann@example.com", PASSWORD).status_code == 303
+        return " ".join(who.get("/rewards").split())
+
+    order = {"event_id": "order-1001", "contact": "ann@example.com", "points": 150}
+    first = post_hook(club, "points/award", SECRET, {**order, "reason": "order 1001"})
+    assert first["result"] == {  # type: ignore[index]
+        "contact": ann, "awarded": 150, "available": 0, "pending": 150,
+        "lifetime": 0, "stage": "Bronze",
+    }  # fmt: skip
+    again = post_hook(club, "points/award", SECRET, {**order, "reason": "order 1001"})
+    assert again["duplicate"] is True
+    run()
+    assert "<strong>0 points</strong> to spend · 150 on their way" in rewards()
+    later(14)
+    assert "<strong>150 points</strong> to spend · 0 on their way" in rewards()
+    assert "stage <strong>Bronze</strong> (150 lifetime points)" in rewards()
+
+    referral = {"referrer": "ann@example.com", "referred": "bo@example.com"}
+    post_hook(club, "referrals/made", SECRET, {"event_id": "ref-1", **referral})
+    run()
+    assert "<strong>170 points</strong> to spend" in rewards()
+    approval = {"event_id": "ref-2", "referred": "bo@example.com"}
+    assert post_hook(club, "referrals/approved", SECRET, approval)["result"] == {  # type: ignore[index]
+        "contact": ann, "referred": bo, "approved": True,
+    }  # fmt: skip
+    run()
+    assert "170 points</strong> to spend · 100 on their way" in rewards()
+    # Bo orders, then returns the order within the 14 days: its points never arrive.
+    bo_order = {"event_id": "order-2001", "contact": bo, "points": 80, "reason": "order 2001"}
+    post_hook(club, "points/award", SECRET, bo_order)
+    bo_return = {**bo_order, "event_id": "ret-2001", "reason": "order 2001 returned"}
+    back = post_hook(club, "points/remove", SECRET, bo_return)["result"]
+    assert (back["from_pending"], back["pending"], back["available"]) == (80, 100, 0)  # type: ignore[index]
+    later(14)
+    assert "stage <strong>Silver</strong> (270 lifetime points)" in rewards()
+    second = {"event_id": "order-1002", "contact": ann, "points": 150, "reason": "order 1002"}
+    post_hook(club, "points/award", SECRET, second)
+    later(14)
+    assert "stage <strong>Gold</strong> (420 lifetime points)" in rewards()
+    assert "Gold Member" in tags(club, ann)
+    assert "Gold Member" not in tags(club, bo)
+
+    returned = {"event_id": "ret-1", "contact": ann, "points": 150, "reason": "order 1001 returned"}
+    taken = post_hook(club, "points/remove", SECRET, returned)["result"]
+    assert (taken["removed"], taken["available"]) == (150, 270)  # type: ignore[index]
+    assert "stage <strong>Gold</strong> (420 lifetime points)" in rewards()
+    assert st.verify().ok
+
+    # Day 350 after the first order: the referral awards (day 14) expire within 30 days.
+    later(350 - 42)
+    assert "120 of them expire within 30 days" in rewards()
+    mails = [
+        m.read_text(encoding="utf-8")
+        for m in sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    ]
+    assert sum("Subject: Welcome to Gold" in m for m in mails) == 1
+    assert "You reached Gold: thank you for being with us." in "".join(mails)
+    expiring = sorted(
+        m.split("Subject: ", 1)[1].split("\n", 1)[0] for m in mails if "expire soon" in m
+    )
+    assert expiring == ["100 points expire soon"] * 2 + ["20 points expire soon"]  # Ann, Bo
+    later(30)  # day 380: both referral awards expired; order 1002's 150 remain
+    assert "<strong>150 points</strong> to spend" in rewards()
+    bo_points = st.run_in_transaction(
+        lambda tx: loyalty.summary(
+            tx.conn, club.extensions["shortcodes"].automations.loyalty, bo, tx.now
+        )
+    )
+    assert (bo_points.available, bo_points.lifetime) == (0, 100)  # the returned 80 never came
