@@ -87,7 +87,7 @@ credit_accounts = Table(
     Column("field", String(64), primary_key=True),
     Column("balance", BigInteger, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    # What a refund clawback took below zero (migration 0010, policy ``clawback = "below_zero"``)
+    # What a refund clawback took below zero (migration 0011, policy ``clawback = "below_zero"``)
     # and the next credit settles: the balance is what the active grants hold minus the debt,
     # so it is below zero only by a recorded debt, never by an overdraft.
     Column("debt", BigInteger, nullable=False, server_default=text("0")),
@@ -152,7 +152,7 @@ ledger_entries = Table(
     # A refund reverses exactly the entries it names, each at most once.
     Column("reverses_id", ForeignKey("ledger_entries.id"), nullable=True, unique=True),
     Column("created_at", DateTime, nullable=False),
-    # How the entry changed the account's debt (migration 0010): a refund clawback below zero
+    # How the entry changed the account's debt (migration 0011): a refund clawback below zero
     # adds to it (a part of a negative delta), a credit settles it (a part of a positive one);
     # so delta == the entry's grant moves - debt_delta, which ``verify`` checks.
     Column("debt_delta", BigInteger, nullable=False, server_default=text("0")),

@@ -92,7 +92,7 @@ def test_the_check_constraints_exist_in_the_migrated_database(fresh_url: str) ->
             for table in ("credit_accounts", "ledger_entries", "grant_moves")
         }
         # Revision 0001 on PostgreSQL named its constraints with the prefix twice (SQLite's
-        # rebuild by 0010 took the frozen names); 0010 drops the ones it replaces either way.
+        # rebuild by 0011 took the frozen names); 0011 drops the ones it replaces either way.
         old = "ck_ledger_entries_" if store.engine.dialect.name == "postgresql" else ""
         assert names == {
             "credit_accounts": [
@@ -188,18 +188,18 @@ def test_0007_turns_every_balance_into_one_grant_and_loyalty_lots_into_points_gr
         assert store.verify().ok
 
 
-# -- 0010: debt, from a database the previous version filled -------------------------------------
+# -- 0011: debt, from a database the previous version filled -------------------------------------
 
 
-def test_0010_adds_a_zero_debt_to_every_account_and_entry_and_verify_passes(
+def test_0011_adds_a_zero_debt_to_every_account_and_entry_and_verify_passes(
     fresh_url: str,
 ) -> None:
     with Store.from_url(fresh_url) as store:
         upgrade(store.engine, "0006")
         _fill_like_0006(store.engine)
-        upgrade(store.engine, "0009")
+        upgrade(store.engine, "0010")
         store.upgrade()
-        assert current_revision(store.engine) == head_revision() == "0010"
+        assert current_revision(store.engine) == head_revision() == "0011"
         report = store.verify()
         assert report.ok, report.problems
         a, e = db.credit_accounts, db.ledger_entries

@@ -1,7 +1,7 @@
-"""Debt migration 0010: a refund clawback may take a balance below zero, as a recorded debt.
+"""Debt migration 0011: a refund clawback may take a balance below zero, as a recorded debt.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 - ``credit_accounts`` gets ``debt`` (0 for every existing balance); ``CHECK (balance >= 0)``
   becomes ``CHECK (debt >= 0)`` and ``CHECK (balance + debt >= 0)``: a balance is below zero
@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision: str | None = "0009"
+revision = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
