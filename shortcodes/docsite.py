@@ -87,11 +87,14 @@ def config_tables() -> list[Keys]:
 
     order: list[Keys] = []
     for section in SECTIONS:
-        order += [
+        inside = [
             keys
             for where, keys in TABLES.items()
-            if where in (section, f"[[{section}]]") or where.startswith(f"{section}.")
+            if where in (section, f"[[{section}]]")
+            or where.startswith((f"{section}.", f"[[{section}."))
         ]
+        # The section's own table first: a table inside it is written after it in TOML.
+        order += sorted(inside, key=lambda keys: keys.where not in (section, f"[[{section}]]"))
     missing = set(TABLES) - {keys.where for keys in order} - {SECTIONS.where}
     if missing:  # a table declared outside every section: the page would not show it
         raise ValueError(f"site.toml tables outside any section: {sorted(missing)}")

@@ -26,7 +26,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from shortcodes.automations import executor, sync
+from shortcodes.automations import executor, release, sync
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.store import schema as db
@@ -64,10 +64,13 @@ class Dispatcher:
     clock: Callable[[], float] = time.time
 
     def kinds(self) -> list[str]:
-        """The event kinds some rule listens to, or some ``[[sync]]`` peer is sent."""
+        """The event kinds some rule listens to, or some ``[[sync]]`` peer is sent (and the
+        tag changes that pause and resume drips, when the site has one)."""
         found: set[str] = set(self.config.sync.kinds())
         for rule in self.config.rules.values():
             found.update(_EVENT_KINDS.get(rule.trigger.kind, (rule.trigger.kind,)))
+            if rule.drip is not None:
+                found.update(release.ACCESS_EVENTS)
         return sorted(found)
 
     def dispatch(self, tx: Tx, limit: int = 2000) -> int:
@@ -93,6 +96,7 @@ class Dispatcher:
                 starts.append(start)
                 owners.append(n)
             self.seen = max(self.seen, int(event.id))
+            release.settle_events(tx, self.config, event)
         runs = [0] * len(rows)
         for n, started in zip(owners, executor.start_runs(tx, self.config, starts), strict=True):
             runs[n] += started
@@ -105,13 +109,22 @@ class Dispatcher:
         return len(rows)
 
     def starts(self, tx: Tx, event: Row[Any]) -> list[executor.RunStart]:
-        """The runs ``event`` triggers (one per matching rule; replays are skipped later)."""
+        """The runs ``event`` triggers (one per matching rule; replays are skipped later). A
+        matching drip rule starts the contact's drip here (once: see ``release.start``)."""
         if event.contact_id is None:
             return []
         trigger = {"event": event.kind, "event_id": int(event.id), **dict(event.data)}
         cause = event.data.get("cause")
         cause = cause if isinstance(cause, dict) else {}
         prior = tuple(str(name) for name in cause.get("chain", ()))
+        matched = [
+            rule
+            for rule in self.config.rules.values()
+            if (rule.retrigger or cause.get("rule") != rule.name) and _matches(tx, rule, event)
+        ]
+        for rule in matched:
+            if rule.drip is not None:
+                release.start(tx, self.config, rule, int(event.contact_id), event.created_at)
         return [
             executor.RunStart(
                 rule,
@@ -121,8 +134,8 @@ class Dispatcher:
                 int(event.id),
                 (*prior, rule.name),
             )
-            for rule in self.config.rules.values()
-            if (rule.retrigger or cause.get("rule") != rule.name) and _matches(tx, rule, event)
+            for rule in matched
+            if rule.drip is None or rule.steps
         ]
 
 
@@ -155,7 +168,7 @@ def _unmarked(tx: Tx, kinds: list[str], low: int, limit: int) -> list[Any]:
     e, m = db.events, db.auto_event_marks
     marked = exists().where(m.c.event_id == e.c.id)
     query = (
-        select(e.c.id, e.c.kind, e.c.contact_id, e.c.data)
+        select(e.c.id, e.c.kind, e.c.contact_id, e.c.data, e.c.created_at)
         .where(and_(e.c.id > low, e.c.kind.in_(kinds), ~marked))
         .order_by(e.c.id)
         .limit(limit)
@@ -193,7 +206,7 @@ def _matches(tx: Tx, rule: Rule, event: Row[Any]) -> bool:
         return bool(event.kind == "credits_expiring" and data.get("rule") == rule.name)
     if event.kind != trigger.kind:
         return False
-    checks = {"tag": "tag", "product": "product", "name": "name", "stage": "to"}
+    checks = {"tag": "tag", "product": "product", "name": "name", "stage": "to", "item": "item"}
     for arg, key in checks.items():
         wanted = trigger.args.get(arg)
         if wanted is not None and str(data.get(key, "")).casefold() != str(wanted).casefold():

@@ -10,14 +10,15 @@ back, but no row is left behind).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from shortcodes.automations import executor
+from shortcodes.automations import executor, release
+from shortcodes.automations.drip import active_text
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.errors import UnknownAction
 from shortcodes.store import Store, contacts
@@ -43,15 +44,18 @@ class TimelineItem:
 
 @dataclass
 class Preview:
-    """A rule's dry run for one contact."""
+    """A rule's dry run for one contact (for a drip rule, its drip timeline: ``drip``)."""
 
     rule: str
     email: str
     branch: str
     items: list[TimelineItem] = field(default_factory=list)
+    drip: DripTimeline | None = None
 
     def lines(self) -> list[str]:
         """The human-readable timeline."""
+        if self.drip is not None:
+            return self.drip.lines(self.rule, self.email)
         head = f"rule {self.rule} for {self.email}: "
         if not self.items:
             return [
@@ -89,7 +93,8 @@ def _offset(delta: timedelta) -> str:
 
 
 def preview(store: Store, config: AutomationConfig, rule_name: str, contact: int | str) -> Preview:
-    """Dry-run ``rule_name`` for ``contact`` (see the module docstring)."""
+    """Dry-run ``rule_name`` for ``contact`` (see the module docstring); a drip rule's preview is
+    its drip timeline (:func:`drip_timeline`)."""
     rule = config.rules.get(rule_name)
     if rule is None:
         known = ", ".join(config.rules) or "none"
@@ -118,6 +123,8 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
     email = tx.conn.execute(
         select(db.contacts.c.email).where(db.contacts.c.id == contact_id)
     ).scalar_one()
+    if rule.drip is not None:
+        return Preview(rule.name, email, "drip", drip=drip_timeline(tx, config, rule, contact_id))
     trigger = {"event": rule.trigger.kind, "preview": True, **dict(rule.trigger.args)}
     run_id = executor.start_run(tx, config, rule, contact_id, f"preview:{rule.name}", trigger)
     assert run_id is not None  # the rolled-back transaction cannot hold an earlier preview
@@ -224,3 +231,157 @@ def _describe(kind: str, data: Any) -> str:
     if kind == "stage_changed":
         return f"stage: {data['from']} -> {data['to']}"
     return ""
+
+
+# -- drips -------------------------------------------------------------------------------------
+
+#: How far ahead a drip preview looks (a calendar item years away is still shown).
+DRIP_HORIZON = timedelta(days=3660)
+_DRIP_WORDS = {
+    "drip_started": "started",
+    "drip_paused": "paused: access lapsed",
+    "drip_resumed": "resumed: access is back",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DripMoment:
+    """One change of a member's drip: when, the active time then, what, and its effects."""
+
+    at: datetime
+    active: timedelta
+    what: str
+    effects: tuple[str, ...] = ()
+    #: False for what happened already (the member's history), True for the dry run's future.
+    projected: bool = False
+
+
+@dataclass
+class DripTimeline:
+    """A member's drip: its history and, from now, what would happen if nothing else changed."""
+
+    now: datetime
+    started: datetime | None
+    moments: list[DripMoment] = field(default_factory=list)
+    #: The items still waiting when the simulation ends (paused, or past the horizon).
+    waiting: tuple[str, ...] = ()
+    total: int = 0
+    conditions_met: bool = True
+
+    def lines(self, rule: str, email: str) -> list[str]:
+        """The human-readable timeline: history, then the projection, then what still waits."""
+        past = [m for m in self.moments if not m.projected]
+        if not self.conditions_met:
+            return [f"drip {rule} for {email}: conditions not met; the drip would not start"]
+        head = f"drip {rule} for {email}: " + (
+            f"started {self.started:%Y-%m-%d %H:%M}; as of {self.now:%Y-%m-%d %H:%M}"
+            if past
+            else f"not started; if it started now ({self.now:%Y-%m-%d %H:%M})"
+        )
+        out = [head, *_moment_lines(past)]
+        future = [m for m in self.moments if m.projected]
+        if past and future:
+            out.append("  then, if access changes no further:")
+        out += _moment_lines(future)
+        released = self.total - len(self.waiting)
+        if not self.waiting:
+            out.append(f"  all {self.total} items released")
+        else:
+            out.append(
+                f"  {released} of {self.total} items released; waiting for access to return: "
+                + ", ".join(self.waiting)
+            )
+        return out
+
+
+def _moment_lines(moments: list[DripMoment]) -> list[str]:
+    out = []
+    for m in moments:
+        out.append(f"  {m.at:%Y-%m-%d %H:%M}  active {active_text(m.active):>6}  {m.what}")
+        out.extend(f"{'':>35}{effect}" for effect in m.effects)
+    return out
+
+
+def drip_timeline(tx: Tx, config: AutomationConfig, rule: Rule, contact_id: int) -> DripTimeline:
+    """The member's drip of ``rule``: its recorded history, then the worker's real steps run at
+    each future settle point (a release, the end of a grant) inside the caller's rolled-back
+    transaction, starting the drip now when it has not started."""
+    assert rule.drip is not None
+    moments = [
+        _moment(config, kind, data, (), projected=False)
+        for _, kind, data in release.history(tx, rule, contact_id)
+    ]
+    timeline = DripTimeline(tx.now, None, moments, total=len(rule.drip.items))
+
+    def start(at: Tx) -> bool:
+        return release.start(at, config, rule, contact_id, at.now)
+
+    def advance(at: Tx) -> bool:
+        release.advance_member(at, rule, contact_id)
+        return True
+
+    if release.status(tx, rule, contact_id) is None:
+        timeline.conditions_met = _point(tx, config, rule, contact_id, timeline, start)
+        if not timeline.conditions_met:
+            return timeline
+    for _ in range(MAX_STEPS):
+        state = release.status(tx, rule, contact_id)
+        if state is None or state.next_at is None or state.next_at > tx.now + DRIP_HORIZON:
+            break
+        at = Tx(tx.conn, max(tx.now, state.next_at), tx.credit_fields)
+        _point(at, config, rule, contact_id, timeline, advance)
+    state = release.status(tx, rule, contact_id)
+    assert state is not None
+    timeline.started = state.started_at
+    timeline.waiting = tuple(i.name for i in rule.drip.items if i.name not in state.released)
+    return timeline
+
+
+def _point(
+    tx: Tx,
+    config: AutomationConfig,
+    rule: Rule,
+    contact_id: int,
+    timeline: DripTimeline,
+    work: Callable[[Tx], bool],
+) -> bool:
+    """Do ``work`` at ``tx.now``, run the item steps it queued, and add what it recorded."""
+    marks = _Marks.take(tx)
+    if not work(tx):
+        return False
+    s = db.auto_steps
+    while True:
+        row = tx.conn.execute(
+            executor.step_query()
+            .where((s.c.id > marks.step) & (s.c.status == "pending") & (s.c.due_at <= tx.now))
+            .order_by(s.c.due_at, s.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            break
+        executor.execute(tx, config, executor.StepRow.from_row(row), "preview", limit=1)
+    effects = tuple(_effects(tx, marks))
+    found = list(release.history(tx, rule, contact_id, marks.event))
+    for n, (_, kind, data) in enumerate(found):
+        last = n == len(found) - 1
+        timeline.moments.append(
+            _moment(config, kind, data, effects if last else (), projected=True)
+        )
+    return True
+
+
+def _moment(
+    config: AutomationConfig, kind: str, data: Any, effects: tuple[str, ...], *, projected: bool
+) -> DripMoment:
+    at = datetime.fromisoformat(str(data["at"]))
+    active = timedelta(microseconds=int(data.get("active_us", 0)))
+    what = _DRIP_WORDS.get(kind)
+    if what is None:
+        item = str(data.get("item"))
+        then = [
+            r.name
+            for r in config.rules_for("unlocked")
+            if str(r.trigger.args.get("item", item)).casefold() == item.casefold()
+        ]
+        what = f"unlocked {item}" + (f" (starts {', '.join(then)})" if then else "")
+    return DripMoment(at, active, what, effects, projected)

@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from shortcodes.automations.drip import Drip, load_drip
 from shortcodes.automations.sync import SyncConfig, load_sync
 from shortcodes.conditions import compile_condition
 from shortcodes.errors import ConditionSyntaxError
@@ -130,6 +131,14 @@ TRIGGERS: dict[str, TriggerKind] = {
         "`POST /hooks/events/<name>` named the contact (a CRM's own event).",
         "webhook('workshop-attended')",
     ),
+    "unlocked": TriggerKind(
+        (),
+        ("item",),
+        "A drip released the item named `item` (any item of any drip when left out) to the "
+        "contact: once per member and item (see `[rules.drip]`). The run's `trigger` holds "
+        "`item` and `drip`, which an email template can show.",
+        "unlocked('week-1')",
+    ),
 }
 RULE_KEYS = Keys(
     "[[rules]]",
@@ -160,10 +169,10 @@ RULE_KEYS = Keys(
         ),
         "steps": Key(
             "list of steps",
-            "what it does, in order; `wait` delays the rest",
+            "what it does, in order; `wait` delays the rest (required unless the rule has a "
+            "`drip`)",
             "",
             '[{ do = "credit", amount = 50 }]',
-            required=True,
         ),
         "otherwise": Key(
             "list of steps",
@@ -177,6 +186,12 @@ RULE_KEYS = Keys(
             "`[automations] max_chain`)",
             "false",
             "false",
+        ),
+        "drip": Key(
+            "table `[rules.drip]`",
+            "a drip sequence the trigger starts, once per member (table below)",
+            "",
+            "",
         ),
     },
 )
@@ -277,6 +292,8 @@ class Rule:
     description: str = ""
     #: Whether the rule's own effects may trigger it again (off: they never do).
     retrigger: bool = False
+    #: The drip sequence the trigger starts, if the rule has one.
+    drip: Drip | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +367,7 @@ def load_rules(
             raise node.named(rule.name).fail("another rule has this name", "name")
         rules[rule.name] = rule
         nodes[rule.name] = node.named(rule.name)
+    _check_drip_items(rules, nodes)
     check_loops(rules, nodes)
     sync = load_sync(root, settings.pop("site_id", None))
     return AutomationConfig(
@@ -416,15 +434,47 @@ def _rule(node: Node, terms: Terms) -> Rule:
         )
     trigger = _trigger(node.child("trigger"), terms)
     conditions = _conditions(node.child("conditions"))
-    if "steps" not in node:
-        raise node.fail("missing: every rule needs steps", "steps")
-    steps = _steps(node.child("steps"), terms, allow_empty=False)
+    drip = None
+    if "drip" in node:
+        drip = load_drip(node.child("drip"), terms, _applied_tag(trigger))
+    if "steps" not in node and drip is None:
+        raise node.fail("missing: every rule needs steps (or a drip)", "steps")
+    steps = _steps(node.child("steps", []), terms, allow_empty=drip is not None)
     otherwise = _steps(node.child("otherwise", []), terms, allow_empty=True)
     if otherwise and conditions is None:
         raise node.fail("'otherwise' steps need 'conditions' to be false", "otherwise")
     description = node.child("description").text(default="")
     retrigger = node.child("retrigger", False).check(vocab.flag)
-    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger)
+    return Rule(name, trigger, steps, otherwise, conditions, description, retrigger, drip)
+
+
+def _applied_tag(trigger: Trigger) -> str | None:
+    """The tag of a ``tag_applied`` trigger (a drip's default access), else None."""
+    return str(trigger.args["tag"]) if trigger.kind == "tag_applied" else None
+
+
+def _check_drip_items(rules: Mapping[str, Rule], nodes: Mapping[str, Node]) -> None:
+    """Drip item names are unique across the site, and ``unlocked(item)`` names one of them."""
+    owner: dict[str, tuple[str, str]] = {}
+    for rule in rules.values():
+        for index, item in enumerate(rule.drip.items if rule.drip else ()):
+            other, _ = owner.setdefault(item.name.casefold(), (rule.name, item.name))
+            if other != rule.name:
+                raise nodes[rule.name].fail(
+                    f"the drip of rule {other!r} has an item named {item.name!r} too; "
+                    "unlocked(item) must name one item",
+                    "drip",
+                    "items",
+                    index,
+                    "name",
+                )
+    for rule in rules.values():
+        wanted = rule.trigger.args.get("item") if rule.trigger.kind == "unlocked" else None
+        if wanted is not None and str(wanted).casefold() not in owner:
+            known = ", ".join(name for _, name in owner.values()) or "none: no rule has a drip"
+            raise nodes[rule.name].fail(
+                f"unlocked({wanted!r}) names no drip item (items: {known})", "trigger"
+            )
 
 
 def _no_name() -> str:
@@ -491,6 +541,8 @@ def _trigger_arg(kind: str, terms: Terms, name: str, value: Any) -> Any:
         return terms.tag(value)
     if name == "field":
         return vocab.field_name(value.strip() if isinstance(value, str) else value)
+    if name == "item":
+        return vocab.name(value.strip() if isinstance(value, str) else value, "a drip item's name")
     return vocab.text(value, name, vocab.MAX_TEXT).strip()
 
 
@@ -554,6 +606,8 @@ def _edges(rule: Rule, rules: Mapping[str, Rule]) -> list[tuple[int, str, str]]:
     says ``retrigger = true``, and then the author chose it (the run-time chain limit bounds it).
     """
     found = []
+    # A drip's releases are no edge: each happens once per member and item however often the
+    # drip is triggered, so a chain through one ends.
     for position, step in enumerate((*rule.steps, *rule.otherwise)):
         for effect in STEPS[step.kind].emits(step.args):
             for other in rules.values():

@@ -1,8 +1,9 @@
 """The automations worker: dispatch events, run due steps, move points, deliver the outbox.
 
 One pass (:meth:`Worker.run_once`) does, each in its own transactions: dispatch new events into
-rule runs, execute due steps in batches, make waiting points available and expire old ones,
-deliver due outbox messages. Killing the process at any moment loses nothing and doubles nothing:
+rule runs (and drip starts, pauses and resumes), release the drip items that are due (``release``),
+execute due steps in batches, make waiting points available and expire old ones, deliver due
+outbox messages. Killing the process at any moment loses nothing and doubles nothing:
 a batch of steps is one transaction (all of it happened, or none), and delivery is claimed
 before and recorded after sending (see ``outbox``).
 
@@ -31,7 +32,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from shortcodes.automations import batch, executor, loyalty
+from shortcodes.automations import batch, executor, loyalty, release
 from shortcodes.automations.dispatch import Dispatcher, record_expiring
 from shortcodes.automations.outbox import Delivery, process_alive, worker_id
 from shortcodes.automations.rules import AutomationConfig
@@ -50,6 +51,8 @@ class PassStats:
     """What one pass did."""
 
     dispatched: int = 0
+    #: Drip releases, pauses and resumes.
+    drips: int = 0
     steps: int = 0
     matured: int = 0
     expired: int = 0
@@ -59,12 +62,13 @@ class PassStats:
     @property
     def busy(self) -> bool:
         """True when the pass found any work (so the next pass should not sleep)."""
-        counts = (self.dispatched, self.steps, self.matured, self.expired, self.alerted)
-        return any((*counts, self.delivered))
+        counts = (self.dispatched, self.drips, self.steps, self.matured, self.expired)
+        return any((*counts, self.alerted, self.delivered))
 
     def add(self, other: PassStats) -> None:
         """Accumulate another pass's counts."""
         self.dispatched += other.dispatched
+        self.drips += other.drips
         self.steps += other.steps
         self.matured += other.matured
         self.expired += other.expired
@@ -153,6 +157,9 @@ class Worker:
         """One pass over every kind of work (see the module docstring)."""
         stats = PassStats()
         stats.dispatched = self.store.run_in_transaction(self.dispatcher.dispatch)
+        stats.drips = self.store.run_in_transaction(
+            lambda tx: release.advance_due(tx, self.config, self.batch)
+        )
         stats.steps = self.process_due()
         cfg = self.config.loyalty
         stats.matured = self.store.run_in_transaction(lambda tx: loyalty.mature(tx, cfg))

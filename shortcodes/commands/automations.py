@@ -132,7 +132,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_automations(settings_of(args).require_site())
     for rule in config.rules.values():
         cond = f" if {rule.conditions}" if rule.conditions else ""
-        print(f"{rule.name}: {rule.trigger.describe()}{cond} -> {len(rule.steps)} step(s)")
+        does = [f"{len(rule.steps)} step(s)"] if rule.steps or rule.drip is None else []
+        if rule.drip is not None:
+            access = " or ".join(rule.drip.access)
+            does.append(f"a drip of {len(rule.drip.items)} item(s) while holding {access}")
+        print(f"{rule.name}: {rule.trigger.describe()}{cond} -> {' and '.join(does)}")
     print(f"{len(config.rules)} rule(s) ok in {config.file}")
     return 0
 

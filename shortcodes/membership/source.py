@@ -225,7 +225,7 @@ def _header(
     node: tree_sitter.Node, index: dict[Path_, tuple[int, int]], arrays: dict[Path_, int]
 ) -> Path_:
     key_node = node.named_children[0]
-    path = _key_path(key_node)
+    path = _in_arrays(_key_path(key_node), arrays)
     if node.type == "table_array_element":
         count = arrays.get(path, 0)
         arrays[path] = count + 1
@@ -234,6 +234,18 @@ def _header(
     for end in range(1, len(path) + 1):
         index.setdefault(path[:end], _point(node))
     return path
+
+
+def _in_arrays(path: Path_, arrays: dict[Path_, int]) -> Path_:
+    """A header's key path with the index of each array of tables it goes through: in TOML,
+    ``[rules.drip]`` after ``[[rules]]`` is a table of the last ``[[rules]]`` element, whose
+    values are at ``("rules", N, "drip")``."""
+    out: Path_ = ()
+    for part in path[:-1]:
+        out = (*out, part)
+        if out in arrays:
+            out = (*out, arrays[out] - 1)
+    return (*out, *path[-1:])
 
 
 def _pair(node: tree_sitter.Node, table: Path_, index: dict[Path_, tuple[int, int]]) -> None:

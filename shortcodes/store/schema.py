@@ -361,6 +361,38 @@ auto_deliveries = Table(
     Index(None, "outbox_id", "id"),
 )
 
+# Drip sequences (created by migration 0010): one row per member and drip rule, and one per
+# item released to them. ``drip_releases`` is keyed by (rule, contact, item), so an item is
+# released once whatever runs the worker or replays an event; ``drip_states`` keeps the position:
+# active time banked (microseconds) up to ``since``, whether access held then, and when the
+# worker must look next (``next_at``; NULL while paused or finished).
+drip_states = Table(
+    "drip_states",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("since", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("active_us", BigInteger, nullable=False),
+    Column("next_at", DateTime, nullable=True),
+    Column("status", String(20), nullable=False),
+    CheckConstraint("status IN ('running', 'paused', 'done')", name="status_known"),
+    CheckConstraint("active_us >= 0", name="active_nonnegative"),
+    Index(None, "next_at"),
+    Index(None, "contact_id"),
+)
+
+drip_releases = Table(
+    "drip_releases",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("item", String(100), primary_key=True),
+    Column("released_at", DateTime, nullable=False),
+    Column("active_us", BigInteger, nullable=False),
+)
+
 # Loyalty points are grants of the ``Points`` credit field (migration 0007); what grants cannot
 # say, the lifetime points that set the stage, is kept per contact here.
 loyalty_stages = Table(

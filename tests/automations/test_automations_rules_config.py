@@ -37,7 +37,7 @@ def test_unknown_trigger_names_the_rule_the_key_and_the_known_triggers() -> None
         "unknown trigger 'tag_appplied' (known triggers: tag_applied, tag_removed,"
         " payment_succeeded, payment_failed, refunded, field_above, balance_below,"
         " credits_expiring, stage_changed,"
-        " referral_made, referral_approved, login, webhook)"
+        " referral_made, referral_approved, login, webhook, unlocked)"
     )
     assert str(exc).startswith("site.toml:9:1: rules.r1.trigger: ")
 
@@ -82,7 +82,7 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\n',
             "rules.a.steps",
-            "missing: every rule needs steps",
+            "missing: every rule needs steps (or a drip)",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = []\n',
@@ -127,7 +127,7 @@ def test_a_bad_duration_is_refused_with_the_rule_and_key(bad: str) -> None:
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nwhen = "x"\nsteps = [{ do = "wait", for = "1d" }]\n',
             "rules.a.when",
-            "unknown key 'when' (expected one of: conditions, description, name, otherwise, retrigger, steps, trigger)",
+            "unknown key 'when' (expected one of: conditions, description, drip, name, otherwise, retrigger, steps, trigger)",
         ),
         (
             '[[rules]]\nname = "a"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n[[rules]]\nname = "A"\ntrigger = "login"\nsteps = [{ do = "wait", for = "1d" }]\n',

@@ -89,8 +89,11 @@ def test_each_trigger_is_documented_with_an_example_that_loads(name: str) -> Non
     trigger = TRIGGERS[name]
     assert trigger.doc
     assert trigger.example.startswith(f"{name}(")
+    # unlocked(item) names an item of some drip: the example's item is the drip example's.
+    drip = '[[rules]]\nname = "drip"\ntrigger = "login"\ndrip = { access = ["VIP"], items = [{ name = "week-1" }] }\n'
     _check(
-        f'[[rules]]\nname = "example"\ntrigger = "{trigger.example}"\nsteps = [{STEPS["credit"].example}]\n'
+        (drip if name == "unlocked" else "")
+        + f'[[rules]]\nname = "example"\ntrigger = "{trigger.example}"\nsteps = [{STEPS["credit"].example}]\n'
     )
 
 

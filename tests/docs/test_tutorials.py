@@ -43,6 +43,7 @@ STRIPE = {"STRIPE_SECRET_KEY": "sk_test_tutorials", "STRIPE_WEBHOOK_SECRET": se.
 SCENARIOS = {
     "all-access",
     "credit-catalog",
+    "drip-that-pauses",
     "lending-library",
     "loyalty-club",
     "monthly-credits",
@@ -321,6 +322,74 @@ def test_all_access_opens_every_course_without_credits_and_purchases_outlive_it(
     st.remove_tag(ann, "All Access")
     assert "Lesson one: the kiln." in visitor.get("/courses/raku")
     assert st.balance(ann) == 0
+
+
+@pytest.fixture
+def drip(tmp_path: Path, db_url: str) -> Iterator[Flask]:
+    yield from app_for("drip-that-pauses", tmp_path, db_url)
+
+
+def test_drip_that_pauses_counts_only_paid_weeks_and_never_resends(
+    drip: Flask, tmp_path: Path
+) -> None:
+    from shortcodes.automations import preview
+
+    clock = MovableClock()
+    st = store(drip)
+    st.clock = clock
+    ann, visitor = member(drip, "ann@example.com", "Ann")
+
+    def run(**delta: float) -> None:
+        clock.advance(**delta)
+        worker(drip, tmp_path).run(until_idle=True, sleep=lambda _s: None)
+
+    def paid(n: int) -> None:
+        post_hook(drip, "payments/succeeded", SECRET, {"event_id": f"paid-{n}", "contact": ann,
+                  "product": "wheel-monthly", "payment_id": f"p-{n}"})  # fmt: skip
+
+    paid(1)
+    run()
+    assert "Week one: centering the clay." in visitor.get("/week-1")
+    visitor.get("/week-2", status=403)
+    run(days=7)
+    assert "Week two" in visitor.get("/week-2")
+    post_hook(drip, "payments/failed", SECRET,
+              {"event_id": "failed-1", "contact": ann, "product": "wheel-monthly"})  # fmt: skip
+    run()
+    assert "Wheel Member" not in tags(drip, ann)
+    run(days=20)  # 28 January: twenty unpaid days count for nothing
+    assert "Wheel Week 3" not in tags(drip, ann)
+    paid(2)
+    run(days=7, minutes=-1)
+    assert visitor.login("ann@example.com", PASSWORD).status_code == 303  # a 14-day session
+    visitor.get("/week-3", status=403)
+    run(minutes=1)  # 4 February: fourteen paid days
+    assert "Week three" in visitor.get("/week-3")
+    state = drip.extensions["shortcodes"]
+    lines = preview(st, state.automations, "wheel-lessons", ann).lines()
+    assert lines[3:6] == [
+        "  2026-01-08 12:00  active     7d  unlocked week-2 (starts lesson-email)",
+        "  2026-01-08 12:00  active     7d  paused: access lapsed",
+        "  2026-01-28 12:00  active     7d  resumed: access is back",
+    ]
+    assert lines[-3:] == [
+        "  2026-02-14 18:00  active  24d6h  unlocked studio-night (starts lesson-email)",
+        "                                   tag applied: Open Studio Night",
+        "  all 4 items released",
+    ]
+    run(days=10, hours=6)  # 14 February, 18:00
+    assert "Open Studio Night" in tags(drip, ann)
+    mails = sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    subjects = [
+        line for m in mails for line in m.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Subject:")
+    ]  # fmt: skip
+    assert subjects == [
+        "Subject: Now open: week-1",
+        "Subject: Now open: week-2",
+        "Subject: Now open: week-3",
+        "Subject: Now open: studio-night",
+    ]
 
 
 # -- several sites in sync: two real servers on loopback ---------------------------------------
