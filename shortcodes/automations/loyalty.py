@@ -122,9 +122,10 @@ def changed(cfg: LoyaltyConfig) -> expiry.Changed:
 
 
 def _record(tx: Tx, cfg: LoyaltyConfig, contact_id: int) -> None:
-    lifetime = _lifetime(tx.conn, contact_id)
-    stage = cfg.stage_for(lifetime)
     row = _stage_row(tx.conn, contact_id)
+    # Points earned before grants existed (migration 0009 keeps them as the baseline).
+    lifetime = _lifetime(tx.conn, contact_id) + (0 if row is None else int(row.baseline))
+    stage = cfg.stage_for(lifetime)
     before = cfg.stage_for(0) if row is None else row.stage
     # Stages never fall back: expiry lowers points, never lifetime (only started grants count).
     t = db.loyalty_stages

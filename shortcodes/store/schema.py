@@ -419,6 +419,9 @@ loyalty_stages = Table(
     Column("lifetime", BigInteger, nullable=False),
     Column("stage", String(60), nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Lifetime points from before grants existed, that no grant move records (migration 0009):
+    # lifetime = baseline + every loyalty point that entered the balance since.
+    Column("baseline", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("lifetime >= 0", name="nonnegative"),
 )
 

@@ -188,6 +188,30 @@ def test_0007_turns_every_balance_into_one_grant_and_loyalty_lots_into_points_gr
         assert store.verify().ok
 
 
+def test_0009_keeps_the_lifetime_points_of_lots_no_grant_records_so_stages_never_fall(
+    fresh_url: str,
+) -> None:
+    from shortcodes.automations import loyalty
+    from shortcodes.automations.rules import LoyaltyConfig
+
+    with Store.from_url(fresh_url) as store:
+        upgrade(store.engine, "0006")
+        _fill_like_0006(store.engine)
+        with store.engine.begin() as conn:  # a Silver member: 600 points earned, 40 left
+            conn.execute(text("UPDATE loyalty_accounts SET lifetime = 600, stage = 'Silver'"))
+        store.upgrade()
+        cfg = LoyaltyConfig()
+        store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, 1, 10, "k", wait="now"))
+        summary = store.run_in_transaction(lambda tx: loyalty.summary(tx.conn, cfg, 1, tx.now))
+        assert (summary.available, summary.lifetime, summary.stage) == (50, 610, "Silver")
+        with store.engine.connect() as conn:
+            kinds = [k for (k,) in conn.execute(text("SELECT kind FROM events ORDER BY id"))]
+            referrals = inspect(conn).get_columns("loyalty_referrals")
+        assert "stage_changed" not in kinds
+        assert {c["name"]: c["nullable"] for c in referrals}["approved_at"] is True
+        assert store.verify().ok
+
+
 # -- 0011: debt, from a database the previous version filled -------------------------------------
 
 
