@@ -354,10 +354,15 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
     Pathological("<: stand-ins in value", lambda n: '[b x="' + "<:" * n + '"]', 50_000, False),
     Pathological('unknown names [x "a" (never read)', lambda n: '[x "a" ' * n + "]", 20_000, True),
     Pathological("quoted [b] past the last ]", lambda n: '[a "[b]' * n + " v" * n, 10_000, False),
+    # Readings that fail across a long stretch (each opener falls back to WordPress's first "]").
+    Pathological('quoted "[]" never followed by ]', lambda n: '[b "[]" ' * n, 20_000, False),
+    Pathological("[b x=1 openers, then [/c]", lambda n: "[b x=1 " * n + "[/c]", 20_000, False),
     # HTML contexts (shortcodes/html.py): constructs that never end, and many attribute values.
     Pathological("unclosed <!-- repeated", lambda n: "<!-- [b] " * n, 20_000, False),
     Pathological('unclosed quote <a title="', lambda n: '<a title="[b] ' * n, 20_000, False),
     Pathological('many <a title="[b]">', lambda n: '<a title="[b]">x</a>' * n, 10_000, False),
+    Pathological("bogus comments </[b] never ended", lambda n: "</[b] " * n, 20_000, True),
+    Pathological("empty comments <!-->[b]", lambda n: "<!-->[b] " * n, 20_000, False),
     Pathological("typo pairs [gatde]x[/gatde]", lambda n: "[gatde]x[/gatde]" * n, 10_000, False),
     # Author inputs besides rendering (issue 14): lint and the host's Markdown step.
     Pathological("lint: unclosed gates [a]", lambda n: "[a]x " * n, 10_000, False, "lint"),
@@ -365,6 +370,16 @@ PATHOLOGICAL: tuple[Pathological, ...] = (
     Pathological("lint: stray closers [/a]", lambda n: "[/a]x " * n, 10_000, False, "lint"),
     Pathological("lint: unfinished [b x", lambda n: "[b x " * n, 10_000, False, "lint"),
     Pathological("lint: near-miss names [bb]", lambda n: "[bb]x " * n, 10_000, False, "lint"),
+    Pathological(
+        'lint: quoted "[]" never followed by ]', lambda n: '[b "[]" ' * n, 10_000, False, "lint"
+    ),
+    Pathological(
+        "markdown: [b x=1 openers, then [/c]",
+        lambda n: "[b x=1 " * n + "[/c]",
+        10_000,
+        False,
+        "markdown",
+    ),
     Pathological("markdown: [a x never closed", lambda n: "[a x " * n, 10_000, False, "markdown"),
     Pathological("markdown: lone [", lambda n: "[ " * n, 10_000, False, "markdown"),
     Pathological("markdown: tags [a]x[/a]", lambda n: "[a]x[/a]\n" * n, 10_000, False, "markdown"),

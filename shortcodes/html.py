@@ -4,9 +4,10 @@ Pages are HTML, and a shortcode's output is escaped for element content. Some pl
 not run shortcodes at all, and attribute values need their own escaping (spec/syntax.md, "HTML
 around shortcodes"). :func:`html_regions` finds those places in one left-to-right pass:
 
-* ``SKIP``: HTML comments, CDATA, the content of ``<script>`` and ``<style>``, event-handler
-  (``on*``), ``style`` and ``srcdoc`` attribute values, and the inside of a tag outside its
-  attribute values (``<div [x]>``). A shortcode there is left as text and lint says so.
+* ``SKIP``: HTML comments (and what browsers read as comments: ``<!x>``, ``<?x>``, ``</[x]>``),
+  CDATA, the content of ``<script>`` and ``<style>``, event-handler (``on*``), ``style`` and
+  ``srcdoc`` attribute values, and the inside of a tag outside its attribute values
+  (``<div [x]>``). A shortcode there is left as text and lint says so.
 * ``ATTR``: an ordinary attribute value. Shortcodes run there, each one's output escaped for an
   attribute (:func:`attribute_text`), and they pair only with each other (a value is closed
   where it ends, like an element's content).
@@ -48,7 +49,7 @@ SAFE_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 # shortcodes in them. Possessive loops whose alternatives start differently, and an unquoted
 # look ahead that stops at the next "<": linear.
 _START: Final = re.compile(
-    r"<(?:(!--)|(!\[CDATA\[)|([A-Za-z][^\s/<>\x01]*+)"
+    r"<(?:(!--)|(!\[CDATA\[)|(!|/(?![A-Za-z])|\?)|([A-Za-z][^\s/<>\x01]*+)"
     r"""(?:(?<=[sS][cC][rR][iI][pP][tT])|(?<=[sS][tT][yY][lL][eE])|(?=(?:[^<>"'\x01]++|"[^"\x01]*+"|'[^'\x01]*+')*+[\x01"'<])))"""
 )
 # In a tag: the end, or an attribute name and the quote its value opens with ("" if unquoted),
@@ -83,18 +84,26 @@ def html_regions(text: str) -> list[Region]:
         if m is None:
             return out
         if m.group(1):
-            pos = _skip_until(text, m, "-->", "an HTML comment", out)
+            # From just after "<!": "<!-->" and "<!--->" are whole (empty) comments.
+            pos = _skip_until(text, m, "-->", "an HTML comment", out, m.start() + 2)
         elif m.group(2):
             pos = _skip_until(text, m, "]]>", "a CDATA section", out)
+        elif m.group(3) is not None:
+            # "<!x", "<?x" and "</" without a letter: what browsers read as a (bogus) comment,
+            # up to the next ">", and what WordPress's HTML split leaves alone too.
+            pos = _skip_until(text, m, ">", "an HTML comment", out)
         else:
             pos = _tag(text, m, out)
         if pos < 0:
             return out
 
 
-def _skip_until(text: str, m: re.Match[str], end: str, what: str, out: list[Region]) -> int:
-    """A comment or CDATA section: SKIP to its end (the page's end if it never ends)."""
-    close = text.find(end, m.end())
+def _skip_until(
+    text: str, m: re.Match[str], end: str, what: str, out: list[Region], at: int = -1
+) -> int:
+    """A comment or CDATA section: SKIP to its end (the page's end if it never ends), looking
+    for ``end`` from ``at`` (by default where ``m`` ends)."""
+    close = text.find(end, m.end() if at < 0 else at)
     stop = len(text) if close < 0 else close + len(end)
     out.append(Region(m.start(), stop, "skip", what))
     return -1 if close < 0 else stop
@@ -102,7 +111,7 @@ def _skip_until(text: str, m: re.Match[str], end: str, what: str, out: list[Regi
 
 def _tag(text: str, m: re.Match[str], out: list[Region]) -> int:
     """An opening tag: its attribute values and the rest of the tag; a raw-text element's body."""
-    name = m.group(3).lower()
+    name = m.group(4).lower()
     what = f"the tag <{name}>"
     pos = m.end()
     skip_from = m.start()

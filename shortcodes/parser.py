@@ -42,6 +42,7 @@ def _terminal(start: str, name: str) -> str:
 
 _NAME = _terminal("tag", "TAG_NAME")
 _BODY = _terminal("tag", "TAG_BODY")
+_WP_BODY = _terminal("tag", "WP_BODY")
 
 #: Where a tag may start: ``[`` or ``[/`` and a name. Group 1 is the slash, group 2 the name.
 #: Only candidates whose name is registered are read further, so an unknown ``[word ...`` never
@@ -50,6 +51,22 @@ CANDIDATE_RE: Final = re.compile(rf"\[(/?)({_NAME})")
 
 #: The rest of an opening tag after its name: group 1 the attribute text, group 2 the slash.
 OPEN_REST_RE: Final = re.compile(rf"({_BODY})?(/)?\]")
+
+#: The same, read as WordPress reads it (to the first "]"): when OPEN_REST_RE finds no end.
+WP_REST_RE: Final = re.compile(rf"({_WP_BODY})?(/)?\]")
+_WP_BODY_RE: Final = re.compile(_WP_BODY)
+
+
+def _loop_step(pattern: str) -> str:
+    """The alternation inside a possessive loop ``(?:...)++``: one step of the loop."""
+    if not (pattern.startswith("(?:") and pattern.endswith(")++")):  # pragma: no cover
+        raise LookupError(f"grammar.lark: TAG_BODY is not a (?:...)++ loop: {pattern!r}")
+    return pattern[3:-3]
+
+
+#: One step of TAG_BODY's possessive loop: its alternation, matched once (see _OpenReader).
+_BODY_STEP_RE: Final = re.compile(_loop_step(_BODY))
+_SHUT_RE: Final = re.compile(r"(/)?\]")
 
 _ATTR_KINDS: Final = ("NAMED_DQ", "NAMED_SQ", "NAMED_BARE", "POS_DQ", "POS_SQ", "POS_BARE")
 
@@ -104,25 +121,30 @@ def _trie(names: list[str]) -> str:
     return "|".join(branches)
 
 
-_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+_PATTERNS: dict[tuple[str, ...], tuple[re.Pattern[str], re.Pattern[str]]] = {}
 
 
 def tag_pattern(names: Collection[str]) -> re.Pattern[str]:
-    """:func:`registry_pattern` for ``names``, cached per registry.
+    """:func:`registry_pattern` for ``names``, cached per registry."""
+    return _patterns(names)[0]
+
+
+def _patterns(names: Collection[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The registry's scanner regex and its head-only twin (``head=True``), cached per registry.
 
     The key is the names in their order, a tuple: several times cheaper to build, hash and
     compare than a frozenset of them, which a short snippet notices.
     """
     key = tuple(names)
-    pattern = _PATTERNS.get(key)
-    if pattern is None:
+    patterns = _PATTERNS.get(key)
+    if patterns is None:
         if len(_PATTERNS) >= 64:
             _PATTERNS.clear()
-        pattern = _PATTERNS[key] = registry_pattern(key)
-    return pattern
+        patterns = _PATTERNS[key] = (registry_pattern(key), registry_pattern(key, head=True))
+    return patterns
 
 
-def registry_pattern(names: Collection[str]) -> re.Pattern[str]:
+def registry_pattern(names: Collection[str], head: bool = False) -> re.Pattern[str]:
     """The scanner's regex for one set of registered names: a candidate and, for a registered
     name, the whole tag in the same match (one regex step for the common tag, not two).
 
@@ -130,21 +152,21 @@ def registry_pattern(names: Collection[str]) -> re.Pattern[str]:
     by no name character, so it is the whole spelled name), group 4 the attribute text, group
     5 the slash, group 6 its ``]``. Any other opener: group 7 its spelled name, and nothing
     after it is read, so an unknown ``[word ...`` never hides the tags written inside it.
+    With ``head=True`` nothing after a registered name is read either (groups 4-6 never match).
     """
     valid = sorted(name for name in names if NAME_RE.fullmatch(name))
     try:
-        return _tag_re(_trie(valid) if valid else "(?!)")
+        return _tag_re(_trie(valid) if valid else "(?!)", head)
     except RecursionError:
         # Hundreds of names, each a prefix of the next, nest the trie too deep for ``re``:
         # a flat alternation matches the same names (the lookahead makes each one whole).
-        return _tag_re("|".join(map(re.escape, valid)))
+        return _tag_re("|".join(map(re.escape, valid)), head)
 
 
-def _tag_re(registered: str) -> re.Pattern[str]:
+def _tag_re(registered: str, head: bool = False) -> re.Pattern[str]:
     """The pattern :func:`registry_pattern` describes, for a given alternation of names."""
-    return re.compile(
-        rf"\[(?:/({_NAME})(\])?|({registered})(?!{_NAME})(?:({_BODY})?(/)?(\]))?|({_NAME}))"
-    )
+    rest = "(?!)()()()" if head else rf"({_BODY})?(/)?(\])"
+    return re.compile(rf"\[(?:/({_NAME})(\])?|({registered})(?!{_NAME})(?:{rest})?|({_NAME}))")
 
 
 #: One scanned tag: (start, end, name, closing, attribute text, where it starts, self-closing).
@@ -169,38 +191,59 @@ def scan(
     # within this bound every match is the one the grammar's lexer makes on the whole page.
     line_end = text.find("\n", last)
     endpos = len(text) if line_end < 0 else line_end
-    pattern = tag_pattern(names)
+    fast, head = _patterns(names)
+    reader = _OpenReader(text, endpos)
     pos = 0
-    while True:
-        for m in pattern.finditer(text, pos, endpos):
+    while pos <= last:
+        # Where a tag's reading failed, the tags up to where it stopped are read step by step
+        # (head only, then _OpenReader), so no two readings scan the same stretch to its end.
+        slow = pos < reader.slow_until
+        for m in (head if slow else fast).finditer(text, pos, endpos):
             if m.start() > last:
                 return
+            if slow and m.start() >= reader.slow_until:
+                pos = m.start()
+                break  # past the stretch: back to the one-match-per-tag pattern
             closer, closed, name, body, slash, shut, spelled = m.groups()
-            if name is not None:  # a registered name: the pattern read the whole tag
-                if shut is not None:
-                    start, end = m.span()
-                    body_at = start + 1 + len(name)
-                    yield start, end, name, False, body or "", body_at, slash is not None
-            elif closer is not None:
+            if closer is not None:
                 if closed is not None and closer in names:
                     start, end = m.span()
                     yield start, end, closer, True, "", end, False
+                continue
+            if name is not None and shut is not None:  # the pattern read the whole tag
+                start, end = m.span()
+                yield start, end, name, False, body or "", start + 1 + len(name), slash is not None
+                continue
+            if name is not None:  # registered, but its reading did not end: read it again
+                tag = _opener(reader, m.start(), name, len(name))
             else:
-                tag = _prefixed_tag(text, m.start(), spelled, names, endpos, unknown)
-                if tag is not None:
-                    yield tag
-                    pos = tag[1]
-                    break  # the tag ends past this match: search again from its end
+                tag = _prefixed_tag(reader, m.start(), spelled, names, unknown)
+            if tag is not None:
+                yield tag
+                pos = tag[1]
+                break  # the tag ends past this match: search again from its end
+            if not slow and reader.slow_until > m.end():
+                pos = m.end()
+                break  # a reading failed: the stretch it read is read step by step
         else:
             return
 
 
+def _opener(reader: _OpenReader, start: int, name: str, length: int) -> ScannedTag | None:
+    """The opening tag of registered ``name`` spelled at ``start`` (``length`` characters)."""
+    body_at = start + 1 + length
+    rest = reader.read(body_at)
+    if rest is None:
+        return None
+    end, body, slash = rest
+    return start, end, name, False, body, body_at, slash
+
+
 def _prefixed_tag(
-    text: str,
+    reader: _OpenReader,
     start: int,
     spelled: str,
     names: Collection[str],
-    endpos: int,
     unknown: Callable[[int, str], None] | None,
 ) -> ScannedTag | None:
     """The tag an unregistered spelled name makes if a registered name is a prefix of it
@@ -210,13 +253,70 @@ def _prefixed_tag(
         if unknown is not None:
             unknown(start, spelled)
         return None
-    resolved, length = found
-    body_at = start + 1 + length
-    rest = OPEN_REST_RE.match(text, body_at, endpos)
-    if rest is None:
+    return _opener(reader, start, *found)
+
+
+class _OpenReader:
+    """Reads the rest of opening tags (attribute text, slash, ``]``) in linear time overall.
+
+    The grammar's reading (OPEN_REST_RE) lets a closed quoted value hold ``]``; when it finds no
+    end, the tag is read as WordPress reads it (WP_REST_RE). A failed reading has scanned to an
+    unquoted ``[/name]`` or the end, and the next opener could scan the same stretch again: so
+    a failed reading is redone step by step (one TAG_BODY alternative at a time, the very steps
+    of its possessive loop), and every step's offset is remembered as ``dead``. Readings are
+    deterministic, so another reading that reaches a dead offset fails there too, and each
+    offset is stepped over by at most one failed reading. Likewise a failed WordPress reading
+    fails for every opener before where it stopped (``wp_dead_until``).
+    """
+
+    __slots__ = ("dead", "endpos", "slow_until", "text", "wp_dead_until")
+
+    def __init__(self, text: str, endpos: int) -> None:
+        self.text = text
+        self.endpos = endpos
+        self.dead: set[int] = set()
+        #: Openers before this offset are read step by step (a reading failed across them).
+        self.slow_until = 0
+        self.wp_dead_until = 0
+
+    def read(self, at: int) -> tuple[int, str, bool] | None:
+        """(end, attribute text, self-closing) of the opener whose name ends at ``at``."""
+        if at >= self.slow_until:
+            m = OPEN_REST_RE.match(self.text, at, self.endpos)
+            if m is not None:
+                return m.end(), m.group(1) or "", m.group(2) is not None
+        found = self._steps(at)
+        return found if found is not None else self._wordpress(at)
+
+    def _steps(self, at: int) -> tuple[int, str, bool] | None:
+        """The grammar's reading from ``at``, one step at a time, remembering a failure."""
+        text, endpos, dead = self.text, self.endpos, self.dead
+        pos = at
+        seen = []
+        while pos not in dead:
+            step = _BODY_STEP_RE.match(text, pos, endpos)
+            if step is None:
+                shut = _SHUT_RE.match(text, pos, endpos)
+                if shut is not None:
+                    return shut.end(), text[at:pos], shut.group(1) is not None
+                break
+            seen.append(pos)
+            pos = step.end()
+        dead.update(seen)
+        dead.add(pos)
+        self.slow_until = max(self.slow_until, pos)
         return None
-    body, slash = rest.group(1, 2)
-    return start, rest.end(), resolved, False, body or "", body_at, slash is not None
+
+    def _wordpress(self, at: int) -> tuple[int, str, bool] | None:
+        """WordPress's reading from ``at``: the attribute text runs to the first ``]``."""
+        if at < self.wp_dead_until:
+            return None
+        m = WP_REST_RE.match(self.text, at, self.endpos)
+        if m is not None:
+            return m.end(), m.group(1) or "", m.group(2) is not None
+        stop = _WP_BODY_RE.match(self.text, at, self.endpos)
+        self.wp_dead_until = stop.end() if stop is not None else at
+        return None
 
 
 def next_closer(text: str, name: str, start: int) -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from shortcodes.cli import main
+from shortcodes.environment import Environment
+from shortcodes.host.sitecheck import SiteFacts, check_page
 from tests.support.paths import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +33,9 @@ def _check(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_reports_every_kind_of_page_error_with_file_line_and_column() -> None:
-    """Front matter keys and values, typos, theme attribute types, unclosed gates, values that
-    must exist (actionset, tag, product, credit field, local URL) and HTML contexts, in order."""
+    """Front matter keys and values (the offer's shortcodes among them), typos, theme attribute
+    types, unclosed gates, values that must exist (actionset, tag, product, credit field, local
+    URL) and HTML contexts, in order."""
     done = _check()
     expected = (SITE / "expected.txt").read_text("utf-8")
     assert done.returncode == 1
@@ -51,8 +54,8 @@ def test_check_json_holds_the_same_findings() -> None:
     ]
     expected = (SITE / "expected.txt").read_text("utf-8").splitlines()
     assert [line.replace(f"{SITE}/", "") for line in lines] == expected
-    assert (document["ok"], document["errors"], document["warnings"]) == (False, 13, 1)
-    assert document["summary"]["pages"] == 7
+    assert (document["ok"], document["errors"], document["warnings"]) == (False, 15, 2)
+    assert document["summary"]["pages"] == 9
 
 
 def test_a_clean_site_exits_0_with_its_summary(
@@ -122,3 +125,14 @@ def test_schema_of_a_site_that_does_not_load_is_an_error_line(tmp_path: Path) ->
     )  # fmt: skip
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith(f"error: {tmp_path / 'site.toml'}:1:6: not valid TOML")
+
+
+def test_an_offers_findings_point_into_its_front_matter_line() -> None:
+    """The offer is checked like the body; its findings sit under its text on its line, also
+    when the key is indented and spaced from its colon."""
+    text = '---\naccess: Gold\n  offer :  [memb_actionset_button action_id="nope"]\n---\nbody\n'
+    facts = SiteFacts(tags=frozenset({"Gold"}))
+    assert [f.format() for f in check_page(Environment(), facts, text, "p.md")] == [
+        "p.md:3:35: error: front matter 'offer': [memb_actionset_button] action_id: "
+        "no actionset 'nope' in site.toml"
+    ]

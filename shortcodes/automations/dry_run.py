@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from shortcodes.automations import executor, release
+from shortcodes.automations.dispatch import Dispatcher
 from shortcodes.automations.drip import active_text
 from shortcodes.automations.rules import AutomationConfig, Rule
 from shortcodes.errors import UnknownAction
@@ -40,6 +41,9 @@ class TimelineItem:
     kind: str
     status: str
     effects: tuple[str, ...]
+    #: The rule whose run the step belongs to, when it is not the previewed rule (a run its
+    #: effects started: the chain a rule causes is part of what it does).
+    rule: str = ""
 
 
 @dataclass
@@ -77,7 +81,9 @@ class Preview:
         for item in self.items:
             when = item.at.strftime("%Y-%m-%d %H:%M")
             status = "" if item.status == "done" else f" [{item.status}]"
-            out.append(f"  {_offset(item.offset):>8}  {when}  step {item.idx} {item.kind}{status}")
+            what = f"step {item.idx} {item.kind}" if item.idx >= 0 else item.kind
+            by = f"rule {item.rule}: " if item.rule else ""
+            out.append(f"  {_offset(item.offset):>8}  {when}  {by}{what}{status}")
             out.extend(f"{'':>30}{effect}" for effect in item.effects)
         return out
 
@@ -132,23 +138,65 @@ def _simulate(tx: Tx, config: AutomationConfig, rule: Rule, contact: int | str) 
         select(db.auto_runs.c.data).where(db.auto_runs.c.id == run_id)
     ).scalar_one()["branch"]
     result = Preview(rule.name, email, branch)
+    runs = {run_id: ""}  # the runs followed -> their label ("" for the previewed rule)
+    dispatcher = Dispatcher(config)
     marks = _Marks.take(tx)
     for _ in range(MAX_STEPS):
-        step = _next_step(tx, run_id)
+        step = _next_step(tx, list(runs))
         if step is None:
             break
         at_tx = Tx(tx.conn, max(tx.now, step.due_at), tx.credit_fields)
         executor.execute(at_tx, config, step, "preview", limit=1)  # one step: its own effects
-        result.items.extend(_items(at_tx, run_id, marks, tx.now, step.id))
+        result.items.extend(_items(at_tx, runs[step.run.id], marks, tx.now, step.id))
+        result.items.extend(_chain(at_tx, config, dispatcher, marks, runs, tx.now))
         marks = _Marks.take(tx)
     return result
 
 
-def _next_step(tx: Tx, run_id: int) -> executor.StepRow | None:
+def _chain(
+    tx: Tx,
+    config: AutomationConfig,
+    dispatcher: Dispatcher,
+    marks: _Marks,
+    runs: dict[int, str],
+    start: datetime,
+) -> list[TimelineItem]:
+    """The runs the events of the step just simulated would start, as the worker's dispatcher
+    would start them (a rule is not started by its own effects unless it says ``retrigger``;
+    a chain longer than ``max_chain`` is refused by the loop guard): each started run is
+    followed from then on, each refusal is shown with the chain and the alert it sends."""
+    e = db.events
+    query = select(e.c.id, e.c.kind, e.c.contact_id, e.c.data, e.c.created_at)
+    events: list[Any] = list(tx.conn.execute(query.where(e.c.id > marks.event).order_by(e.c.id)))
+    before = _Marks.take(tx)
+    for event in events:
+        executor.start_runs(tx, config, dispatcher.starts(tx, event))
+    r = db.auto_runs
+    made = tx.conn.execute(
+        select(r.c.id, r.c.rule, r.c.status, r.c.message, r.c.data)
+        .where(r.c.id > max(runs))
+        .order_by(r.c.id)
+    ).all()
+    items = []
+    for run in made:
+        chain = " -> ".join(run.data.get("chain", ()))
+        if run.status == "failed":
+            effects = (run.message, *_effects(tx, before))
+            items.append(
+                TimelineItem(tx.now, tx.now - start, -1, "start", "refused", effects, run.rule)
+            )
+            continue
+        runs[int(run.id)] = run.rule
+        effects = (f"started by this chain: {chain}",) if chain else ()
+        items.append(TimelineItem(tx.now, tx.now - start, -1, "start", "done", effects, run.rule))
+    return items
+
+
+def _next_step(tx: Tx, run_ids: list[int]) -> executor.StepRow | None:
     t = db.auto_steps
     row = tx.conn.execute(
         executor.step_query()
-        .where((t.c.run_id == run_id) & (t.c.status == "pending"))
+        .where(t.c.run_id.in_(run_ids) & (t.c.status == "pending"))
         .order_by(t.c.due_at, t.c.id)
         .limit(1)
     ).first()
@@ -171,9 +219,7 @@ class _Marks:
         return cls(top(db.events.c.id), top(db.outbox.c.id), top(db.auto_steps.c.id))
 
 
-def _items(
-    tx: Tx, run_id: int, marks: _Marks, start: datetime, first_id: int
-) -> list[TimelineItem]:
+def _items(tx: Tx, label: str, marks: _Marks, start: datetime, first_id: int) -> list[TimelineItem]:
     """The steps of the run finished since ``marks``, with the effects recorded meanwhile."""
     t = db.auto_steps
     row = tx.conn.execute(
@@ -182,7 +228,7 @@ def _items(
     effects = tuple(_effects(tx, marks))
     if row.status == "failed":
         effects = (f"fails: {row.result}",)
-    return [TimelineItem(tx.now, tx.now - start, row.idx, row.kind, row.status, effects)]
+    return [TimelineItem(tx.now, tx.now - start, row.idx, row.kind, row.status, effects, label)]
 
 
 def _effects(tx: Tx, marks: _Marks) -> list[str]:
@@ -200,8 +246,9 @@ def _effects(tx: Tx, marks: _Marks) -> list[str]:
     ):
         if row.kind == "email":
             balances = ", ".join(f"{k} {v}" for k, v in row.payload.get("balances", {}).items())
+            shown = f" (balances: {balances})" if balances else ""
             out.append(
-                f"email '{row.payload.get('template')}' to {row.payload.get('email')} (balances: {balances})"
+                f"email '{row.payload.get('template')}' to {row.payload.get('email')}{shown}"
             )
         else:
             out.append(f"webhook {row.payload.get('event')} to {row.payload.get('url')}")

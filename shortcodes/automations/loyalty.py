@@ -3,8 +3,8 @@
 An award is a grant (source ``loyalty``, promotional) that is *pending* until
 ``available_after`` has passed (so points for a purchase returned within the window can be
 cancelled before they count, see :func:`remove`), then active in the ``Points`` balance until ``expire_after`` from the day it was earned.
-Starting and expiring are the store's grant passes (:func:`ledger.start_due`,
-:func:`ledger.expire_due`), each a ledger entry in the worker's transaction; spending is a ledger
+Starting and expiring are the store's grant passes (:func:`expiry.start_due`,
+:func:`expiry.expire_due`), each a ledger entry in the worker's transaction; spending is a ledger
 debit, which takes from the grants expiring first. There is no loyalty-specific lot code: the
 points are traced, verified and refunded like any credit.
 
@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from shortcodes.automations.rules import LoyaltyConfig
 from shortcodes.errors import InsufficientCredits, InsufficientPoints, InvalidInput
 from shortcodes.membership import vocabulary as vocab
-from shortcodes.store import contacts, grants, ledger
+from shortcodes.store import contacts, expiry, grants, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
 from shortcodes.store.grants import GrantSpec
@@ -110,7 +110,7 @@ def _stage_row(conn: Connection, contact_id: int) -> Any:
     return conn.execute(select(t).where(t.c.contact_id == contact_id)).first()
 
 
-def changed(cfg: LoyaltyConfig) -> ledger.Changed:
+def changed(cfg: LoyaltyConfig) -> expiry.Changed:
     """The callback the grant passes call when a contact's field changed: for ``Points``,
     update lifetime and stage and record ``points_changed`` (and ``stage_changed``)."""
 
@@ -122,9 +122,10 @@ def changed(cfg: LoyaltyConfig) -> ledger.Changed:
 
 
 def _record(tx: Tx, cfg: LoyaltyConfig, contact_id: int) -> None:
-    lifetime = _lifetime(tx.conn, contact_id)
-    stage = cfg.stage_for(lifetime)
     row = _stage_row(tx.conn, contact_id)
+    # Points earned before grants existed (migration 0009 keeps them as the baseline).
+    lifetime = _lifetime(tx.conn, contact_id) + (0 if row is None else int(row.baseline))
+    stage = cfg.stage_for(lifetime)
     before = cfg.stage_for(0) if row is None else row.stage
     # Stages never fall back: expiry lowers points, never lifetime (only started grants count).
     t = db.loyalty_stages
@@ -266,12 +267,12 @@ def _cancel_pending(tx: Tx, contact_id: int, points: int) -> int:
 
 def mature(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:
     """Start pending grants whose wait is over (every field; points also count as lifetime)."""
-    return ledger.start_due(tx, limit, changed(cfg))
+    return expiry.start_due(tx, limit, changed(cfg))
 
 
 def expire(tx: Tx, cfg: LoyaltyConfig, limit: int = 200) -> int:
     """Expire grants past their date (every field); what was left leaves the balance."""
-    return ledger.expire_due(tx, limit, changed(cfg))
+    return expiry.expire_due(tx, limit, changed(cfg))
 
 
 def spend(tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str) -> bool:

@@ -441,6 +441,11 @@ def cmd_grants(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         found = store.grants(args.contact, args.field, include_spent=args.all)
         shown = [(g, store.site.policy(g.field)) for g in found]
+        owed = {
+            name: store.site.policy(name).show(units)
+            for name, units in sorted(store.debts(args.contact).items())
+            if args.field is None or args.field.casefold() == name.casefold()
+        }
     if not found:
         print("no grants")
     for g, policy in shown:
@@ -451,6 +456,8 @@ def cmd_grants(args: argparse.Namespace) -> int:
             f"{g.id:>8}  {g.field:<12} {left:>15}  {g.status:<8} {g.source}/{g.category}"
             f"{starts}{expires}  {g.reason}"
         )
+    for name, amount in owed.items():
+        print(f"{name} owes {amount}: a refund took it below zero; the next credit settles it")
     return 0
 
 

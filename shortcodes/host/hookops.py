@@ -351,7 +351,7 @@ def referral_made(
     when this referral was known already; another referrer for the same contact is refused)."""
     referrer, referred = _ref(payload, "referrer"), _ref(payload, "referred")
     recorded = loyalty.make_referral(tx, referrer, referred)
-    return _referral_answer(tx, referrer, referred) | {"recorded": recorded}
+    return _referral_answer(tx, referred) | {"recorded": recorded}
 
 
 def referral_approved(
@@ -363,15 +363,16 @@ def referral_approved(
     referred = _ref(payload, "referred")
     referrer = _ref(payload, "referrer") if "referrer" in payload else None
     approved = loyalty.approve_referral(tx, referrer, referred)
-    return _referral_answer(tx, referrer, referred) | {"approved": approved}
+    return _referral_answer(tx, referred) | {"approved": approved}
 
 
-def _referral_answer(tx: Tx, referrer: int | str | None, referred: int | str) -> dict[str, Any]:
+def _referral_answer(tx: Tx, referred: int | str) -> dict[str, Any]:
+    """The referral on record for ``referred`` (the operation just recorded it); ``contact``
+    is the referrer, whose rules run (the ``webhook`` event is recorded for them)."""
     referred_id = contacts.resolve_contact(tx.conn, referred)
     t = schema.loyalty_referrals
-    row = tx.conn.execute(select(t.c.referrer_id).where(t.c.referred_id == referred_id)).first()
-    # ``contact`` is whose rules run: the referrer (the webhook event is recorded for them).
-    return {"contact": int(row.referrer_id) if row else referrer, "referred": referred_id}
+    referrer = tx.conn.execute(select(t.c.referrer_id).where(t.c.referred_id == referred_id))
+    return {"contact": int(referrer.scalar_one()), "referred": referred_id}
 
 
 def custom_event(name: str, rules: list[str]) -> HookOp:

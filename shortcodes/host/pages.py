@@ -118,9 +118,9 @@ def _read_values(lines: list[str], name: str) -> dict[str, FrontValue]:
     for number, line in enumerate(lines, start=2):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        key, sep, value = line.partition(":")
+        spelled, sep, value = line.partition(":")
         column = len(line) - len(line.lstrip()) + 1
-        key = key.strip().lower()
+        key = spelled.strip().lower()
         if not sep or key not in FRONT_KEYS:
             raise PageError(
                 f"{name}:{number}:{column}: front matter lines are 'key: value' with a key among "
@@ -128,7 +128,7 @@ def _read_values(lines: list[str], name: str) -> dict[str, FrontValue]:
                 number,
                 column,
             )
-        at = len(key) + 1 + len(value) - len(value.lstrip()) + column
+        at = len(spelled) + 1 + len(value) - len(value.lstrip()) + 1
         value = value.strip()
         # An offer is shortcode text: its quotes belong to the attributes.
         value = value if key == "offer" else value.strip('"').strip("'")

@@ -32,7 +32,14 @@ from shortcodes.environment import Environment, walk
 from shortcodes.errors import LineIndex, PageError, ThemeError, make_problem
 from shortcodes.host.account import register_account_shortcodes
 from shortcodes.host.checkout import register_host_shortcodes
-from shortcodes.host.pages import EXTENSIONS, PageStore, front_matter, read_front_matter
+from shortcodes.host.pages import (
+    EXTENSIONS,
+    FrontMatter,
+    FrontValue,
+    PageStore,
+    front_matter,
+    read_front_matter,
+)
 from shortcodes.membership.site import SiteSettings
 from shortcodes.nodes import ShortcodeNode
 from shortcodes.registry import ShortcodeSpec
@@ -132,15 +139,51 @@ def check_page(env: Environment, facts: SiteFacts, text: str, name: str) -> list
     except PageError as error:
         return [_page_finding(name, error)]
     found = list(_front_matter_values(facts, values, meta, name))
-    lines = LineIndex(body)
-    for problem in env.lint(body, name):
-        found.append(
-            Finding(name, problem.line + taken, problem.column, problem.severity, problem.message)
-        )
-    for offset, width, message in _missing_values(env, facts, body):
-        p = make_problem(body, offset, message, "error", width, name, lines)
-        found.append(Finding(name, p.line + taken, p.column, "error", message))
+    found.extend(_shortcode_findings(env, facts, body, name, taken + 1, 1))
+    if "offer" in values and meta.offer:
+        found.extend(_offer_findings(env, facts, values["offer"], meta, name))
     return sorted(found, key=lambda f: (f.line, f.column, f.message))
+
+
+def _shortcode_findings(
+    env: Environment,
+    facts: SiteFacts,
+    text: str,
+    name: str,
+    line: int,
+    column: int,
+    prefix: str = "",
+) -> Iterator[Finding]:
+    """What lint and the values that must exist find in shortcode ``text`` that starts at
+    ``line``:``column`` of the file (its later lines start at column 1)."""
+
+    def where(at_line: int, at_column: int) -> tuple[int, int]:
+        return line + at_line - 1, at_column + (column - 1 if at_line == 1 else 0)
+
+    for problem in env.lint(text, name):
+        yield Finding(
+            name, *where(problem.line, problem.column), problem.severity, prefix + problem.message
+        )
+    lines = LineIndex(text)
+    for offset, width, message in _missing_values(env, facts, text):
+        p = make_problem(text, offset, message, "error", width, name, lines)
+        yield Finding(name, *where(p.line, p.column), "error", prefix + message)
+
+
+def _offer_findings(
+    env: Environment, facts: SiteFacts, item: FrontValue, meta: FrontMatter, name: str
+) -> Iterator[Finding]:
+    """The ``offer`` is shortcode text shown to a contact the page locks out: checked like the
+    body, at its place on its front matter line; an offer no one can be shown is a warning."""
+    yield from _shortcode_findings(
+        env, facts, item.value, name, item.line, item.column, "front matter 'offer': "
+    )
+    if not meta.access:
+        yield Finding(
+            name, item.line, item.column, "warning",
+            "front matter 'offer' is shown only to a contact without one of the page's 'access' "
+            "tags; this page has no 'access', so no one sees it",
+        )  # fmt: skip
 
 
 def _page_finding(name: str, error: PageError) -> Finding:

@@ -11,6 +11,8 @@ expires = { subscription = "60d", promotion = "30d" }   # default expiry of gran
 rollover_cap = 100                   # subscription credits kept when a new period's arrive
 promotional_first = true             # promotional grants are spent before paid ones
 clawback = "grant"                   # a refund takes back what is left of its grant only
+                                     # ("balance": and the spent part from other credits;
+                                     # "below_zero": and the rest below zero, as a debt)
 
 [tags]
 "Owns Course B" = "product"          # tag name = category
@@ -247,11 +249,13 @@ POLICY_KEYS = Keys(
             "true or false", "spend promotional credit before paid credit", "true", "true"
         ),
         "clawback": Key(
-            '"grant" or "balance"',
+            '"grant", "balance" or "below_zero"',
             "what a refund does with credits of its purchase already spent: `grant` keeps them "
-            "spent, `balance` takes them from the rest of the balance (never below zero)",
+            "spent, `balance` takes them from the rest of the balance (never below zero), "
+            "`below_zero` also takes what the balance lacks below zero, as a debt the next "
+            "credit of the field settles (a contact in debt cannot spend)",
             '"grant"',
-            '"grant"',
+            '"below_zero"',
         ),
     },
 )

@@ -28,8 +28,9 @@ GRANT_SOURCES = (
 )
 #: What a refund does with credits of its grant that were already spent: ``grant`` takes back
 #: only what is left of the grant (the spent part stays spent, and the answer says how much);
-#: ``balance`` takes the spent part from the contact's other grants, as far as the balance goes.
-CLAWBACKS = ("grant", "balance")
+#: ``balance`` takes the spent part from the contact's other grants, as far as they go;
+#: ``below_zero`` does that and takes the rest below zero, a debt the next credit settles.
+CLAWBACKS = ("grant", "balance", "below_zero")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from shortcodes.errors import HookError, NotOurEvent, UnknownContact
 from shortcodes.membership.credit_policy import CreditPolicy
 from shortcodes.membership.site import Product, SiteSettings
 from shortcodes.payments import records
-from shortcodes.store import contacts, ledger
+from shortcodes.store import contacts, ledger, refunds
 from shortcodes.store.events import record_event
 from shortcodes.store.grants import GrantSpec
 from shortcodes.store.session import Actor, Tx
@@ -382,15 +383,18 @@ def credit_key(ref: str) -> str:
     return f"stripe:{ref}"
 
 
-def _kept_note(done: ledger.GrantRefund, policy: CreditPolicy) -> str:
+def _kept_note(done: refunds.GrantRefund, policy: CreditPolicy) -> str:
     """What happened to the part of a refund that was already spent, by the clawback policy."""
-    if not done.kept and not done.from_balance:
+    if not done.kept and not done.from_balance and not done.below_zero:
         return ""
     spent = policy.show(done.wanted - done.from_grants)
-    if done.policy == "balance":
-        covered = policy.show(done.from_balance)
-        return f" ({spent} already spent: {covered} taken from the rest of the balance)"
-    return f" ({spent} already spent: the clawback policy keeps spent credits spent)"
+    if done.policy == "grant":
+        return f" ({spent} already spent: the clawback policy keeps spent credits spent)"
+    covered = f"{policy.show(done.from_balance)} taken from the rest of the balance"
+    if done.policy == "below_zero":
+        owed = policy.show(done.below_zero)
+        covered += f", {owed} below zero (balance {policy.show(done.balance)})"
+    return f" ({spent} already spent: {covered})"
 
 
 def _reverse(
@@ -404,14 +408,16 @@ def _reverse(
     policy = tx.policy(paid.field)
     taken = 0
     note = ""
+    owed: int | Decimal = 0  # what the refund took below zero (a debt), exact
     if wanted:
         reason = f"Stripe {kind} {total} of {paid.amount} {paid.currency} on {paid.ref}"
         key = f"stripe:{kind}:{paid.ref}:{total}"
-        done = ledger.refund_grant(
+        done = refunds.refund_grant(
             tx, credit_key(paid.ref), paid.contact_id, paid.field, wanted * policy.scale,
             key, reason, actor,
         )  # fmt: skip
         taken = int(policy.show(done.taken))
+        owed = policy.show(done.below_zero)
         note = _kept_note(done, policy)
     records.update_payment(tx, paid.id, refunded=max(total, paid.refunded), reversed=due)
     product = site.products.get(paid.product)
@@ -422,7 +428,8 @@ def _reverse(
     message = f"{paid.ref}: reversed {taken} of {wanted} credits{note}"
     if taken < wanted:
         log.warning("stripe %s: %s", kind, message)
-    return Outcome("applied", message, paid.contact_id, {"reversed": taken, "revoked": revoked})
+    data = {"reversed": taken, "revoked": revoked, "below_zero": str(owed)}
+    return Outcome("applied", message, paid.contact_id, data)
 
 
 def dispute_created(tx: Tx, site: SiteSettings, event: Event, actor: Actor) -> Outcome:

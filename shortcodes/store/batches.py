@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from shortcodes.errors import InsufficientCredits
+from shortcodes.errors import InsufficientCredits, StoreError
 from shortcodes.store import grants, schema
 from shortcodes.store.events import current_cause, event_row, record_events
 from shortcodes.store.fastpath import among, insert_many, insert_rows, update_rows, upsert_rows
@@ -85,13 +85,16 @@ class MoveBatch:
     them), so what is read when the batch starts stays true while it computes: each
     :meth:`stage` answers the balance after its move at once, refusing a debit that the
     contact's unexpired grants cannot cover exactly as :func:`~shortcodes.store.ledger.debit`
-    does, before anything is written.
+    does, before anything is written. A credit for an account in debt is refused too (a
+    :class:`StoreError`): the step then runs on the one-step path, whose credit settles the
+    debt first (:func:`~shortcodes.store.ledger.apply_delta`); batches never write a debt.
     """
 
     def __init__(self, tx: Tx, contact_ids: Iterable[int]) -> None:
         self.tx = tx
         self.moves: list[tuple[Move, int]] = []  # (move in units, balance after)
         self._balances: dict[tuple[int, str], int] = {}
+        self._owing: set[tuple[int, str]] = set()
         # What the unexpired grants held when the batch began (read at the first debit: a
         # batch of credits, a billing run, never needs it) and what the staged moves add.
         self._held: dict[tuple[int, str], int] | None = None
@@ -99,11 +102,13 @@ class MoveBatch:
         self._contacts = sorted(set(contact_ids))
         a = schema.credit_accounts
         for chunk in self._chunks():
-            query = select(a.c.contact_id, a.c.field, a.c.balance).where(
+            query = select(a.c.contact_id, a.c.field, a.c.balance, a.c.debt).where(
                 among(tx.conn, a.c.contact_id, chunk)
             )
-            for contact_id, field_name, value in tx.conn.execute(query):
+            for contact_id, field_name, value, debt in tx.conn.execute(query):
                 self._balances[(int(contact_id), field_name)] = int(value)
+                if debt:
+                    self._owing.add((int(contact_id), field_name))
 
     def _read_held(self) -> dict[tuple[int, str], int]:
         """What each contact's unexpired grants hold, per field, as the batch began."""
@@ -142,6 +147,11 @@ class MoveBatch:
             usable = self._held.get(key, 0) + self._staged.get(key, 0)
             if usable < units:
                 raise InsufficientCredits(field_name, units, usable)
+        if delta > 0 and key in self._owing:
+            raise StoreError(
+                f"{field_name} of contact {move.contact_id} is in debt: its credit "
+                "settles the debt on the one-step path"
+            )
         after = self.balance(*key) + delta
         self._balances[key] = after
         self._staged[key] = self._staged.get(key, 0) + delta

@@ -32,7 +32,7 @@ from shortcodes.errors import (
 )
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.membership.actionsets import Actionset, SiteActions
-from shortcodes.store import contacts, importer, ledger, runner, schema
+from shortcodes.store import contacts, importer, ledger, refunds, runner, schema
 from shortcodes.store import grants as grant_store
 from shortcodes.store.database import dispose, make_engine
 from shortcodes.store.events import Event, events_after
@@ -323,16 +323,16 @@ class Store:
         key: str | None = None,
         reason: str = "refund",
         actor: Actor = SYSTEM,
-    ) -> ledger.GrantRefund:
+    ) -> refunds.GrantRefund:
         """Take back ``amount`` credits of what the operation ``operation_key`` granted, by the
-        field's clawback policy (see :func:`ledger.refund_grant`), once per ``key``."""
+        field's clawback policy (see :func:`refunds.refund_grant`), once per ``key``."""
         key = _fresh_key() if key is None else key
 
-        def work(tx: Tx) -> ledger.GrantRefund:
+        def work(tx: Tx) -> refunds.GrantRefund:
             name = ledger.check_credit_field(tx.credit_fields, field)
             units = ledger.to_units(tx, name, amount)
             contact_id = contacts.lock_contact(tx, contact)
-            return ledger.refund_grant(
+            return refunds.refund_grant(
                 tx, operation_key, contact_id, name, units, key, reason, actor
             )
 
@@ -350,6 +350,11 @@ class Store:
         """The balance as people read it: ``Decimal("2.50")`` on a field with two decimals."""
         name = ledger.check_credit_field(self.credit_fields, field)
         return self.site.policy(name).show(self.balance(contact, name))
+
+    def debts(self, contact: int | str) -> dict[str, int]:
+        """What the contact owes per credit field, in units (fields in debt only): refunds
+        took it below zero (``clawback = "below_zero"``), the next credit settles it."""
+        return self._read(lambda conn: ledger.debts(conn, contacts.resolve_contact(conn, contact)))
 
     def grants(
         self, contact: int | str, field: str | None = None, *, include_spent: bool = False

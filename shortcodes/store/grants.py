@@ -16,6 +16,7 @@ Everything here runs inside the caller's transaction, which holds the contact's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -239,11 +240,16 @@ def consume(
     return amount - left
 
 
-def usable(conn: Connection, contact_id: int, field: str, now: datetime) -> int:
-    """What the contact can spend from ``field`` now (its active, unexpired grants)."""
+def usable(
+    conn: Connection, contact_id: int, field: str, now: datetime, exclude: Sequence[int] = ()
+) -> int:
+    """What the contact can spend from ``field`` now (its active, unexpired grants), leaving
+    out the grants ``exclude`` names."""
     from sqlalchemy import func
 
     query = select(func.coalesce(func.sum(_g.c.remaining), 0)).where(_USABLE)
+    if exclude:
+        query = query.where(_g.c.id.not_in(list(exclude)))
     return int(
         conn.execute(query, {"b_contact": contact_id, "b_field": field, "b_now": now}).scalar_one()
     )

@@ -2,8 +2,12 @@
 
 Every balance change appends a ledger entry *and* updates ``credit_accounts.balance`` in the same
 transaction. A debit is one guarded statement (``... SET balance = balance - :n WHERE ... AND
-balance >= :n``) backed by the table's ``CHECK (balance >= 0)``: two parallel purchases can never
-overdraw, whatever the interleaving. ``verify`` replays the entries and reports every disagreement.
+balance >= :n``): two parallel purchases can never overdraw, whatever the interleaving. A balance
+is below zero only by a recorded **debt** (``credit_accounts.debt``, what a refund clawback took
+below zero under ``clawback = "below_zero"``), backed by ``CHECK (balance + debt >= 0)``; a
+contact in debt cannot spend, and the next credit of the field settles the debt first (a
+``settle`` grant move, the entry's ``debt_delta``). ``verify`` replays the entries and reports
+every disagreement.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Entry:
     actor_id: str
     created_at: datetime
     reverses_id: int | None = None
+    debt_delta: int = 0  # how the entry changed the account's debt (see ``apply_delta``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,7 @@ def apply_delta(
     events: list[dict[str, Any]] | None = None,
     grant: GrantSpec | None = None,
     moves: Callable[[int], None] | None = None,
+    debt: int = 0,
 ) -> tuple[int, int]:
     """Move one balance by ``delta`` and append its entry; returns (entry id, balance after).
 
@@ -144,7 +150,13 @@ def apply_delta(
     ``admin`` grant under the field's policy) and a debit consumes grants in consumption order
     (:mod:`.grants`), refusing with :class:`InsufficientCredits` when the unexpired grants hold
     less than the amount.
+
+    ``debt`` (with ``moves``, on a negative entry only) is the part of ``-delta`` no grant
+    gives: it takes the balance below zero as the account's debt (a refund clawback). A
+    positive entry while the account owes first settles the debt from what it added.
     """
+    if debt and not (moves is not None and 0 < debt <= -delta):
+        raise InvalidInput("only a clawback entry with its own grant moves can add a debt")
     entry = {
         "contact_id": contact_id,
         "field": field,
@@ -157,15 +169,9 @@ def apply_delta(
         "run_id": run_id,
         "reverses_id": reverses_id,
         "created_at": tx.now,
+        "debt_delta": debt,
     }
-    if tx.is_postgres and delta < 0 and moves is None:
-        # The purchase path: balance, entry and grant consumption in one round trip.
-        entry_id, balance = _debit_with_entry(tx, entry)
-    elif tx.is_postgres:
-        entry_id, balance = _move_with_entry(tx, entry)
-    else:
-        balance = _move(tx, contact_id, field, delta)
-        entry_id = _INSERT_ENTRY.scalar(tx.conn, entry | {"balance_after": balance})
+    entry_id, balance, settled = _write(tx, entry, debit=moves is None)
     if moves is not None:
         moves(int(entry_id))
     elif delta > 0:
@@ -182,6 +188,8 @@ def apply_delta(
         pass  # the debit statement consumed the grants
     elif (taken := grants.consume(tx, contact_id, field, -delta, int(entry_id))) != -delta:
         raise InsufficientCredits(field, -delta, taken)  # all it could take: what is usable
+    if settled:
+        _settle(tx, contact_id, field, settled, entry_id)
     data = {
         "field": field,
         "delta": delta,
@@ -196,18 +204,60 @@ def apply_delta(
     return int(entry_id), balance
 
 
+def _write(tx: Tx, entry: dict[str, Any], *, debit: bool) -> tuple[int, int, int]:
+    """The balance (and debt) change and its entry: (entry id, balance after, debt to settle).
+
+    A positive entry records as its ``debt_delta`` the part of it that settles the account's
+    debt (what the account owed, at most the entry), which the caller then takes from the
+    grants the entry added (:func:`_settle`)."""
+    if tx.is_postgres and debit and entry["delta"] < 0:
+        # The purchase path: balance, entry and grant consumption in one round trip.
+        return (*_debit_with_entry(tx, entry), 0)
+    if tx.is_postgres:
+        return _move_with_entry(tx, entry)
+    balance, debt_delta = _move(tx, entry, debit=debit)
+    row = entry | {"balance_after": balance, "debt_delta": debt_delta}
+    return int(_INSERT_ENTRY.scalar(tx.conn, row)), balance, max(-debt_delta, 0)
+
+
 # Statements built once (see events.py for why); the upsert differs per dialect only in its class.
 _INSERT_ENTRY = Prepared(insert(schema.ledger_entries).returning(schema.ledger_entries.c.id))
 _acc = schema.credit_accounts
 _ACCOUNT = (_acc.c.contact_id == bindparam("b_contact")) & (_acc.c.field == bindparam("b_field"))
-# The guard is in the statement itself: no read-then-write window for a parallel purchase.
+# The guard is in the statement itself: no read-then-write window for a parallel purchase. A
+# debit needs the *balance* to cover it, so a contact in debt cannot spend.
 _LOWER = Prepared(
     update(_acc)
     .where(_ACCOUNT & (_acc.c.balance >= bindparam("b_amount")))
     .values(balance=_acc.c.balance - bindparam("b_amount"), updated_at=bindparam("b_now"))
     .returning(_acc.c.balance)
 )
+# An entry that names its grant moves (expiry, refunds, rollover) needs the grants to hold what
+# it takes from them (balance + debt is what they hold), and may add ``b_debt`` of debt.
+_TAKE = Prepared(
+    update(_acc)
+    .where(_ACCOUNT & (_acc.c.balance + _acc.c.debt >= bindparam("b_amount") - bindparam("b_debt")))
+    .values(
+        balance=_acc.c.balance - bindparam("b_amount"),
+        debt=_acc.c.debt + bindparam("b_debt"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_acc.c.balance)
+)
 _BALANCE = Prepared(select(_acc.c.balance).where(_ACCOUNT))
+_SETTLE = Prepared(update(_acc).where(_ACCOUNT).values(debt=_acc.c.debt - bindparam("b_settled")))
+
+
+def _settle(tx: Tx, contact_id: int, field: str, units: int, entry_id: int) -> None:
+    """Pay ``units`` of the account's debt from the grants the positive entry ``entry_id`` just
+    added (in the order it added them), as ``settle`` moves of that entry."""
+    left = units
+    for grant_id, added in grants.moves_of(tx.conn, entry_id):
+        take = min(left, added)
+        if take > 0:
+            grants.take_from(tx, grant_id, take, entry_id, "settle")
+            left -= take
+    _SETTLE.execute(tx.conn, {"b_contact": contact_id, "b_field": field, "b_settled": units})
 
 
 def _upsert(insert_class: Any) -> Prepared:
@@ -217,6 +267,7 @@ def _upsert(insert_class: Any) -> Prepared:
         balance=bindparam("b_amount"),
         updated_at=bindparam("b_now"),
     )
+    # The debt returned is the one before the credit (the upsert leaves it): what it settles.
     return Prepared(
         stmt.on_conflict_do_update(
             index_elements=[_acc.c.contact_id, _acc.c.field],
@@ -224,35 +275,40 @@ def _upsert(insert_class: Any) -> Prepared:
                 "balance": _acc.c.balance + stmt.excluded.balance,
                 "updated_at": stmt.excluded.updated_at,
             },
-        ).returning(_acc.c.balance)
+        ).returning(_acc.c.balance, _acc.c.debt)
     )
 
 
 _RAISE = _upsert(sqlite.insert)
 
 
-def _with_entry(change: Prepared) -> Prepared:
+def _with_entry(change: Prepared, *, settles: bool = False) -> Prepared:
     """PostgreSQL: ``change`` (a balance statement returning ``balance``) and the entry recording
     it as one statement, a data-modifying CTE: one round trip instead of two on every purchase.
     A refused debit changes no row, so the insert selects nothing and the statement returns none.
+    A credit (``settles``; its statement also returns the debt it found) records the part of it
+    that settles the debt as the entry's ``debt_delta``.
     """
     moved = change.statement.cte("moved")  # type: ignore[attr-defined]
     columns = [c for c in _entries.c if c.name != "id"]
+    computed = {"balance_after": moved.c.balance}
+    if settles:
+        computed["debt_delta"] = -func.least(moved.c.debt, bindparam("b_amount"))
     values = [
         # Prefixed: a bind named like an account column would make the UPDATE set that column.
-        moved.c.balance if c.name == "balance_after" else bindparam(f"e_{c.name}", type_=c.type)
+        computed.get(c.name, bindparam(f"e_{c.name}", type_=c.type))
         for c in columns
     ]
     return Prepared(
         insert(_entries)
         .from_select([c.name for c in columns], select(*values).select_from(moved))
-        .returning(_entries.c.id, _entries.c.balance_after)
+        .returning(_entries.c.id, _entries.c.balance_after, _entries.c.debt_delta)
     )
 
 
 _entries = schema.ledger_entries
-_RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert))
-_LOWER_WITH_ENTRY = _with_entry(_LOWER)
+_RAISE_WITH_ENTRY = _with_entry(_upsert(postgresql.insert), settles=True)
+_TAKE_WITH_ENTRY = _with_entry(_TAKE)
 
 
 def _debit_statement() -> Prepared:
@@ -312,26 +368,36 @@ def _debit_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _move(tx: Tx, contact_id: int, field: str, delta: int) -> int:
-    """SQLite: change one balance by ``delta``; the balance after (refuses an overdraft)."""
-    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
-    if delta > 0:
-        return int(_RAISE.scalar(tx.conn, values))
-    balance = _LOWER.scalar(tx.conn, values)
-    if balance is None:
-        _refuse_overdraft(tx, contact_id, field, -delta)
-    return int(balance)
-
-
-def _move_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int]:
-    """PostgreSQL: :func:`_move` and the entry's insert in one statement; (entry id, balance)."""
+def _move(tx: Tx, entry: dict[str, Any], *, debit: bool) -> tuple[int, int]:
+    """SQLite: change one balance by the entry's delta (refusing an overdraft); the balance
+    after and the entry's ``debt_delta`` (a credit's: what it settles)."""
     contact_id, field, delta = entry["contact_id"], entry["field"], entry["delta"]
     values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
-    statement = _RAISE_WITH_ENTRY if delta > 0 else _LOWER_WITH_ENTRY
+    if delta > 0:
+        raised = _RAISE.first(tx.conn, values)
+        assert raised is not None  # an upsert always returns its row
+        return int(raised[0]), -min(int(raised[1]), delta)
+    if debit:
+        balance = _LOWER.scalar(tx.conn, values)
+    else:
+        balance = _TAKE.scalar(tx.conn, values | {"b_debt": entry["debt_delta"]})
+    if balance is None:
+        _refuse_overdraft(tx, contact_id, field, -delta)
+    return int(balance), int(entry["debt_delta"])
+
+
+def _move_with_entry(tx: Tx, entry: dict[str, Any]) -> tuple[int, int, int]:
+    """PostgreSQL: :func:`_move` (not a debit) and the entry's insert in one statement; (entry
+    id, balance after, debt to settle)."""
+    contact_id, field, delta = entry["contact_id"], entry["field"], entry["delta"]
+    values = {"b_contact": contact_id, "b_field": field, "b_amount": abs(delta), "b_now": tx.now}
+    statement = _RAISE_WITH_ENTRY if delta > 0 else _TAKE_WITH_ENTRY
+    if delta < 0:
+        values["b_debt"] = entry["debt_delta"]
     row = statement.first(tx.conn, {f"e_{k}": v for k, v in entry.items()} | values)
     if row is None:
         _refuse_overdraft(tx, contact_id, field, -delta)
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), max(-int(row[2]), 0)
 
 
 def _refuse_overdraft(tx: Tx, contact_id: int, field: str, amount: int) -> NoReturn:
@@ -546,6 +612,8 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
                 f"op:{key}#{n}",
                 reverses_id=orig.id,
                 moves=_reversal(tx, orig, op_id),
+                # A credit that settled a debt is reversed by owing that part again.
+                debt=max(-orig.debt_delta, 0),
                 **kw,
             )
             new_ids.append(entry_id)
@@ -559,7 +627,8 @@ def refund(tx: Tx, entry_ids: Sequence[int], key: str, reason: str, actor: Actor
 def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
     """The grant moves of an entry reversing ``orig``: a reversed credit takes back what is
     left of the grants it created, the rest (already spent) from the contact's other grants in
-    consumption order (refused when the balance cannot cover it, as always); a reversed debit
+    consumption order (refused when the balance cannot cover it, as always), and the part of it
+    that settled a debt is owed again (the caller's ``debt``); a reversed debit
     gives each grant back what it took, or, when that grant has expired since, returns it as a
     new ``refund`` grant."""
 
@@ -573,7 +642,7 @@ def _reversal(tx: Tx, orig: Entry, op_id: int) -> Callable[[int], None]:
 
 
 def _take_back(tx: Tx, orig: Entry, entry_id: int) -> None:
-    left = orig.delta
+    left = orig.delta + orig.debt_delta  # what the credit's grants got (the rest paid a debt)
     created = [g for g, d in grants.moves_of(tx.conn, orig.id) if d > 0]
     for row in grants.load(tx.conn, created):
         take = min(left, int(row.remaining)) if row.status == "active" else 0
@@ -624,6 +693,13 @@ def _check_reversible(conn: Connection, originals: list[Entry]) -> None:
     reversals = [e.id for e in originals if e.reverses_id is not None]
     if reversals:
         raise RefundError(f"entries {reversals} are themselves refunds and cannot be reversed")
+    owing = [e.id for e in originals if e.debt_delta > 0]
+    if owing:
+        # Its debt may have been settled since by other credits: no exact reverse exists.
+        raise RefundError(
+            f"entries {owing} took a balance below zero and cannot be reversed; credit the "
+            "contact instead (the credit settles the debt first)"
+        )
     ids = [e.id for e in originals]
     done = conn.execute(select(t.c.reverses_id).where(t.c.reverses_id.in_(ids))).scalars().all()
     if done:
@@ -642,6 +718,7 @@ def _entry(row: Any) -> Entry:
         actor_id=row.actor_id,
         created_at=from_db_time(row.created_at),
         reverses_id=row.reverses_id,
+        debt_delta=int(row.debt_delta),
     )
 
 
@@ -660,6 +737,16 @@ def balances(conn: Connection, contact_id: int, credit_fields: Iterable[str]) ->
     for field_name, value in rows:
         found[field_name] = int(value)
     return found
+
+
+def debts(conn: Connection, contact_id: int) -> dict[str, int]:
+    """What the contact owes per field (units; only fields in debt): what refunds took below
+    zero and no credit has settled yet."""
+    a = schema.credit_accounts
+    rows = conn.execute(
+        select(a.c.field, a.c.debt).where((a.c.contact_id == contact_id) & (a.c.debt > 0))
+    )
+    return {name: int(owed) for name, owed in rows}
 
 
 def history(
@@ -690,10 +777,13 @@ def _cursor(after: str) -> int:
 
 
 def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
-    """Replay the ledger: every cached balance, every entry's balance_after, every reversal;
-    and the grants: each balance is the sum of its active grants' ``remaining``, each grant's
-    ``remaining`` the sum of its moves, and each entry's delta the sum of its grant moves."""
+    """Replay the ledger: every cached balance, every entry's balance_after, every reversal,
+    every debt (the sum of its entries' ``debt_delta``, never below zero along the way); and the
+    grants: each balance is its active grants' ``remaining`` minus its debt, each grant's
+    ``remaining`` the sum of its moves, and each entry's delta its grant moves minus its
+    ``debt_delta``."""
     problems = _check_balances(conn) + _check_chains(conn) + _check_reversals(conn)
+    problems += _check_debts(conn)
     problems += _check_grant_balances(conn) + _check_grant_moves(conn) + _check_entry_moves(conn)
     accounts = conn.execute(select(func.count()).select_from(schema.credit_accounts)).scalar_one()
     entries = conn.execute(select(func.count()).select_from(schema.ledger_entries)).scalar_one()
@@ -740,6 +830,38 @@ def _check_chains(conn: Connection) -> list[Discrepancy]:
     ]
 
 
+def _check_debts(conn: Connection) -> list[Discrepancy]:
+    e, a = schema.ledger_entries, schema.credit_accounts
+    owed = func.sum(e.c.debt_delta)
+    sums = {
+        (r.contact_id, r.field): int(r.total)
+        for r in conn.execute(
+            select(e.c.contact_id, e.c.field, owed.label("total"))
+            .where(e.c.debt_delta != 0)
+            .group_by(e.c.contact_id, e.c.field)
+        )
+    }
+    problems = []
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.debt)):
+        replayed = sums.pop((row.contact_id, row.field), 0)
+        if replayed != row.debt:
+            msg = f"debt is {row.debt} but its entries add up to {replayed}"
+            problems.append(Discrepancy(row.contact_id, row.field, msg))
+    for (contact_id, fld), total in sorted(sums.items()):
+        msg = f"entries add up to a debt of {total} but there is no balance row"
+        problems.append(Discrepancy(contact_id, fld, msg))
+    running = owed.over(partition_by=(e.c.contact_id, e.c.field), order_by=e.c.id)
+    inner = select(e.c.id, e.c.contact_id, e.c.field, running.label("run")).subquery()
+    query = select(inner).where(inner.c.run < 0).order_by(inner.c.id)
+    problems += [
+        Discrepancy(
+            r.contact_id, r.field, f"entry {r.id} settles more debt than was owed ({r.run})", r.id
+        )
+        for r in conn.execute(query)
+    ]
+    return problems
+
+
 def _check_reversals(conn: Connection) -> list[Discrepancy]:
     rev, orig = schema.ledger_entries.alias("rev"), schema.ledger_entries.alias("orig")
     query = (
@@ -759,97 +881,6 @@ def _check_reversals(conn: Connection) -> list[Discrepancy]:
     ]
 
 
-# -- the worker's grant passes -----------------------------------------------------------------
-
-WORKER = Actor("system", "grant worker")
-#: Called after a grant pass changed a contact's field (loyalty records its events here).
-Changed = Callable[[Tx, int, str], None]
-
-
-def expire_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
-    """Expire active grants whose ``expires_at`` has come: what is left of each leaves the
-    balance as a ledger entry (operation ``grant:ID:expire``, so a pass killed midway and run
-    again never expires a grant twice). Returns the number of grants expired."""
-    g = schema.credit_grants
-    due = (g.c.status == "active") & (g.c.expires_at <= tx.now)
-    return _grant_pass(tx, due, g.c.expires_at, limit, _expire_one, changed)
-
-
-def start_due(tx: Tx, limit: int = 200, changed: Changed | None = None) -> int:
-    """Start pending grants whose ``starts_at`` has come: each enters the balance as a ledger
-    entry (operation ``grant:ID:start``). Returns the number started."""
-    g = schema.credit_grants
-    due = (g.c.status == "pending") & (g.c.starts_at <= tx.now)
-    return _grant_pass(tx, due, g.c.starts_at, limit, _start_one, changed)
-
-
-def _grant_pass(
-    tx: Tx,
-    due: Any,
-    when: Any,
-    limit: int,
-    one: Callable[[Tx, Any], bool],
-    changed: Changed | None,
-) -> int:
-    g = schema.credit_grants
-    # Read without row locks, then lock the contact and read the grant again: the contact lock
-    # comes first, as on every other path, so the pass never deadlocks with a purchase.
-    picked = tx.conn.execute(select(g.c.id).where(due).order_by(when, g.c.id).limit(limit))
-    done = 0
-    for (grant_id,) in picked.all():
-        owner = tx.conn.execute(select(g.c.contact_id).where(g.c.id == grant_id)).scalar_one()
-        lock_contact(tx, int(owner))
-        row = tx.conn.execute(select(g).where(g.c.id == grant_id).where(due)).first()
-        if row is None or not one(tx, row):
-            continue
-        done += 1
-        if changed is not None:
-            changed(tx, row.contact_id, row.field)
-    return done
-
-
-def _expire_one(tx: Tx, row: Any) -> bool:
-    g = schema.credit_grants
-    if row.remaining:
-        expiry = row.expires_at.isoformat(sep=" ", timespec="seconds")
-
-        def perform(op_id: int) -> LedgerResult:
-            def moves(entry_id: int) -> None:
-                grants.take_from(tx, row.id, int(row.remaining), entry_id, "expire")
-
-            entry_id, after = apply_delta(
-                tx, row.contact_id, row.field, -int(row.remaining), f"grant:{row.id}:expire#1",
-                reason=f"expired: grant {row.id} ({row.reason}) expired {expiry}",
-                actor=WORKER, operation_id=op_id, moves=moves,
-            )  # fmt: skip
-            return LedgerResult((entry_id,), {row.field: after})
-
-        params = {"grant": row.id}
-        keyed(tx, f"grant:{row.id}:expire", "expire", row.contact_id, params, WORKER, perform)
-    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="expired"))
-    return True
-
-
-def _start_one(tx: Tx, row: Any) -> bool:
-    g = schema.credit_grants
-    tx.conn.execute(update(g).where(g.c.id == row.id).values(status="active"))
-
-    def perform(op_id: int) -> LedgerResult:
-        # What is left of it: a pending loyalty award may have been lowered by a removal.
-        def moves(entry_id: int) -> None:
-            grants.record_move(tx, row.id, int(row.remaining), entry_id, "grant")
-
-        entry_id, after = apply_delta(
-            tx, row.contact_id, row.field, int(row.remaining), f"grant:{row.id}:start#1",
-            reason=f"started: grant {row.id} ({row.reason})",
-            actor=WORKER, operation_id=op_id, moves=moves,
-        )  # fmt: skip
-        return LedgerResult((entry_id,), {row.field: after})
-
-    keyed(tx, f"grant:{row.id}:start", "start", row.contact_id, {"grant": row.id}, WORKER, perform)
-    return True
-
-
 # -- verify: grants ----------------------------------------------------------------------------
 
 #: The operation migration 0007 recorded with the last entry written before grants existed.
@@ -867,10 +898,11 @@ def _check_grant_balances(conn: Connection) -> list[Discrepancy]:
         )
     }
     problems = []
-    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance, a.c.debt)):
         total = held.pop((row.contact_id, row.field), 0)
-        if total != row.balance:
-            msg = f"balance is {row.balance} but its active grants hold {total}"
+        if total - row.debt != row.balance:
+            owes = f" less its debt of {row.debt}" if row.debt else ""
+            msg = f"balance is {row.balance} but its active grants hold {total}{owes}"
             problems.append(Discrepancy(row.contact_id, row.field, msg))
     for (contact_id, fld), total in sorted(held.items()):
         if total:
@@ -913,10 +945,10 @@ def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
         .subquery()
     )
     query = (
-        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, moved.c.total)
+        select(e.c.id, e.c.contact_id, e.c.field, e.c.delta, e.c.debt_delta, moved.c.total)
         .outerjoin(moved, moved.c.entry_id == e.c.id)
         .where(
-            (func.coalesce(moved.c.total, 0) != e.c.delta)
+            (func.coalesce(moved.c.total, 0) - e.c.debt_delta != e.c.delta)
             & ((e.c.id > boundary) | moved.c.total.is_not(None))
         )
         .order_by(e.c.id)
@@ -925,130 +957,9 @@ def _check_entry_moves(conn: Connection) -> list[Discrepancy]:
         Discrepancy(
             r.contact_id,
             r.field,
-            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}",
+            f"entry {r.id} moved the balance by {r.delta} but its grants by {r.total or 0}"
+            + (f" and the debt by {r.debt_delta}" if r.debt_delta else ""),
             r.id,
         )
         for r in conn.execute(query)
     ]
-
-
-# -- refunds by grant ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GrantRefund:
-    """What a refund by grant took back (units): from the purchase's own grants, from the
-    contact's other grants (``balance`` clawback), and what stays spent."""
-
-    wanted: int
-    from_grants: int
-    from_balance: int
-    policy: str
-    entry_id: int | None
-    balance: int
-
-    @property
-    def taken(self) -> int:
-        """Everything taken back."""
-        return self.from_grants + self.from_balance
-
-    @property
-    def kept(self) -> int:
-        """What was already spent and stays spent."""
-        return self.wanted - self.taken
-
-
-def refund_grant(
-    tx: Tx,
-    operation_key: str,
-    contact: int,
-    field: str,
-    amount: int,
-    key: str,
-    reason: str,
-    actor: Actor,
-) -> GrantRefund:
-    """Take back ``amount`` units of the credits the operation ``operation_key`` added (e.g.
-    ``stripe:cs_…``), once per ``key``: first what is left of the grants it created (so a
-    refund takes back *that purchase's* credits), then, for what was spent already, what the
-    field's ``clawback`` policy says: ``grant`` leaves it spent, ``balance`` takes it from the
-    contact's other grants as far as they go. Never below zero. One ledger entry (none when
-    nothing could be taken). A purchase credited before grants existed (migration 0007) has
-    no grant of its own: its refund takes from the contact's grants in consumption order."""
-    amount = check_amount(amount)
-    field = check_credit_field(tx.credit_fields, field)
-    contact_id = lock_contact(tx, contact)
-    o, g = schema.operations, schema.credit_grants
-    op_id = tx.conn.execute(select(o.c.id).where(o.c.key == operation_key)).scalar()
-    if op_id is None:
-        raise RefundError(f"no ledger operation {operation_key!r}")
-    made = tx.conn.execute(
-        select(g.c.id).where(
-            (g.c.operation_id == op_id) & (g.c.contact_id == contact_id) & (g.c.field == field)
-        )
-    ).scalars()
-    grant_ids = [int(i) for i in made]
-    params = {"operation": operation_key, "amount": amount, "reason": reason}
-    found: list[GrantRefund] = []
-
-    def perform(op: int) -> LedgerResult:
-        found.append(
-            _refund_grants(tx, contact_id, field, grant_ids, amount, (key, reason, actor, op))
-        )
-        done = found[0]
-        ids = () if done.entry_id is None else (done.entry_id,)
-        return LedgerResult(ids, {field: done.balance})
-
-    result = keyed(tx, key, "refund_grant", contact_id, params, actor, perform)
-    if found:
-        return found[0]
-    # A replay: the first run's entry says what was taken.
-    taken = 0
-    if result.entry_ids:
-        e = schema.ledger_entries
-        delta = tx.conn.execute(select(e.c.delta).where(e.c.id == result.entry_ids[0])).scalar()
-        taken = -int(delta or 0)
-    policy = tx.policy(field).clawback
-    after = int(result.balances.get(field, balance(tx.conn, contact_id, field)))
-    ids = result.entry_ids[0] if result.entry_ids else None
-    return GrantRefund(amount, taken, 0, policy, ids, after)
-
-
-def _refund_grants(
-    tx: Tx,
-    contact_id: int,
-    field: str,
-    grant_ids: list[int],
-    amount: int,
-    entry: tuple[str, str, Actor, int],
-) -> GrantRefund:
-    key, reason, actor, op_id = entry
-    rows = grants.load(tx.conn, grant_ids)
-    # Without a grant of its own (credited before grants existed) it is the balance's to cover.
-    policy = tx.policy(field).clawback if rows else "balance"
-    plan: list[tuple[int, int]] = []
-    left = amount
-    for row in rows:
-        take = min(left, int(row.remaining)) if row.status == "active" else 0
-        if take:
-            plan.append((int(row.id), take))
-            left -= take
-    from_grants = amount - left
-    from_balance = 0
-    if left and policy == "balance":
-        from_balance = min(left, grants.usable(tx.conn, contact_id, field, tx.now) - from_grants)
-    total = from_grants + from_balance
-    if not total:
-        return GrantRefund(amount, 0, 0, policy, None, balance(tx.conn, contact_id, field))
-
-    def moves(entry_id: int) -> None:
-        for grant_id, take in plan:
-            grants.take_from(tx, grant_id, take, entry_id, "refund")
-        if from_balance:
-            grants.consume(tx, contact_id, field, from_balance, entry_id)
-
-    entry_id, after = apply_delta(
-        tx, contact_id, field, -total, f"op:{key}#1",
-        reason=reason, actor=actor, operation_id=op_id, moves=moves,
-    )  # fmt: skip
-    return GrantRefund(amount, from_grants, from_balance, policy, entry_id, after)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -86,7 +87,12 @@ credit_accounts = Table(
     Column("field", String(64), primary_key=True),
     Column("balance", BigInteger, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    CheckConstraint("balance >= 0", name="balance_nonnegative"),
+    # What a refund clawback took below zero (migration 0011, policy ``clawback = "below_zero"``)
+    # and the next credit settles: the balance is what the active grants hold minus the debt,
+    # so it is below zero only by a recorded debt, never by an overdraft.
+    Column("debt", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("debt >= 0", name="debt_nonnegative"),
+    CheckConstraint("balance + debt >= 0", name="balance_covered"),
 )
 
 operations = Table(
@@ -121,6 +127,12 @@ actionset_runs = Table(
     Index(None, "contact_id", "id"),
 )
 
+#: A debt grows only by part of a negative entry and shrinks only by part of a positive one.
+DEBT_DELTA_RULE = (
+    "(delta > 0 AND debt_delta <= 0 AND debt_delta >= -delta)"
+    " OR (delta < 0 AND debt_delta >= 0 AND debt_delta <= -delta)"
+)
+
 ledger_entries = Table(
     "ledger_entries",
     metadata,
@@ -140,8 +152,12 @@ ledger_entries = Table(
     # A refund reverses exactly the entries it names, each at most once.
     Column("reverses_id", ForeignKey("ledger_entries.id"), nullable=True, unique=True),
     Column("created_at", DateTime, nullable=False),
+    # How the entry changed the account's debt (migration 0011): a refund clawback below zero
+    # adds to it (a part of a negative delta), a credit settles it (a part of a positive one);
+    # so delta == the entry's grant moves - debt_delta, which ``verify`` checks.
+    Column("debt_delta", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("delta <> 0", name="delta_nonzero"),
-    CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
+    CheckConstraint(DEBT_DELTA_RULE, name="debt_delta_in_range"),
     # No orphan entries: each belongs to exactly one ledger operation or one actionset run.
     CheckConstraint(
         "(operation_id IS NULL) <> (run_id IS NULL)", name="belongs_to_operation_or_run"
@@ -197,7 +213,8 @@ grant_moves = Table(
     Column("created_at", DateTime, nullable=False),
     CheckConstraint("delta <> 0", name="delta_nonzero"),
     CheckConstraint(
-        "kind IN ('grant', 'use', 'expire', 'refund', 'restore', 'opening')", name="kind_known"
+        "kind IN ('grant', 'use', 'expire', 'refund', 'restore', 'opening', 'settle')",
+        name="kind_known",
     ),
     Index(None, "grant_id", "id"),
     Index(None, "entry_id"),
@@ -402,6 +419,9 @@ loyalty_stages = Table(
     Column("lifetime", BigInteger, nullable=False),
     Column("stage", String(60), nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Lifetime points from before grants existed, that no grant move records (migration 0009):
+    # lifetime = baseline + every loyalty point that entered the balance since.
+    Column("baseline", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("lifetime >= 0", name="nonnegative"),
 )
 

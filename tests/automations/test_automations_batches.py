@@ -17,7 +17,7 @@ from sqlalchemy import event, select
 
 from shortcodes.automations import batch, billing_run, executor
 from shortcodes.errors import IdempotencyConflict
-from shortcodes.store import ledger
+from shortcodes.store import contacts, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import claim_many
@@ -282,4 +282,43 @@ def test_a_credit_and_a_debit_of_one_contact_in_one_batch_use_the_new_grant(
     [grant] = harness.store.grants(ann, include_spent=True)
     assert (grant.amount, grant.remaining, grant.source) == (50, 40, "admin")
     assert harness.store.balance(ann) == 40
+    assert harness.store.verify().ok
+
+
+def owe(harness: Harness, contact_id: int, units: int) -> None:
+    """Put the contact's ``_Credits`` ``units`` below zero, as a refund clawback under
+    ``clawback = "below_zero"`` writes it (one entry adding a debt, no grant to take from)."""
+    actor = Actor("system", "test refund")
+
+    def work(tx: Tx) -> None:
+        contacts.lock_contact(tx, contact_id)
+
+        def perform(op_id: int) -> ledger.LedgerResult:
+            entry_id, after = ledger.apply_delta(
+                tx, contact_id, "_Credits", -units, f"op:owe:{contact_id}#1",
+                reason="refund below zero", actor=actor, operation_id=op_id,
+                moves=lambda _entry: None, debt=units,
+            )  # fmt: skip
+            return ledger.LedgerResult((entry_id,), {"_Credits": after})
+
+        ledger.keyed(tx, f"owe:{contact_id}", "refund_grant", contact_id, {}, actor, perform)
+
+    harness.store.run_in_transaction(work)
+
+
+def test_a_batched_credit_to_an_account_in_debt_runs_alone_and_settles_the_debt_first(
+    harness: Harness,
+) -> None:
+    ann = harness.contact("ann@example.com", credits=10)
+    bob = harness.contact("bob@example.com")
+    harness.store.debit(ann, 10)
+    owe(harness, ann, 30)
+    assert harness.store.balance(ann) == -30
+    start_monthly_runs(harness, [ann, bob], "jan")
+    assert run_one_batch(harness, 10) == 4  # bob's credit in the batch, ann's alone, 2 emails
+    assert (harness.store.balance(ann), harness.store.debts(ann)) == (20, {})
+    grant = harness.store.grants(ann, include_spent=True)[0]
+    assert (grant.amount, grant.remaining) == (50, 20)
+    assert harness.store.balance(bob) == 50
+    assert {r.status for r in harness.runs("monthly-credits")} == {"done"}
     assert harness.store.verify().ok

@@ -14,8 +14,8 @@ import pytest
 
 from shortcodes.automations import AutomationConfig, parse_automations, preview
 from tests.automations.test_automations_cli_shortcodes import cli
-from tests.automations.test_automations_outbox_preview import dump
 from tests.support.automations import Harness
+from tests.support.db import all_rows
 from tests.support.drips import (
     DRIP_SITE_TOML,
     active_time,
@@ -163,7 +163,7 @@ def test_the_preview_shows_the_history_with_its_pause_and_the_rest_of_the_timeli
     harness.advance(days=5)
     harness.store.apply_tag(bo, "Pottery Member")
     harness.drain()
-    before = dump(harness)
+    before = all_rows(harness.store)
     shown = preview(harness.store, harness.config, "pottery", bo)
     assert shown.lines() == [
         "drip pottery for bo@example.com: started 2026-01-01 12:00; as of 2026-01-07 12:00",
@@ -180,7 +180,7 @@ def test_the_preview_shows_the_history_with_its_pause_and_the_rest_of_the_timeli
         "                                   tag applied: Kiln Day",
         "  all 4 items released",
     ]
-    assert dump(harness) == before, "a preview writes nothing"
+    assert all_rows(harness.store) == before, "a preview writes nothing"
 
 
 def test_the_preview_of_a_member_whose_grant_ends_shows_the_pause_and_what_waits(
@@ -188,7 +188,7 @@ def test_the_preview_of_a_member_whose_grant_ends_shows_the_pause_and_what_waits
 ) -> None:
     cy = harness.contact("cy@example.com")
     harness.store.grant(cy, "Pottery Member", "3d")
-    before = dump(harness)
+    before = all_rows(harness.store)
     lines = preview(harness.store, harness.config, "pottery", "cy@example.com").lines()
     assert lines == [
         "drip pottery for cy@example.com: not started; if it started now (2026-01-01 12:00)",
@@ -200,7 +200,7 @@ def test_the_preview_of_a_member_whose_grant_ends_shows_the_pause_and_what_waits
         "  2026-01-04 12:00  active     3d  paused: access lapsed",
         "  2 of 4 items released; waiting for access to return: lesson-3, kiln-day",
     ]
-    assert dump(harness) == before
+    assert all_rows(harness.store) == before
 
 
 def test_the_preview_for_a_contact_without_access_starts_paused(harness: Harness) -> None:
@@ -222,7 +222,7 @@ def test_the_cli_lists_the_drip_and_previews_a_member_without_writing(
     (site / "site.toml").write_text(DRIP_SITE_TOML, encoding="utf-8")
     ann = harness.contact("ann@example.com")
     harness.store.apply_tag(ann, "Pottery Member")  # the worker has not started her drip yet
-    before = dump(harness)
+    before = all_rows(harness.store)
     code, out = cli(capsys, site, db_url, tmp_path, "automations", "check")
     assert code == 0
     assert (
@@ -233,4 +233,4 @@ def test_the_cli_lists_the_drip_and_previews_a_member_without_writing(
     assert out.startswith("drip pottery for ann@example.com: not started; if it started now (")
     assert "unlocked lesson-2 (starts lesson-2-email)" in out
     assert out.rstrip().endswith("all 4 items released")
-    assert dump(harness) == before
+    assert all_rows(harness.store) == before

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from shortcodes.automations import AutomationConfig, parse_automations
+from shortcodes.automations import AutomationConfig, parse_automations, preview
 from shortcodes.errors import ConfigError
 from shortcodes.store import schema as db
 from tests.support.automations import Harness
+from tests.support.db import all_rows
 from tests.support.paths import ROOT
 
 HEAD = """\
@@ -236,4 +237,53 @@ def test_events_of_batched_steps_name_the_run_that_caused_them(loop_harness: Har
     assert [d.get("cause") for d in data] == [
         None,
         {"rule": "ticker", "run_id": run.id, "chain": ["ticker"]},
+    ]
+
+
+def test_the_preview_follows_the_chain_and_shows_where_the_loop_guard_stops_it(
+    loop_harness: Harness,
+) -> None:
+    h = loop_harness
+    admin = h.contact("admin@example.com")
+    h.store.apply_tag(admin, "Site Admin")
+    ann = h.contact("ann@example.com")
+    before = all_rows(h.store)
+    lines = preview(h.store, h.config, "echo", ann).lines()
+    at = "       now  2026-01-01 12:00  "
+    effect = " " * 30
+    own = [f"{at}step 0 apply_tag", f"{effect}tag applied: Ping"]
+    own += [f"{at}step 1 remove_tag", f"{effect}tag removed: Ping"]
+    rerun = [line.replace(at, f"{at}rule echo: ") for line in own]
+    started = [
+        line
+        for depth in (2, 3, 4)
+        for line in (
+            f"{at}rule echo: start",
+            f"{effect}started by this chain: {' -> '.join(['echo'] * depth)}",
+            *rerun,
+        )
+    ]
+    assert lines == [
+        "rule echo for ann@example.com: conditions hold",
+        *own,
+        *started,
+        f"{at}rule echo: start [refused]",
+        f"{effect}stopped by the loop guard: a chain of 5 runs, each caused by the one before, "
+        "is longer than [automations] max_chain = 4: echo -> echo -> echo -> echo -> echo",
+        f"{effect}email 'loop-stopped' to admin@example.com",
+    ]
+    assert all_rows(h.store) == before, "a preview writes nothing"
+
+
+def test_the_preview_of_a_rule_shows_that_its_own_effects_do_not_start_it_again(
+    loop_harness: Harness,
+) -> None:
+    h = loop_harness
+    ann = h.contact("ann@example.com")
+    lines = preview(h.store, h.config, "quiet", ann).lines()
+    assert [line.strip() for line in lines[1:]] == [
+        "now  2026-01-01 12:00  step 0 apply_tag",
+        "tag applied: Pong",
+        "now  2026-01-01 12:00  step 1 remove_tag",
+        "tag removed: Pong",
     ]

@@ -334,3 +334,23 @@ def test_points_cli_awards_removes_and_shows_the_figures(
         cli("points", "award", "fay@example.com", "-3", "--reason", "x")
     with pytest.raises(SystemExit):
         cli("points", "remove", "fay@example.com", "3")  # --reason is required
+
+
+def test_the_preview_of_a_removal_shows_the_points_it_would_leave_and_writes_nothing(
+    loyal: Harness,
+) -> None:
+    from shortcodes.automations import preview
+
+    gil = loyal.contact("gil@example.com")
+    cfg = loyal.config.loyalty
+    loyal.store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, gil, 100, "a", wait="now"))
+    loyal.store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, gil, 50, "b", "order"))
+    shown = [
+        line.strip() for line in preview(loyal.store, loyal.config, "order-returned", gil).lines()
+    ]
+    assert shown[2:] == [
+        "ledger entry: Points -30 = 70",
+        "points: 70 available, 0 pending, 100 lifetime",
+    ]
+    assert (points(loyal, gil).available, points(loyal, gil).pending) == (100, 50)
+    assert entries(loyal, gil) == [(100, "loyalty points", "loyalty")]

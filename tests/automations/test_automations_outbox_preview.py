@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from shortcodes.automations import parse_automations, preview, redeliver
 from shortcodes.automations.outbox import _claim, backoff, delivery_log
 from shortcodes.store import schema as db
 from tests.support.automations import SITE_TOML, Harness
+from tests.support.db import all_rows
 
 
 class Receiver:
@@ -174,7 +174,7 @@ def test_a_worker_whose_delivery_outcome_was_lost_resends_at_once_and_others_lea
 
 def test_preview_prints_the_timeline_and_writes_nothing(harness: Harness) -> None:
     dee = harness.contact("dee@example.com", credits=4)
-    before = dump(harness)
+    before = all_rows(harness.store)
     drip = preview(harness.store, harness.config, "drip-course", "dee@example.com")
     lines = drip.lines()
     assert lines[0] == "rule drip-course for dee@example.com: conditions hold"
@@ -195,14 +195,4 @@ def test_preview_prints_the_timeline_and_writes_nothing(harness: Harness) -> Non
     )
     refused = preview(harness.store, harness.config, "lending-check-in", dee)
     assert refused.branch == "otherwise"
-    assert dump(harness) == before, "a preview must not write anything"
-
-
-def dump(harness: Harness) -> dict[str, list[tuple[Any, ...]]]:
-
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with harness.store.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            order = list(table.primary_key.columns)
-            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*order))]
-    return out
+    assert all_rows(harness.store) == before, "a preview must not write anything"

@@ -1,8 +1,11 @@
 """Loyalty through the host: points and referrals by the signed inbound API, and the points on
-``/account`` (the demo site, whose ``[loyalty]`` keeps the defaults: 14 days pending, a year)."""
+``/account`` (the demo site, whose ``[loyalty]`` keeps the defaults: 14 days pending, a year).
+The main cases run on SQLite and PostgreSQL (``both``); the malformed posts on SQLite."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +16,19 @@ from sqlalchemy import select
 from shortcodes.store import schema
 from tests.host.test_host_webhooks import send
 from tests.support.db import row_counts
-from tests.support.host import logged_in, store
+from tests.support.host import app_config, logged_in, store, verified_app
 
 POOR, RICH = "poor@example.com", "rich@example.com"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The demo site on a fresh seeded SQLite copy, or migrated and seeded on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("app")
+        return
+    url = str(request.getfixturevalue("pg_database"))
+    yield from verified_app(app_config(tmp_path / "instance", DATABASE_URL=url))
 
 
 def award(client: FlaskClient, event_id: str, **fields: Any) -> Any:
@@ -41,9 +54,8 @@ def points_entries(app: Flask) -> list[tuple[int, str, str, str]]:
         return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
 
 
-def test_points_award_with_an_amount_and_a_reason_applies_once_per_event_id(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_points_award_with_an_amount_and_a_reason_applies_once_per_event_id(both: Flask) -> None:
+    app, client = both, both.test_client()
     first = award(client, "pts-1", available_after="now")
     assert first.status_code == 200, first.json
     assert first.json["duplicate"] is False
@@ -76,9 +88,8 @@ def test_points_award_stays_pending_for_the_sites_wait_unless_the_body_names_one
     assert points_entries(app) == [], "pending points are not in the balance yet"
 
 
-def test_points_remove_takes_at_most_what_is_available_with_its_reason(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_points_remove_takes_at_most_what_is_available_with_its_reason(both: Flask) -> None:
+    app, client = both, both.test_client()
     award(client, "a-1", available_after="now")
     award(client, "a-2", points=30)  # pending: a removal cancels it first
     body = {"event_id": "r-1", "contact": POOR, "points": 200, "reason": "order returned"}
@@ -151,7 +162,8 @@ def test_an_event_id_reused_with_another_body_is_refused(app: Flask, client: Fla
     assert changes(app) == before
 
 
-def test_referrals_made_then_approved_through_the_api(app: Flask, client: FlaskClient) -> None:
+def test_referrals_made_then_approved_through_the_api(both: Flask) -> None:
+    app, client = both, both.test_client()
     rich, poor = store(app).get_contact(RICH).id, store(app).get_contact(POOR).id
     made = {"event_id": "ref-1", "referrer": RICH, "referred": POOR}
     answer = send(client, "referrals/made", made)
@@ -197,9 +209,8 @@ def test_a_second_referrer_for_the_same_contact_is_refused(app: Flask, client: F
     assert changes(app) == before
 
 
-def test_account_shows_the_visitors_own_points_and_never_another_contacts(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_account_shows_the_visitors_own_points_and_never_another_contacts(both: Flask) -> None:
+    app, client = both, both.test_client()
     award(client, "mine", available_after="now")
     award(client, "later", points=30)
     poor_page = logged_in(app, POOR).get("/account")

@@ -35,6 +35,9 @@ def test_the_ledger_benchmark_runs_and_reports_zero_anomalies(
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{backend:<11} {'anomalies':<40} {'0':>14}" in done.stdout
     assert "purchases/s, 2 client(s)" in done.stdout
+    # The same run measures the code before credit grants and prints how this tree compares.
+    assert f"{backend} | purchases/s, 2 client(s): " in done.stdout
+    assert "Against 20a425d (before credit grants), same run:" in done.stdout
     assert (tmp_path / "ledger.json").is_file()
 
 

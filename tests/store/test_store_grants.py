@@ -20,9 +20,8 @@ from shortcodes.environment import Environment
 from shortcodes.errors import ConfigError, InsufficientCredits, InvalidInput
 from shortcodes.membership.actionsets import SiteActions
 from shortcodes.membership.config import parse_config
-from shortcodes.store import Store
+from shortcodes.store import Store, expiry
 from shortcodes.store import grants as grant_store
-from shortcodes.store import ledger as ledger_ops
 from shortcodes.store import schema as db
 from shortcodes.store.grants import GrantSpec
 from tests.support.backends import verified_store
@@ -167,7 +166,7 @@ def test_any_grants_and_debits_keep_balance_equal_to_the_grants_and_consume_noth
             if row.category == "paid":
                 assert not _usable_left(gstore, contact, "promotional", now)
             assert taken <= row.remaining
-    run(gstore, lambda tx: ledger_ops.expire_due(tx, 1000))
+    run(gstore, lambda tx: expiry.expire_due(tx, 1000))
     report = gstore.verify()
     assert report.ok, report.problems
     active = sum(r.remaining for r in _grant_rows(gstore, contact).values() if r.status == "active")
@@ -211,10 +210,10 @@ def test_the_worker_expires_what_is_left_as_a_ledger_entry_once(
     gstore.credit(ann, 5, reason="kept")
     gstore.debit(ann, 10)
     clock.advance(days=59)
-    assert run(gstore, lambda tx: ledger_ops.expire_due(tx)) == 0
+    assert run(gstore, lambda tx: expiry.expire_due(tx)) == 0
     clock.advance(days=2)
-    assert run(gstore, lambda tx: ledger_ops.expire_due(tx)) == 1
-    assert run(gstore, lambda tx: ledger_ops.expire_due(tx)) == 0
+    assert run(gstore, lambda tx: expiry.expire_due(tx)) == 1
+    assert run(gstore, lambda tx: expiry.expire_due(tx)) == 0
     assert gstore.balance(ann) == 5
     newest = gstore.history(ann).entries[0]
     assert (newest.delta, newest.balance_after, newest.actor_id) == (-20, 5, "grant worker")
@@ -237,9 +236,9 @@ def test_an_expiry_pass_killed_midway_expires_nothing_and_the_next_pass_does_it_
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        run(gstore, lambda tx: ledger_ops.expire_due(tx, 100, crash_after_first))
+        run(gstore, lambda tx: expiry.expire_due(tx, 100, crash_after_first))
     assert [gstore.balance(c) for c in ids] == [7, 7, 7]
-    assert run(gstore, lambda tx: ledger_ops.expire_due(tx)) == 3
+    assert run(gstore, lambda tx: expiry.expire_due(tx)) == 3
     assert [gstore.balance(c) for c in ids] == [0, 0, 0]
 
 
@@ -251,7 +250,7 @@ def test_a_grant_that_starts_later_is_pending_until_the_worker_starts_it(
     assert (result.entry_ids, gstore.balance(ann)) == ((), 0)
     assert [g.status for g in gstore.grants(ann)] == ["pending"]
     clock.advance(days=14)
-    assert run(gstore, lambda tx: ledger_ops.start_due(tx)) == 1
+    assert run(gstore, lambda tx: expiry.start_due(tx)) == 1
     assert (gstore.balance(ann), [g.status for g in gstore.grants(ann)]) == (12, ["active"])
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, Table, create_engine, insert, inspect, text
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from shortcodes.store import Store
 from shortcodes.store import schema as db
@@ -82,11 +83,28 @@ def test_two_processes_upgrading_at_once_both_succeed(fresh_url: str) -> None:
             engine.dispose()
 
 
-def test_the_check_constraint_exists_in_the_migrated_database(fresh_url: str) -> None:
+def test_the_check_constraints_exist_in_the_migrated_database(fresh_url: str) -> None:
     with Store.from_url(fresh_url) as store:
         store.upgrade()
-        checks = inspect(store.engine).get_check_constraints("credit_accounts")
-        assert any("balance >= 0" in c["sqltext"] for c in checks)
+        found = inspect(store.engine)
+        names = {
+            table: sorted(c["name"] for c in found.get_check_constraints(table))
+            for table in ("credit_accounts", "ledger_entries", "grant_moves")
+        }
+        # Revision 0001 on PostgreSQL named its constraints with the prefix twice (SQLite's
+        # rebuild by 0011 took the frozen names); 0011 drops the ones it replaces either way.
+        old = "ck_ledger_entries_" if store.engine.dialect.name == "postgresql" else ""
+        assert names == {
+            "credit_accounts": [
+                "ck_credit_accounts_balance_covered", "ck_credit_accounts_debt_nonnegative"
+            ],
+            "ledger_entries": sorted([
+                f"ck_ledger_entries_{old}belongs_to_operation_or_run",
+                "ck_ledger_entries_debt_delta_in_range",
+                f"ck_ledger_entries_{old}delta_nonzero",
+            ]),
+            "grant_moves": ["ck_grant_moves_delta_nonzero", "ck_grant_moves_kind_known"],
+        }  # fmt: skip
 
 
 # -- 0007: grants from a database the previous version filled ----------------------------------
@@ -167,4 +185,64 @@ def test_0007_turns_every_balance_into_one_grant_and_loyalty_lots_into_points_gr
         assert store.get_contact(1).field("Points") == 40
         store.debit(1, 45, reason="after the migration")
         assert [(g.remaining) for g in store.grants(1, "_Credits", include_spent=True)] == [5]
+        assert store.verify().ok
+
+
+def test_0009_keeps_the_lifetime_points_of_lots_no_grant_records_so_stages_never_fall(
+    fresh_url: str,
+) -> None:
+    from shortcodes.automations import loyalty
+    from shortcodes.automations.rules import LoyaltyConfig
+
+    with Store.from_url(fresh_url) as store:
+        upgrade(store.engine, "0006")
+        _fill_like_0006(store.engine)
+        with store.engine.begin() as conn:  # a Silver member: 600 points earned, 40 left
+            conn.execute(text("UPDATE loyalty_accounts SET lifetime = 600, stage = 'Silver'"))
+        store.upgrade()
+        cfg = LoyaltyConfig()
+        store.run_in_transaction(lambda tx: loyalty.earn(tx, cfg, 1, 10, "k", wait="now"))
+        summary = store.run_in_transaction(lambda tx: loyalty.summary(tx.conn, cfg, 1, tx.now))
+        assert (summary.available, summary.lifetime, summary.stage) == (50, 610, "Silver")
+        with store.engine.connect() as conn:
+            kinds = [k for (k,) in conn.execute(text("SELECT kind FROM events ORDER BY id"))]
+            referrals = inspect(conn).get_columns("loyalty_referrals")
+        assert "stage_changed" not in kinds
+        assert {c["name"]: c["nullable"] for c in referrals}["approved_at"] is True
+        assert store.verify().ok
+
+
+# -- 0011: debt, from a database the previous version filled -------------------------------------
+
+
+def test_0011_adds_a_zero_debt_to_every_account_and_entry_and_verify_passes(
+    fresh_url: str,
+) -> None:
+    with Store.from_url(fresh_url) as store:
+        upgrade(store.engine, "0006")
+        _fill_like_0006(store.engine)
+        upgrade(store.engine, "0010")
+        store.upgrade()
+        assert current_revision(store.engine) == head_revision() == "0011"
+        report = store.verify()
+        assert report.ok, report.problems
+        a, e = db.credit_accounts, db.ledger_entries
+        with store.engine.connect() as conn:
+            accounts = conn.execute(
+                select(a.c.contact_id, a.c.field, a.c.balance, a.c.debt).order_by(
+                    a.c.contact_id, a.c.field
+                )
+            ).all()
+            debts = conn.execute(select(e.c.debt_delta).order_by(e.c.id)).scalars().all()
+        assert [tuple(r) for r in accounts] == [
+            (1, "Points", 40, 0), (1, "_Credits", 50, 0), (2, "_Credits", 5, 0)
+        ]  # fmt: skip
+        assert debts == [0, 0, 0, 0]
+        # The rebuilt tables still refuse what they refused (SQLite copied them in batch mode).
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(a.update().where(a.c.contact_id == 2).values(balance=-1))
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(db.grant_moves.update().values(kind="gift"))
+        store.debit(1, 45, reason="after the migration")
+        store.credit(2, 1, reason="after the migration")
         assert store.verify().ok

@@ -35,3 +35,14 @@ def buyer(store: Store, email: str = "ann@example.com", credits: int = 0, name: 
     if credits:
         store.credit(contact_id, credits, key=f"opening:{email}", reason="opening balance")
     return contact_id
+
+
+def all_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by table, in primary-key order: equal before and after means
+    nothing was written (sequences aside)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            order = list(table.primary_key.columns)
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*order))]
+    return out
