@@ -483,6 +483,9 @@ def measure_baseline(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]
         "--clients", ",".join(map(str, args.clients)), "--processes", str(args.processes),
         "--json", str(out),
     ]  # fmt: skip
+    script = (tree / "bench" / "ledger.py").read_text(encoding="utf-8")
+    if "--no-baseline" in script:  # a baseline that compares with its own baseline: not here
+        cmd.append("--no-baseline")
     env = {**os.environ, "PYTHONPATH": str(tree)}  # its own code, not this tree's
     print(f"\n== baseline {args.baseline}", flush=True)
     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -492,7 +495,8 @@ def measure_baseline(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]
 
 def print_ratios(new: list[dict[str, Any]], old: list[dict[str, Any]], ref: str) -> None:
     """One line per figure: this tree, the baseline, and how many times better this tree is."""
-    print(f"\nAgainst {ref} (before credit grants), same run:")
+    what = " (before credit grants)" if ref == BASELINE else ""
+    print(f"\nAgainst {ref}{what}, same run:")
     before = {r["backend"]: r for r in old}
     for r in new:
         prev = before.get(r["backend"])
