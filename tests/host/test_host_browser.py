@@ -19,6 +19,9 @@ from tests.support.live_server import LiveServer
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
+# Assertions retry until this timeout: a real server on a loaded 2-core machine can take more
+# than Playwright's default 5 s to answer a form post (publishing re-checks the page).
+expect.set_options(timeout=30_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -105,9 +105,11 @@ def test_a_missing_signature_is_400_unsigned(hooks: Hooks) -> None:
     assert hooks.balance() == 0
 
 
-def test_a_signature_that_is_299_seconds_old_is_still_accepted(hooks: Hooks) -> None:
+def test_a_signature_290_seconds_old_is_still_accepted(hooks: Hooks) -> None:
+    # Ten seconds inside the five-minute tolerance: the real clock moves while a loaded machine
+    # serves the request (299 s failed when the request took over a second).
     data = se.event("checkout.session.completed", se.checkout_session(ann_id(hooks), "bundle-100"))
-    assert hooks.send(data, at=int(time.time()) - 299)[0] == 200
+    assert hooks.send(data, at=int(time.time()) - 290)[0] == 200
 
 
 def test_during_secret_rotation_one_matching_v1_of_several_is_enough(hooks: Hooks) -> None:
