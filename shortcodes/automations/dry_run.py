@@ -179,6 +179,9 @@ def _chain(
     ).all()
     items = []
     for run in made:
+        # Every run seen is remembered (a refused one has no steps to follow): the next step's
+        # chain lists only the runs made after it.
+        runs[int(run.id)] = run.rule
         chain = " -> ".join(run.data.get("chain", ()))
         if run.status == "failed":
             effects = (run.message, *_effects(tx, before))
@@ -186,7 +189,6 @@ def _chain(
                 TimelineItem(tx.now, tx.now - start, -1, "start", "refused", effects, run.rule)
             )
             continue
-        runs[int(run.id)] = run.rule
         effects = (f"started by this chain: {chain}",) if chain else ()
         items.append(TimelineItem(tx.now, tx.now - start, -1, "start", "done", effects, run.rule))
     return items

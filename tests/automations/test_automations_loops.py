@@ -287,3 +287,19 @@ def test_the_preview_of_a_rule_shows_that_its_own_effects_do_not_start_it_again(
         "now  2026-01-01 12:00  step 1 remove_tag",
         "tag removed: Pong",
     ]
+
+
+def test_a_refusal_shows_once_though_steps_of_the_chain_run_after_it(
+    loop_harness: Harness,
+) -> None:
+    h = loop_harness
+    text = (HEAD + SELF_RETRIGGER).replace(
+        '{ do = "remove_tag", tag = "Ping" }]',
+        '{ do = "remove_tag", tag = "Ping" }, { do = "apply_tag", tag = "Seen" }]',
+    )
+    assert text != HEAD + SELF_RETRIGGER
+    config = parse_automations(text, "site.toml")
+    ann = h.contact("ann@example.com")
+    lines = preview(h.store, config, "echo", ann).lines()
+    assert sum("start [refused]" in line for line in lines) == 1
+    assert sum("step 2 apply_tag" in line for line in lines) == 4, "each run's last step ran"
