@@ -53,7 +53,7 @@ from shortcodes.membership.config import parse_config
 from shortcodes.store import Actor, Store
 from shortcodes.store import schema as db
 from shortcodes.store.database import normalize_url
-from shortcodes.store.ledger import GRANTS_BOUNDARY_KEY
+from shortcodes.store.verify import GRANTS_BOUNDARY_KEY
 
 SITE = """
 [credits]

@@ -20,7 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shortcodes.commands.store",
     "shortcodes.commands.docs",
     "shortcodes.commands.automations",
-    "shortcodes.commands.loyalty",
+    "shortcodes.commands.points",
     "shortcodes.commands.payments",
 )
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from shortcodes.store.events import Event
 from shortcodes.store.facade import Store
-from shortcodes.store.ledger import Discrepancy, Entry, HistoryPage, LedgerResult, VerifyReport
+from shortcodes.store.ledger import Entry, HistoryPage, LedgerResult
 from shortcodes.store.runner import RunResult
 from shortcodes.store.session import SYSTEM, Actor, Tx
+from shortcodes.store.verify import Discrepancy, VerifyReport
 
 __all__ = [
     "SYSTEM",

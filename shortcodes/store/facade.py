@@ -39,7 +39,7 @@ from shortcodes.store.events import Event, events_after
 from shortcodes.store.grants import Grant, GrantSpec
 from shortcodes.store.identity import Accounts
 from shortcodes.store.importer import ImportReport, Progress
-from shortcodes.store.ledger import HistoryPage, LedgerResult, VerifyReport
+from shortcodes.store.ledger import HistoryPage, LedgerResult
 from shortcodes.store.migrate import upgrade
 from shortcodes.store.runner import RunResult, StepHook
 from shortcodes.store.session import (
@@ -53,6 +53,8 @@ from shortcodes.store.session import (
     to_db_time,
 )
 from shortcodes.store.throttle import LoginPolicy, LoginThrottle
+from shortcodes.store.verify import VerifyReport
+from shortcodes.store.verify import verify as verify_ledger
 
 T = TypeVar("T")
 
@@ -384,7 +386,7 @@ class Store:
 
     def verify(self) -> VerifyReport:
         """Replay the whole ledger against the cached balances (a consistent snapshot)."""
-        return run_read(self.engine, ledger.verify, snapshot=True)
+        return run_read(self.engine, verify_ledger, snapshot=True)
 
     # -- actionsets ------------------------------------------------------------------------------
 
