@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -74,6 +75,7 @@ class Prepared:
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         plan = self._plan(conn.dialect, tuple(params))
         cursor = conn.connection.cursor()
+        _announce(conn, cursor, plan[0], params, many=False)
         try:
             cursor.execute(plan[0], self._values(plan, params))
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -90,6 +92,15 @@ class Prepared:
         finally:
             cursor.close()
 
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Execute and return every row (tuples)."""
+        cursor = self._cursor(conn, params)
+        try:
+            rows: list[Sequence[Any]] = cursor.fetchall()
+            return rows
+        finally:
+            cursor.close()
+
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute and return the first column of the first row, or None."""
         row = self.first(conn, params)
@@ -103,12 +114,22 @@ class Prepared:
         """Execute once per row (all rows must have the same keys)."""
         plan = self._plan(conn.dialect, tuple(rows[0]))
         cursor = conn.connection.cursor()
+        _announce(conn, cursor, plan[0], rows, many=True)
         try:
             cursor.executemany(plan[0], [self._values(plan, r) for r in rows])
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrap(conn, plan[0], rows[0], exc) from exc
         finally:
             cursor.close()
+
+
+def _announce(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool) -> None:
+    """Fire the engine's ``before_cursor_execute`` listeners (tracing, statement counters), as
+    SQLAlchemy's own execution would: a statement sent past that machinery is still seen. One
+    truth test when nothing listens."""
+    listeners = conn.dispatch.before_cursor_execute
+    if listeners:
+        listeners(conn, cursor, sql, params, None, many)
 
 
 def _wrap(conn: Connection, sql: str, params: Mapping[str, Any], exc: Exception) -> DBAPIError:
@@ -149,10 +170,16 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     columns = list(rows[0])
     if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), list(rows))
+        _plain_insert(table).executemany(conn, rows)
         return
     v = _expanded(conn, table, columns, rows)
     conn.execute(insert(table).from_select(columns, select(*(v.c[c] for c in columns))))
+
+
+@cache
+def _plain_insert(table: Table) -> Prepared:
+    """``INSERT INTO table``, prepared once per table (its plans per column set)."""
+    return Prepared(insert(table))
 
 
 def upsert_rows(

@@ -202,7 +202,7 @@ _USABLE = (
     & (_g.c.expires_at.is_(None) | (_g.c.expires_at > bindparam("b_now")))
 )
 _ORDER = (_g.c.priority, _g.c.expires_at.is_(None), _g.c.expires_at, _g.c.id)
-_CANDIDATES = select(_g.c.id, _g.c.remaining).where(_USABLE).order_by(*_ORDER)
+_CANDIDATES = Prepared(select(_g.c.id, _g.c.remaining).where(_USABLE).order_by(*_ORDER))
 _LOWER_GRANT = Prepared(
     update(_g)
     .where(_g.c.id == bindparam("b_id"))
@@ -225,7 +225,7 @@ def consume(
         )
     left = amount
     moves = []
-    for grant_id, remaining in tx.conn.execute(_CANDIDATES, params):
+    for grant_id, remaining in _CANDIDATES.all(tx.conn, params):
         take = min(left, int(remaining))
         _LOWER_GRANT.execute(tx.conn, {"b_id": grant_id, "b_take": take})
         moves.append(

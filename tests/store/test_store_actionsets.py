@@ -45,6 +45,22 @@ def test_purchase_debits_applies_the_tag_and_says_what_is_left(store: Store) -> 
     assert (email.kind, email.status, email.run_id) == ("email", "pending", result.run_id)
     assert email.payload["template"] == "purchase"
     assert email.payload["email"] == "ann@example.com"
+    assert email.payload["balances"] == {"_Credits": 20, "_Points": 0}
+
+
+def test_a_receipt_shows_every_balance_after_the_run_the_untouched_fields_too(
+    store: Store,
+) -> None:
+    ann = buyer(store, credits=100)
+    store.credit(ann, 9, "_Points", key="points", reason="welcome points")
+    store.run_actionset("buy-item", ann, {"cost": "50"}, "nonce-1", VISITOR)
+    everything = store.run_actionset("everything", ann, {}, "nonce-2", VISITOR)
+    receipt, welcome, hook = outbox_rows(store)
+    assert receipt.payload["balances"] == {"_Credits": 50, "_Points": 9}
+    assert (
+        welcome.payload["balances"] == hook.payload["balances"] == {"_Credits": 20, "_Points": 14}
+    )
+    assert everything.balances == {"_Credits": 20, "_Points": 14}
 
 
 def test_too_few_credits_is_a_refused_result_and_writes_nothing(store: Store) -> None:
