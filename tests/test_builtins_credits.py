@@ -1,4 +1,4 @@
-"""[credit_history]: the contact's ledger entries from the context, newest first.
+"""[credit_history] and [credit_grants]: ledger entries, grants and debts from the context.
 
 The host puts the entries in ``ctx.extra["credit_history"]`` (here, real ``Entry`` objects of
 the store and plain mappings); rendering never queries anything.
@@ -107,3 +107,51 @@ def test_visitors_see_nothing(env: Environment) -> None:
         )
         == ""
     )
+
+
+GRANTS = [
+    {"contact_id": 7, "field": "_Credits", "remaining": 4, "source": "purchase",
+     "category": "paid", "status": "active", "expires_at": None},
+]  # fmt: skip
+
+
+def grants_page(env: Environment, debts: list[dict[str, object]], grants: object = ()) -> str:
+    extra = {"credit_grants": list(grants), "credit_debts": debts}
+    return str(env.render("[credit_grants]", Context(contact=ANN, extra=extra)))
+
+
+def test_credit_grants_says_what_the_contact_owes_above_the_grants(env: Environment) -> None:
+    html = grants_page(env, [{"contact_id": 7, "field": "_Credits", "owed": 85}], GRANTS)
+    soup = BeautifulSoup(html, "html.parser")
+    assert [p.get_text() for p in soup.select("p.credit-debt")] == [
+        "You owe 85 credits: the next credits you get pay this first."
+    ]
+    assert rows(html) == [["4", "purchase", "paid", "never"]]
+    assert html.index("credit-debt") < html.index("credit-grants")
+
+
+def test_a_debt_without_grants_replaces_no_credits_yet(env: Environment) -> None:
+    html = grants_page(env, [{"contact_id": 7, "field": "_credits", "owed": "0.75"}])
+    assert BeautifulSoup(html, "html.parser").get_text() == (
+        "You owe 0.75 credits: the next credits you get pay this first."
+    )
+
+
+@pytest.mark.parametrize(
+    "debts",
+    [
+        [{"contact_id": 8, "field": "_Credits", "owed": 85}],  # someone else's
+        [{"contact_id": 7, "field": "Points", "owed": 85}],  # another field
+        [{"contact_id": 7, "field": "_Credits", "owed": 0}],  # nothing owed
+    ],
+)
+def test_no_debt_of_this_contact_and_field_shows_none(
+    env: Environment, debts: list[dict[str, object]]
+) -> None:
+    assert grants_page(env, debts) == '<p class="credit-grants-empty">No credits yet.</p>'
+
+
+def test_a_debt_amount_is_escaped(env: Environment) -> None:
+    html = grants_page(env, [{"contact_id": 7, "field": "_Credits", "owed": "<b>9</b>"}])
+    assert "<b>" not in html
+    assert "&lt;b&gt;9&lt;/b&gt;" in html

@@ -7,7 +7,9 @@ of the current contact (objects or mappings with ``field``, ``delta``, ``balance
 ``reason``, ``created_at`` and optionally ``contact_id``), e.g. ``shortcodes.store.ledger.Entry``.
 The grants are ``ctx.extra["credit_grants"]`` (mappings with ``field``, ``remaining``,
 ``source``, ``category``, ``status``, ``expires_at``, ``contact_id``) as of
-``ctx.extra["credits_now"]``: what ``expiring`` counts and ``credit_grants`` lists.
+``ctx.extra["credits_now"]``: what ``expiring`` counts and ``credit_grants`` lists. What a
+refund took below zero is ``ctx.extra["credit_debts"]`` (mappings with ``field``, ``owed``,
+``contact_id``), which ``credit_grants`` states above the grants.
 Rendering never queries a database.
 """
 
@@ -36,6 +38,8 @@ HISTORY_KEY: Final = "credit_history"
 #: The ``ctx.extra`` keys the host fills with the contact's grants and the time it read them.
 GRANTS_KEY: Final = "credit_grants"
 NOW_KEY: Final = "credits_now"
+#: The ``ctx.extra`` key the host fills with what the contact owes, per field.
+DEBTS_KEY: Final = "credit_debts"
 
 _ROW: Final = Markup(
     '<tr><td><time datetime="{iso}">{day}</time></td><td class="{kind}">{delta}</td>'
@@ -71,16 +75,29 @@ def credit_balance(sc: Shortcode, ctx: Context) -> str:
 
 def grants_for(ctx: Context, field: str) -> list[Any]:
     """The current contact's live grants of ``field`` (never another contact's)."""
+    return _mine(ctx, GRANTS_KEY, field)
+
+
+def owed(ctx: Context, field: str) -> Any:
+    """What the current contact owes in ``field`` (a refund took its balance below zero), as
+    people read it; None when nothing is owed."""
+    found = [_get(d, "owed") for d in _mine(ctx, DEBTS_KEY, field)]
+    return next((amount for amount in found if amount), None)
+
+
+def _mine(ctx: Context, key: str, field: str) -> list[Any]:
+    """The rows of ``ctx.extra[key]`` about ``field`` of the current contact: a row naming
+    another contact is dropped (a page must never show someone else's credits)."""
     contact = ctx.contact
-    raw = ctx.extra.get(GRANTS_KEY) or ()
+    raw = ctx.extra.get(key) or ()
     if contact is None or not isinstance(raw, Iterable):
         return []
     wanted = field.casefold()
     return [
-        g
-        for g in raw
-        if str(_get(g, "field", "")).casefold() == wanted
-        and _get(g, "contact_id", contact.id) == contact.id
+        row
+        for row in raw
+        if str(_get(row, "field", "")).casefold() == wanted
+        and _get(row, "contact_id", contact.id) == contact.id
     ]
 
 
@@ -159,6 +176,10 @@ _GRANT: Final = Markup(
     '<tr class="{status}"><td>{left}</td><td>{source}</td><td>{category}</td>'
     '<td><time datetime="{iso}">{day}</time></td></tr>'
 )
+_DEBT: Final = Markup(
+    '<p class="credit-debt">You owe <span class="amount">{amount}</span> credits: the next '
+    "credits you get pay this first.</p>"
+)
 _GRANTS_HEAD: Final = Markup(
     '<table class="credit-grants"><thead><tr><th>Left</th><th>From</th><th>Kind</th>'
     "<th>Expires</th></tr></thead><tbody>"
@@ -185,13 +206,15 @@ def _when(grant: Any) -> dict[str, str]:
 
 def credit_grants(sc: Shortcode, ctx: Context) -> Markup:
     """The contact's credits of a field by grant: what is left, where it came from, whether it
-    is paid or promotional, and when it expires."""
+    is paid or promotional, and when it expires; first what the contact owes, if anything."""
     if ctx.contact is None:
         return Markup()
     field = text_of(sc.attrs.get("field", "_Credits")) or "_Credits"
     found = grants_for(ctx, field)
+    debt = owed(ctx, field)
+    note = Markup() if debt is None else _DEBT.format(amount=text_of(debt))
     if not found:
-        return Markup('<p class="credit-grants-empty">No credits yet.</p>')
+        return note or Markup('<p class="credit-grants-empty">No credits yet.</p>')
     rows = Markup("").join(
         _GRANT.format(
             status=text_of(_get(g, "status", "")),
@@ -202,7 +225,7 @@ def credit_grants(sc: Shortcode, ctx: Context) -> Markup:
         )
         for g in found
     )
-    return _GRANTS_HEAD + rows + Markup("</tbody></table>")
+    return note + _GRANTS_HEAD + rows + Markup("</tbody></table>")
 
 
 def credit_history(sc: Shortcode, ctx: Context) -> Markup:
@@ -253,6 +276,7 @@ def register(env: Environment) -> None:
         credit_grants,
         attributes=[field],
         description="The contact's credits of a field by grant: left, source, paid or "
-        "promotional, and expiry (account pages).",
+        "promotional, and expiry, after what the contact owes if a refund took it below zero "
+        "(account pages).",
         example='[credit_grants field="_Credits"]',
     )

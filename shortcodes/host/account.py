@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from shortcodes.builtin.credits import GRANTS_KEY, HISTORY_KEY, NOW_KEY
+from shortcodes.builtin.credits import DEBTS_KEY, GRANTS_KEY, HISTORY_KEY, NOW_KEY
 from shortcodes.context import Contact, Context
 from shortcodes.environment import Environment
 from shortcodes.registry import Attribute
@@ -33,8 +33,8 @@ EXPIRY_FORMAT = "%d %B %Y at %H:%M UTC"
 
 
 def account_data(store: Store, contact: Contact, limit: int = HISTORY_LIMIT) -> dict[str, Any]:
-    """Balances, the newest ``limit`` ledger entries and the live grants of ``contact``, with
-    amounts as people read them (``2.50`` on a field with two decimals)."""
+    """Balances, the newest ``limit`` ledger entries, the live grants and the debts of
+    ``contact``, with amounts as people read them (``2.50`` on a field with two decimals)."""
     fields = store.site.credit_fields
     balances = {name: contact.balance(name) or 0 for name in fields}
     page = store.history(contact.id, None, limit)
@@ -43,6 +43,10 @@ def account_data(store: Store, contact: Contact, limit: int = HISTORY_LIMIT) -> 
         "balance": balances[fields[0]],
         HISTORY_KEY: [_shown_entry(store, e) for e in page.entries],
         GRANTS_KEY: [_shown_grant(store, contact.id, g) for g in store.grants(contact.id)],
+        DEBTS_KEY: [
+            {"contact_id": contact.id, "field": name, "owed": store.site.policy(name).show(units)}
+            for name, units in store.debts(contact.id).items()
+        ],
         NOW_KEY: to_db_time(store.clock()),
     }
 

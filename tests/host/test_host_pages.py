@@ -254,3 +254,30 @@ def test_account_page_lists_the_contacts_grants_with_their_expiry(app: Flask) ->
     page = BeautifulSoup(other.get("/account"), "html.parser")
     assert "bonus" not in page.get_text()
     assert "25 expire" not in page.get_text()
+
+
+def test_account_page_says_what_a_refund_below_zero_left_the_contact_owing(
+    template_db: Path, tmp_path: Path, site_copy: Path
+) -> None:
+    config = site_copy / "site.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('clawback = "grant"', 'clawback = "below_zero"'), "utf-8")
+    app = make_app(template_db, tmp_path / "instance", SITE_DIR=site_copy)
+    the_store = store(app)
+    try:
+        # 260 seeded, then a purchase of 100; 300 spent (the 260 first, then 40 of the
+        # purchase); the purchase refunded whole: its 60 back, and 40 below zero.
+        the_store.credit("rich@example.com", 100, key="stripe:cs_debt", reason="bundle",
+                         grant=GrantSpec("purchase"))  # fmt: skip
+        the_store.debit("rich@example.com", 300, reason="courses")
+        done = the_store.refund_grant("stripe:cs_debt", "rich@example.com", 100, key="r-1")
+        assert (done.from_grants, done.below_zero) == (60, 40)
+        soup = BeautifulSoup(logged_in(app, "rich@example.com").get("/account"), "html.parser")
+        assert [p.get_text() for p in soup.select("p.credit-debt")] == [
+            "You owe 40 credits: the next credits you get pay this first."
+        ]
+        assert "Balance: -40 credits" in soup.get_text()
+        other = BeautifulSoup(logged_in(app, "member@example.com").get("/account"), "html.parser")
+        assert other.select("p.credit-debt") == []
+    finally:
+        the_store.close()
