@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import baseline  # bench/*.py: this script's own folder is first on sys.path
+from checkpoint import checkpoint
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, make_url
 
@@ -369,6 +371,21 @@ def purchases(
     }
 
 
+#: The line of a baseline's bench script before which :func:`measure_baseline` adds the same
+#: checkpoint as this script's rounds have (``bench/checkpoint.py``, copied beside it).
+ROUND_LOOP = "        for round_no, clients in enumerate(args.clients):\n"
+
+
+def _with_checkpoints(script: str) -> str:
+    """A baseline's bench script with a checkpoint before each of its rounds (the harness only;
+    the code it measures is the baseline's own)."""
+    if ROUND_LOOP not in script:
+        print("warning: the baseline's rounds start without a checkpoint", file=sys.stderr)
+        return script
+    added = "            __import__('checkpoint').checkpoint(store)\n"
+    return script.replace(ROUND_LOOP, ROUND_LOOP + added)
+
+
 def anomalies(store: Store, contacts: int, entries: int, purchases_done: int) -> list[str]:
     """Everything that disagrees after the runs (an empty list is the pass condition)."""
     problems = [f"verify: contact {p.contact_id}: {p.message}" for p in store.verify().problems]
@@ -415,6 +432,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, An
                 conn.exec_driver_sql("ANALYZE")
         result["runs"] = []
         for round_no, clients in enumerate(args.clients):
+            checkpoint(store)
             run = purchases(url, clients, args.seconds, args.contacts, round_no, args.processes)
             print(f"{clients} client(s): {run['per_second']:.0f} purchases/s", flush=True)
             result["runs"].append(run)
@@ -483,7 +501,10 @@ def measure_baseline(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]
         "--clients", ",".join(map(str, args.clients)), "--processes", str(args.processes),
         "--json", str(out),
     ]  # fmt: skip
-    script = (tree / "bench" / "ledger.py").read_text(encoding="utf-8")
+    path = tree / "bench" / "ledger.py"
+    script = _with_checkpoints(path.read_text(encoding="utf-8"))
+    path.write_text(script, encoding="utf-8")
+    shutil.copyfile(Path(__file__).with_name("checkpoint.py"), path.with_name("checkpoint.py"))
     if "--no-baseline" in script:  # a baseline that compares with its own baseline: not here
         cmd.append("--no-baseline")
     env = {**os.environ, "PYTHONPATH": str(tree)}  # its own code, not this tree's

@@ -38,6 +38,7 @@ def test_the_ledger_benchmark_runs_and_reports_zero_anomalies(
     # The same run measures the code before credit grants and prints how this tree compares.
     assert f"{backend} | purchases/s, 2 client(s): " in done.stdout
     assert "Against 20a425d (before credit grants), same run:" in done.stdout
+    assert "without a checkpoint" not in done.stderr  # both trees checkpoint before rounds
     assert (tmp_path / "ledger.json").is_file()
 
 
