@@ -109,7 +109,7 @@ def test_check_on_the_demo_site_warns_of_the_demo_checkout_and_exits_0() -> None
     )
     assert (done.returncode, done.stderr) == (0, DEMO_WARNING)
     assert done.stdout == (
-        f"{ROOT / 'site' / 'site.toml'}: ok: 14 tags, 10 actionsets, 4 products, 8 rules, 11 pages\n"
+        f"{ROOT / 'site' / 'site.toml'}: ok: 14 tags, 10 actionsets, 4 products, 10 rules, 11 pages\n"
     )
 
 
