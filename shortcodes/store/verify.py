@@ -10,6 +10,7 @@ these checks prove are in :mod:`.ledger`, :mod:`.grants`, :mod:`.refunds` and :m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
@@ -56,23 +57,33 @@ def verify(conn: Connection, max_problems: int = 1000) -> VerifyReport:
 
 
 def _check_balances(conn: Connection) -> list[Discrepancy]:
+    balance = schema.credit_accounts.c.balance
+    return _account_sums(conn, schema.ledger_entries.c.delta, balance, "balance", "")
+
+
+def _account_sums(
+    conn: Connection, entry_value: Any, account_value: Any, name: str, orphan: str
+) -> list[Discrepancy]:
+    """Each account's ``account_value`` (its ``name``) against the sum of ``entry_value`` over
+    its entries, and every sum of entries with no account (``orphan`` names what it adds up to).
+    Entries whose value is 0 add nothing, so they are left out of the sums."""
     e, a = schema.ledger_entries, schema.credit_accounts
     sums = {
         (r.contact_id, r.field): int(r.total)
         for r in conn.execute(
-            select(e.c.contact_id, e.c.field, func.sum(e.c.delta).label("total")).group_by(
-                e.c.contact_id, e.c.field
-            )
+            select(e.c.contact_id, e.c.field, func.sum(entry_value).label("total"))
+            .where(entry_value != 0)
+            .group_by(e.c.contact_id, e.c.field)
         )
     }
     problems = []
-    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.balance)):
+    for row in conn.execute(select(a.c.contact_id, a.c.field, account_value.label("value"))):
         replayed = sums.pop((row.contact_id, row.field), 0)
-        if replayed != row.balance:
-            msg = f"balance is {row.balance} but its entries add up to {replayed}"
+        if replayed != row.value:
+            msg = f"{name} is {row.value} but its entries add up to {replayed}"
             problems.append(Discrepancy(row.contact_id, row.field, msg))
     for (contact_id, fld), total in sorted(sums.items()):
-        msg = f"entries add up to {total} but there is no balance row"
+        msg = f"entries add up to {orphan}{total} but there is no balance row"
         problems.append(Discrepancy(contact_id, fld, msg))
     return problems
 
@@ -96,25 +107,11 @@ def _check_chains(conn: Connection) -> list[Discrepancy]:
 
 
 def _check_debts(conn: Connection) -> list[Discrepancy]:
-    e, a = schema.ledger_entries, schema.credit_accounts
+    e = schema.ledger_entries
+    problems = _account_sums(
+        conn, e.c.debt_delta, schema.credit_accounts.c.debt, "debt", "a debt of "
+    )
     owed = func.sum(e.c.debt_delta)
-    sums = {
-        (r.contact_id, r.field): int(r.total)
-        for r in conn.execute(
-            select(e.c.contact_id, e.c.field, owed.label("total"))
-            .where(e.c.debt_delta != 0)
-            .group_by(e.c.contact_id, e.c.field)
-        )
-    }
-    problems = []
-    for row in conn.execute(select(a.c.contact_id, a.c.field, a.c.debt)):
-        replayed = sums.pop((row.contact_id, row.field), 0)
-        if replayed != row.debt:
-            msg = f"debt is {row.debt} but its entries add up to {replayed}"
-            problems.append(Discrepancy(row.contact_id, row.field, msg))
-    for (contact_id, fld), total in sorted(sums.items()):
-        msg = f"entries add up to a debt of {total} but there is no balance row"
-        problems.append(Discrepancy(contact_id, fld, msg))
     running = owed.over(partition_by=(e.c.contact_id, e.c.field), order_by=e.c.id)
     inner = select(e.c.id, e.c.contact_id, e.c.field, running.label("run")).subquery()
     query = select(inner).where(inner.c.run < 0).order_by(inner.c.id)
