@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from shortcodes.automations.rules import LoyaltyConfig
 from shortcodes.errors import InsufficientCredits, InsufficientPoints, InvalidInput
 from shortcodes.membership import vocabulary as vocab
-from shortcodes.store import contacts, expiry, grants, ledger
+from shortcodes.store import contacts, entries, expiry, grants, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.events import record_event
 from shortcodes.store.grants import GrantSpec
@@ -185,7 +185,7 @@ def earn(
             def made(entry_id: int) -> None:
                 grants.create(tx, values, entry_id)
 
-            ledger.apply_delta(
+            entries.apply_delta(
                 tx, contact_id, FIELD, points, f"op:points:{key}#1",
                 reason=reason or "loyalty points", actor=actor, operation_id=op_id, moves=made,
             )  # fmt: skip
@@ -220,7 +220,7 @@ def remove(
         take = min(points - cancelled, grants.usable(tx.conn, contact_id, FIELD, tx.now))
         entry_ids: list[int] = []
         if take:
-            entry_id, _ = ledger.apply_delta(
+            entry_id, _ = entries.apply_delta(
                 tx, contact_id, FIELD, -take, f"op:points:{key}#1",
                 reason=reason, actor=actor, operation_id=op_id,
             )  # fmt: skip
@@ -286,7 +286,7 @@ def spend(tx: Tx, cfg: LoyaltyConfig, contact_id: int, points: int, key: str) ->
 
     def perform(op_id: int) -> ledger.LedgerResult:
         try:
-            entry_id, after = ledger.apply_delta(
+            entry_id, after = entries.apply_delta(
                 tx, contact_id, FIELD, -points, f"op:points:{key}#1",
                 reason="points spent", actor=ACTOR, operation_id=op_id,
             )  # fmt: skip

@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 
 from shortcodes.errors import InsufficientCredits, StoreError
 from shortcodes.store import grants, schema
+from shortcodes.store.entries import DEFAULT_GRANT
 from shortcodes.store.events import current_cause, event_row, record_events
 from shortcodes.store.fastpath import among, insert_many, insert_rows, update_rows, upsert_rows
 from shortcodes.store.idempotency import check_key, fingerprint
 from shortcodes.store.ledger import (
-    DEFAULT_GRANT,
     LedgerResult,
     check_credit_field,
     move_params,
@@ -87,7 +87,7 @@ class MoveBatch:
     contact's unexpired grants cannot cover exactly as :func:`~shortcodes.store.ledger.debit`
     does, before anything is written. A credit for an account in debt is refused too (a
     :class:`StoreError`): the step then runs on the one-step path, whose credit settles the
-    debt first (:func:`~shortcodes.store.ledger.apply_delta`); batches never write a debt.
+    debt first (:func:`~shortcodes.store.entries.apply_delta`); batches never write a debt.
     """
 
     def __init__(self, tx: Tx, contact_ids: Iterable[int]) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 
 from shortcodes.store import grants, schema
 from shortcodes.store.contacts import lock_contact
-from shortcodes.store.ledger import LedgerResult, apply_delta, keyed
+from shortcodes.store.entries import apply_delta
+from shortcodes.store.ledger import LedgerResult, keyed
 from shortcodes.store.session import Actor, Tx
 
 WORKER = Actor("system", "grant worker")

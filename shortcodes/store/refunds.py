@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from shortcodes.errors import RefundError
 from shortcodes.store import grants, schema
 from shortcodes.store.contacts import lock_contact
+from shortcodes.store.entries import apply_delta
 from shortcodes.store.ledger import (
     LedgerResult,
-    apply_delta,
     balance,
     check_amount,
     check_credit_field,

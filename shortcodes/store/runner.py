@@ -38,11 +38,11 @@ from shortcodes.membership.actionsets import Actionset
 from shortcodes.membership.steps import Ref, Step
 from shortcodes.membership.vocabulary import Duration
 from shortcodes.store import contacts, ledger, schema
+from shortcodes.store.entries import apply_delta
 from shortcodes.store.events import enqueue_many, event_row, outbox_row, record_events
 from shortcodes.store.fastpath import Prepared
 from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import check_key, fingerprint
-from shortcodes.store.ledger import apply_delta
 from shortcodes.store.session import Actor, Tx
 
 Outcome = Literal["done", "owned", "insufficient", "refused"]

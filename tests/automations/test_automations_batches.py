@@ -17,7 +17,7 @@ from sqlalchemy import event, select
 
 from shortcodes.automations import batch, billing_run, executor
 from shortcodes.errors import IdempotencyConflict
-from shortcodes.store import contacts, ledger
+from shortcodes.store import contacts, entries, ledger
 from shortcodes.store import schema as db
 from shortcodes.store.grants import GrantSpec
 from shortcodes.store.idempotency import claim_many
@@ -294,7 +294,7 @@ def owe(harness: Harness, contact_id: int, units: int) -> None:
         contacts.lock_contact(tx, contact_id)
 
         def perform(op_id: int) -> ledger.LedgerResult:
-            entry_id, after = ledger.apply_delta(
+            entry_id, after = entries.apply_delta(
                 tx, contact_id, "_Credits", -units, f"op:owe:{contact_id}#1",
                 reason="refund below zero", actor=actor, operation_id=op_id,
                 moves=lambda _entry: None, debt=units,
