@@ -5,10 +5,12 @@ each sent once), and payments earn loyalty points that wait out the refund windo
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from shortcodes.automations import AutomationConfig, loyalty, parse_automations
 from shortcodes.membership import vocabulary as vocab
 from shortcodes.store import Actor
+from shortcodes.store import schema as db
 from shortcodes.store.session import Tx
 from tests.support.automations import Harness
 from tests.support.paths import SITE
@@ -41,6 +43,16 @@ def test_the_demo_masterclass_sends_a_welcome_then_a_lesson_a_day_each_once(
     harness.advance(days=1)
     harness.advance(days=30)
     assert sent(harness) == ["masterclass-day-1", "masterclass-day-2", "masterclass-day-3"]
+    # Released by the drip, once each, a day of ownership apart.
+    r = db.drip_releases
+    with harness.store.engine.connect() as conn:
+        rows = conn.execute(select(r.c.item, r.c.active_us).order_by(r.c.active_us)).all()
+    day = 86_400 * 10**6
+    assert [tuple(row) for row in rows] == [
+        ("masterclass-welcome", 0),
+        ("masterclass-lesson-2", day),
+        ("masterclass-lesson-3", 2 * day),
+    ]
 
 
 def points(harness: Harness, contact_id: int) -> tuple[int, int]:

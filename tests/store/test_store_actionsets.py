@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from shortcodes.errors import (
     IdempotencyConflict,
@@ -61,6 +61,26 @@ def test_a_receipt_shows_every_balance_after_the_run_the_untouched_fields_too(
         welcome.payload["balances"] == hook.payload["balances"] == {"_Credits": 20, "_Points": 14}
     )
     assert everything.balances == {"_Credits": 20, "_Points": 14}
+
+
+def test_a_run_reads_only_the_balances_its_steps_did_not_move(store: Store) -> None:
+    ann = buyer(store, credits=100)
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    def balance_reads() -> int:
+        return sum("credit_accounts.field, credit_accounts.balance" in sql for sql in seen)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        store.run_actionset("everything", ann, {}, "nonce-1", VISITOR)  # moves both fields
+        assert balance_reads() == 0
+        store.run_actionset("buy-item", ann, {"cost": "5"}, "nonce-2", VISITOR)  # moves one
+        assert balance_reads() == 1
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
 
 
 def test_too_few_credits_is_a_refused_result_and_writes_nothing(store: Store) -> None:
